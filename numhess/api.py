@@ -1,0 +1,154 @@
+"""The public transforms. Each returns a plain function with scipy's (x, *args) convention."""
+import functools
+
+import numpy as np
+
+from . import drivers
+from .traced import TracedFunction, as_input
+
+
+def _scalar_output(rep, name):
+    if rep.out_size != 1:
+        raise ValueError(f"{name} requires a function with a scalar output, got shape "
+                         f"{rep.entry.out_shape}; use jacrev/jacfwd for vector outputs")
+
+
+def _blocks(parts, multi):
+    return tuple(parts) if multi else parts[0]
+
+
+def _with_aux(result, rep, has_aux):
+    return (result, rep.aux()) if has_aux else result
+
+
+def _wrap(f, transform):
+    transform = functools.wraps(f)(transform) if hasattr(f, "__name__") else transform
+    return transform
+
+
+def grad(f, argnums=0, has_aux=False):
+    """Gradient of a scalar function: g(x, *args) has the shape of x."""
+    tf = TracedFunction(f, argnums, has_aux)
+
+    def g(*args):
+        rep = tf.evaluate(args)
+        _scalar_output(rep, "grad")
+        return _with_aux(_blocks(rep.split_inputs(drivers.gradient(rep, 1.0)), tf.multi),
+                         rep, has_aux)
+    g.traced = tf
+    return _wrap(f, g)
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """(f(x), grad f(x)) from one forward and one reverse sweep; with has_aux,
+    ((f(x), aux), grad f(x)) as in JAX."""
+    tf = TracedFunction(f, argnums, has_aux)
+
+    def vg(*args):
+        rep = tf.evaluate(args)
+        _scalar_output(rep, "value_and_grad")
+        value = rep.output().reshape(rep.entry.out_shape)[()]
+        g = _blocks(rep.split_inputs(drivers.gradient(rep, 1.0)), tf.multi)
+        return ((value, rep.aux()) if has_aux else value), g
+    vg.traced = tf
+    return _wrap(f, vg)
+
+
+def _jacobian(f, argnums, has_aux, chunk_size, reverse):
+    tf = TracedFunction(f, argnums, has_aux)
+    chunk_size = drivers.check_chunk_size(chunk_size)
+
+    def jac(*args):
+        rep = tf.evaluate(args)
+        J = drivers.jacobian(rep, chunk_size, reverse)
+        parts = rep.split_inputs(J, lead=(rep.out_size,))
+        parts = [p.reshape(rep.entry.out_shape + s) for p, s in zip(parts, rep.in_shapes)]
+        return _with_aux(_blocks(parts, tf.multi), rep, has_aux)
+    jac.traced = tf
+    return _wrap(f, jac)
+
+
+def jacfwd(f, argnums=0, has_aux=False, chunk_size=None):
+    """Jacobian by forward sweeps over chunks of input directions: shape out.shape + x.shape."""
+    return _jacobian(f, argnums, has_aux, chunk_size, reverse=False)
+
+
+def jacrev(f, argnums=0, has_aux=False, chunk_size=None):
+    """Jacobian by reverse sweeps over chunks of output cotangents: shape out.shape + x.shape."""
+    return _jacobian(f, argnums, has_aux, chunk_size, reverse=True)
+
+
+def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
+    """Hessian, forward-over-reverse: shape out.shape + x.shape + x.shape; with a tuple
+    argnums, nested tuples H[i][j]."""
+    if sparse:
+        raise NotImplementedError("numhess: sparse Hessians (sparse=True) are not built yet")
+    tf = TracedFunction(f, argnums, has_aux)
+    chunk_size = drivers.check_chunk_size(chunk_size)
+
+    def hess(*args):
+        rep = tf.evaluate(args)
+        H = drivers.hessian(rep, np.eye(rep.out_size), chunk_size)
+        out_shape = rep.entry.out_shape
+        blocks = [[H[:, a:b, c:d].reshape(out_shape + si + sj) for c, d, sj in rep.spans]
+                  for a, b, si in rep.spans]
+        result = tuple(blocks) if tf.multi else blocks[0][0]
+        return _with_aux(result, rep, has_aux)
+    hess.traced = tf
+    return _wrap(f, hess)
+
+
+def hvp(f, argnums=0):
+    """hvp(x, v, *args) == hessian(f)(x, *args) @ v, without forming the Hessian.
+
+    With a tuple argnums, v is a tuple with one direction per differentiated argument."""
+    tf = TracedFunction(f, argnums)
+
+    def hv(*args):
+        if len(args) < 2:
+            raise TypeError("hvp(f) returns a function of (x, v, *args)")
+        primals = (args[0],) + tuple(args[2:])
+        rep = tf.evaluate(primals)
+        _scalar_output(rep, "hvp")
+        v = args[1] if tf.multi else (args[1],)
+        v = _directions(rep, v)
+        return _blocks(rep.split_inputs(drivers.hessian_vector(rep, 1.0, v)), tf.multi)
+    hv.traced = tf
+    return _wrap(f, hv)
+
+
+def _directions(rep, vs):
+    if len(vs) != len(rep.in_shapes):
+        raise ValueError(f"expected {len(rep.in_shapes)} tangent direction(s), got {len(vs)}")
+    flat = []
+    for v, shape in zip(vs, rep.in_shapes):
+        v = as_input(v, "tangent")
+        if v.shape != shape:
+            raise ValueError(f"tangent of shape {v.shape} does not match its primal's "
+                             f"shape {shape}")
+        flat.append(v.ravel())
+    return np.concatenate(flat) if flat else np.zeros(0)
+
+
+def jvp(f, primals, tangents):
+    """(f(*primals), J @ tangents): one forward tangent sweep, as jax.jvp."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    tf = TracedFunction(f, tuple(range(len(primals))))
+    rep = tf.evaluate(primals)
+    t = drivers.push_forward(rep, _directions(rep, tangents))
+    return rep.output(), t.reshape(rep.entry.out_shape)
+
+
+def vjp(f, *primals, has_aux=False):
+    """(f(*primals), vjp_fn) where vjp_fn(cotangent) is a tuple with one array per primal."""
+    tf = TracedFunction(f, tuple(range(len(primals))), has_aux)
+    rep = tf.evaluate(primals)
+
+    def vjp_fn(cotangent):
+        c = as_input(cotangent, "cotangent")
+        if c.shape != rep.entry.out_shape:
+            raise ValueError(f"cotangent of shape {c.shape} does not match the output "
+                             f"shape {rep.entry.out_shape}")
+        return tuple(rep.split_inputs(drivers.gradient(rep, c.ravel())))
+    out = rep.output()
+    return (out, vjp_fn, rep.aux()) if has_aux else (out, vjp_fn)

@@ -1,0 +1,103 @@
+"""Numba plumbing in one place: chunk sizes, the serial/parallel choice, thread safety."""
+import threading
+
+import numba
+import numpy as np
+
+from . import kernels as K
+
+WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
+PARALLEL_MIN_WORK = 200_000      # below this many (slots x directions), threads cost more
+_parallel_lock = threading.Lock()  # Numba's default threading layer is not re-entrant
+
+
+def check_chunk_size(chunk_size):
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
+        raise TypeError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    return int(chunk_size)
+
+
+def _plan(n_dirs, total, chunk_size, buffers):
+    """Chunk starts, the chunk width, and whether to run chunks on threads."""
+    if n_dirs == 0:
+        return np.zeros(0, np.int64), 1, False
+    parallel = total * n_dirs >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    if chunk_size is None:
+        k = max(1, WORKSPACE_BYTES // (8 * buffers * max(total, 1)))
+        if parallel:   # at least one chunk per thread
+            k = min(k, -(-n_dirs // numba.get_num_threads()))
+        k = min(k, n_dirs)
+    else:
+        k = min(chunk_size, n_dirs)
+    starts = np.arange(0, n_dirs, k, dtype=np.int64)
+    return starts, k, parallel and starts.size > 1
+
+
+def _run(serial, parallel_fn, use_parallel, *args):
+    if use_parallel:
+        with _parallel_lock:
+            return parallel_fn(*args)
+    return serial(*args)
+
+
+def hessian(rep, W, chunk_size):
+    """Hessians of the cotangent-weighted outputs W @ f, shape (len(W), n, n)."""
+    tape = rep.tape
+    n = tape.n_in
+    starts, k, par = _plan(n, tape.total, chunk_size, 2)
+    H = np.empty((W.shape[0], n, n))
+    out_off = int(tape.off[rep.out_slot])
+    _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, par, tape.arrays, rep.vals,
+         rep.ivals, n, out_off, rep.out_size, np.ascontiguousarray(W, dtype=np.float64),
+         starts, k, H)
+    return H
+
+
+def jacobian(rep, chunk_size, reverse):
+    """The (out_size, n) Jacobian, by forward (columns) or reverse (rows) sweeps."""
+    tape = rep.tape
+    n, m = tape.n_in, rep.out_size
+    starts, k, par = _plan(m if reverse else n, tape.total, chunk_size, 1)
+    J = np.empty((m, n))
+    out_off = int(tape.off[rep.out_slot])
+    _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, par, tape.arrays, rep.vals,
+         rep.ivals, n, out_off, m, starts, k, reverse, J)
+    return J
+
+
+def gradient(rep, cotangent):
+    """vjp: the cotangent pulled back to the inputs (one reverse sweep)."""
+    tape = rep.tape
+    adj = np.zeros(tape.total)
+    o = int(tape.off[rep.out_slot])
+    adj[o:o + rep.out_size] = cotangent
+    K.adjoint(tape.arrays, rep.vals, rep.ivals, adj, 1)
+    return adj[:tape.n_in].copy()
+
+
+def push_forward(rep, direction):
+    """jvp: one tangent direction pushed to the output."""
+    tape = rep.tape
+    tans = np.zeros(tape.total)
+    tans[:tape.n_in] = direction
+    K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
+    o = int(tape.off[rep.out_slot])
+    return tans[o:o + rep.out_size].copy()
+
+
+def hessian_vector(rep, cotangent, direction):
+    """(d^2 <cotangent, f> / dx^2) @ direction: one tangent and one second-order adjoint."""
+    tape = rep.tape
+    tans = np.zeros(tape.total)
+    tans[:tape.n_in] = direction
+    K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
+    adj = np.zeros(tape.total)
+    adjt = np.zeros(tape.total)
+    o = int(tape.off[rep.out_slot])
+    adj[o:o + rep.out_size] = cotangent
+    K.adjoint_tangent(tape.arrays, rep.vals, rep.ivals, tans, adj, adjt, 1)
+    return adjt[:tape.n_in].copy()

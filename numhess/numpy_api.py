@@ -1,0 +1,382 @@
+"""NumPy functions (``__array_function__``) on traced values, lowered to primitives."""
+import numpy as np
+
+from . import lower as L
+from .tracer import Tracer, builder_of, lift, positions
+
+HANDLED = {}
+
+
+def implements(*funcs):
+    def register(impl):
+        for f in funcs:
+            HANDLED[f] = impl
+        return impl
+    return register
+
+
+def _t(x, *others):
+    """x as a Tracer of the trace the call belongs to."""
+    return lift(builder_of(x, *others), x)
+
+
+def structural(func):
+    """A function that only moves elements: applied to the positions, it is the gather."""
+    HANDLED[func] = lambda a, *args, **kw: L.restructure(_t(a), lambda p: func(p, *args, **kw))
+
+
+def zero_filling(func):
+    """A function that moves elements and fills the rest with zeros (triu, diag, pad)."""
+    def impl(a, *args, **kw):
+        t = _t(a)
+        moved = func(positions(t) + 1, *args, **kw)
+        zero = t.b.off[t.b.zero]
+        return L.gather(t.b, np.where(moved == 0, zero, moved - 1), t.active)
+    HANDLED[func] = impl
+
+
+for _f in (np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.expand_dims, np.squeeze,
+           np.broadcast_to, np.flip, np.fliplr, np.flipud, np.roll, np.repeat, np.tile,
+           np.diagonal, np.take, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.rot90,
+           np.take_along_axis, np.delete, np.resize):
+    structural(_f)
+for _f in (np.triu, np.tril, np.diag, np.diagflat):
+    zero_filling(_f)
+
+
+@implements(np.reshape)
+def _reshape(a, shape=None, order="C", **kw):
+    if order != "C":
+        return L.restructure(_t(a), lambda p: np.reshape(p, shape, order=order))
+    return L.reshape(_t(a), kw.get("newshape", shape))
+
+
+@implements(np.shape)
+def _shape(a):
+    return a.shape
+
+
+@implements(np.ndim)
+def _ndim(a):
+    return a.ndim
+
+
+@implements(np.size)
+def _size(a, axis=None):
+    return a.size if axis is None else a.shape[axis]
+
+
+@implements(np.copy)
+def _copy(a, *args, **kw):
+    return _t(a).copy()
+
+
+@implements(np.iscomplexobj)
+def _iscomplexobj(a):
+    return False
+
+
+@implements(np.real)
+def _real(a):
+    return a
+
+
+@implements(np.concatenate)
+def _concatenate(arrays, axis=0, **kw):
+    b = builder_of(arrays)
+    if axis is None:
+        arrays = [np.ravel(lift(b, a)) for a in arrays]
+        axis = 0
+    return L.concatenate(b, arrays, axis)
+
+
+@implements(np.stack)
+def _stack(arrays, axis=0, **kw):
+    b = builder_of(arrays)
+    parts = [lift(b, a) for a in arrays]
+    pos = np.stack([positions(p) for p in parts], axis=axis)
+    return L.gather(b, pos, any(p.active for p in parts))
+
+
+@implements(np.hstack)
+def _hstack(arrays, **kw):
+    b = builder_of(arrays)
+    parts = [np.atleast_1d(lift(b, a)) for a in arrays]
+    return L.concatenate(b, parts, 0 if parts[0].ndim == 1 else 1)
+
+
+@implements(np.vstack)
+def _vstack(arrays, **kw):
+    b = builder_of(arrays)
+    return L.concatenate(b, [np.atleast_2d(lift(b, a)) for a in arrays], 0)
+
+
+@implements(np.column_stack)
+def _column_stack(arrays):
+    b = builder_of(arrays)
+    parts = [lift(b, a) for a in arrays]
+    parts = [np.reshape(p, (-1, 1)) if p.ndim < 2 else p for p in parts]
+    return L.concatenate(b, parts, 1)
+
+
+@implements(np.append)
+def _append(arr, values, axis=None):
+    b = builder_of(arr, values)
+    if axis is None:
+        return L.concatenate(b, [np.ravel(lift(b, arr)), np.ravel(lift(b, values))], 0)
+    return L.concatenate(b, [arr, values], axis)
+
+
+@implements(np.split, np.array_split)
+def _split(ary, indices_or_sections, axis=0):
+    t = _t(ary)
+    pieces = np.array_split(positions(t), indices_or_sections, axis=axis)
+    return [L.gather(t.b, p, t.active) for p in pieces]
+
+
+@implements(np.pad)
+def _pad(array, pad_width, mode="constant", **kw):
+    t = _t(array)
+    if mode != "constant":
+        return L.restructure(t, lambda p: np.pad(p, pad_width, mode=mode, **kw))
+    marked = np.pad(positions(t) + 1, pad_width, mode="constant", constant_values=0)
+    fill = np.pad(np.zeros(t.shape), pad_width, mode="constant", **kw)
+    consts = positions(lift(t.b, fill)) if np.any(fill) else None
+    zero = t.b.off[t.b.zero]
+    pos = np.where(marked > 0, marked - 1, zero if consts is None else consts)
+    return L.gather(t.b, pos, t.active)
+
+
+@implements(np.diff)
+def _diff(a, n=1, axis=-1, prepend=None, append=None):
+    t = _t(a, prepend, append)
+    b = t.b
+    if prepend is not None or append is not None:
+        axis_ = axis % t.ndim
+        parts = []
+        for extra in (prepend, t, append):
+            if extra is None:
+                continue
+            e = lift(b, extra)
+            if e.ndim == 0 or e is not t and e.ndim < t.ndim:
+                shape = list(t.shape)
+                shape[axis_] = 1
+                e = L.broadcast_to(e, tuple(shape))
+            parts.append(e)
+        t = L.concatenate(b, parts, axis_)
+    for _ in range(n):
+        m = t.shape[axis]
+        t = np.take(t, np.arange(1, m), axis=axis) - np.take(t, np.arange(m - 1), axis=axis)
+    return t
+
+
+@implements(np.trace)
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    return np.sum(np.diagonal(a, offset, axis1, axis2), axis=-1)
+
+
+# ---------------------------------------------------------------- constructors
+@implements(np.zeros_like, np.empty_like)
+def _zeros_like(a, dtype=None, order="K", subok=True, shape=None, **kw):
+    return lift(builder_of(a), np.zeros(a.shape if shape is None else shape, dtype=dtype))
+
+
+@implements(np.ones_like)
+def _ones_like(a, dtype=None, order="K", subok=True, shape=None, **kw):
+    return lift(builder_of(a), np.ones(a.shape if shape is None else shape, dtype=dtype))
+
+
+@implements(np.full_like)
+def _full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, **kw):
+    shape = a.shape if shape is None else shape
+    if isinstance(fill_value, Tracer):
+        return L.broadcast_to(fill_value, shape) * 1.0
+    return lift(builder_of(a), np.full(shape, fill_value, dtype=dtype))
+
+
+# ---------------------------------------------------------------- reductions
+def _no_out(out):
+    if out is not None:
+        raise NotImplementedError("numhess: out= on traced values")
+
+
+@implements(np.sum)
+def _sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _no_out(out)
+    return L.sum_(_t(a), axis, keepdims)
+
+
+@implements(np.mean)
+def _mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _no_out(out)
+    return L.mean(_t(a), axis, keepdims)
+
+
+@implements(np.var)
+def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    _no_out(out)
+    return L.var(_t(a), axis, keepdims, ddof)
+
+
+@implements(np.std)
+def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    _no_out(out)
+    return np.sqrt(L.var(_t(a), axis, keepdims, ddof))
+
+
+@implements(np.prod)
+def _prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _no_out(out)
+    return L.prod(_t(a), axis, keepdims)
+
+
+@implements(np.max, np.amax)
+def _max(a, axis=None, out=None, keepdims=False, **kw):
+    _no_out(out)
+    return L.extreme(_t(a), axis, keepdims, is_max=True)
+
+
+@implements(np.min, np.amin)
+def _min(a, axis=None, out=None, keepdims=False, **kw):
+    _no_out(out)
+    return L.extreme(_t(a), axis, keepdims, is_max=False)
+
+
+@implements(np.all)
+def _all(a, axis=None, out=None, keepdims=False, **kw):
+    return L.extreme(np.not_equal(_t(a), 0), axis, keepdims, is_max=False)
+
+
+@implements(np.any)
+def _any(a, axis=None, out=None, keepdims=False, **kw):
+    return L.extreme(np.not_equal(_t(a), 0), axis, keepdims, is_max=True)
+
+
+@implements(np.cumsum)
+def _cumsum(a, axis=None, dtype=None, out=None):
+    _no_out(out)
+    return L.cumulative(_t(a), axis, is_sum=True)
+
+
+@implements(np.cumprod)
+def _cumprod(a, axis=None, dtype=None, out=None):
+    _no_out(out)
+    return L.cumulative(_t(a), axis, is_sum=False)
+
+
+@implements(np.sort)
+def _sort(a, axis=-1, kind=None, order=None, **kw):
+    return L.sort(_t(a), axis)
+
+
+@implements(np.argmax, np.argmin)
+def _argext(a, axis=None, out=None, keepdims=False):
+    raise NotImplementedError("numhess: np.argmax/np.argmin of a traced value; use "
+                              "np.max/np.min (differentiable) or index with a boolean mask")
+
+
+# ---------------------------------------------------------------- elementwise helpers
+@implements(np.where)
+def _where(condition, x=None, y=None):
+    if x is None and y is None:
+        return np.nonzero(condition)
+    return L.where(condition, x, y)
+
+
+@implements(np.nonzero)
+def _nonzero(a):
+    t = _t(a)
+    mask = np.not_equal(t, 0)
+    t.b.guard(mask.slot, mask.value)     # the indices are value-dependent: guard them
+    return np.nonzero(mask.value)
+
+
+@implements(np.clip)
+def _clip(a, a_min=None, a_max=None, out=None, **kw):
+    _no_out(out)
+    a_min = kw.get("min", a_min)
+    a_max = kw.get("max", a_max)
+    r = a
+    if a_min is not None:
+        r = np.maximum(r, a_min)
+    if a_max is not None:
+        r = np.minimum(r, a_max)
+    return r
+
+
+@implements(np.round, np.around)
+def _round(a, decimals=0, out=None):
+    _no_out(out)
+    t = _t(a)
+    from . import kernels as K
+    return L.unary(K.ROUNDC, t, np.round(t.value, decimals), p=float(decimals),
+                   differentiable=False)
+
+
+# ---------------------------------------------------------------- products
+@implements(np.dot)
+def _dot(a, b, out=None):
+    _no_out(out)
+    return L.dot(a, b)
+
+
+@implements(np.tensordot)
+def _tensordot(a, b, axes=2):
+    return L.tensordot(a, b, axes)
+
+
+@implements(np.inner)
+def _inner(a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return a * b
+    return L.tensordot(a, b, ([-1], [-1]))
+
+
+@implements(np.outer)
+def _outer(a, b, out=None):
+    _no_out(out)
+    return np.multiply(np.reshape(np.ravel(a), (-1, 1)), np.reshape(np.ravel(b), (1, -1)))
+
+
+@implements(np.vdot)
+def _vdot(a, b):
+    return np.sum(np.multiply(np.ravel(a), np.ravel(b)))
+
+
+@implements(np.linalg.norm)
+def _norm(x, ord=None, axis=None, keepdims=False):
+    t = _t(x)
+    if axis is None and ord is None:
+        r = np.sqrt(np.sum(t * t))
+        return np.reshape(r, (1,) * t.ndim) if keepdims else r
+    if axis is None:
+        axis = tuple(range(t.ndim))
+    axis = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    if len(axis) == 1:
+        a = np.abs(t)
+        if ord is None or ord == 2:
+            return np.sqrt(np.sum(t * t, axis=axis, keepdims=keepdims))
+        if ord == np.inf:
+            return np.max(a, axis=axis, keepdims=keepdims)
+        if ord == -np.inf:
+            return np.min(a, axis=axis, keepdims=keepdims)
+        if ord == 1:
+            return np.sum(a, axis=axis, keepdims=keepdims)
+        if ord == 0:
+            return np.sum(np.not_equal(t, 0) * 1.0, axis=axis, keepdims=keepdims)
+        return np.sum(a ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+    if len(axis) == 2:
+        r0, c0 = axis
+        a = np.abs(t)
+        if ord is None or ord == "fro":
+            return np.sqrt(np.sum(t * t, axis=axis, keepdims=keepdims))
+        if ord in (1, -1):
+            s = np.sum(a, axis=r0, keepdims=True)
+            r = (np.max if ord == 1 else np.min)(s, axis=c0, keepdims=True)
+        elif ord in (np.inf, -np.inf):
+            s = np.sum(a, axis=c0, keepdims=True)
+            r = (np.max if ord == np.inf else np.min)(s, axis=r0, keepdims=True)
+        else:
+            raise NotImplementedError(f"numhess: np.linalg.norm with ord={ord!r} on matrices")
+        return r if keepdims else np.squeeze(r, axis=axis)
+    raise ValueError("Improper number of dimensions to norm.")

@@ -1,0 +1,132 @@
+"""The tape: a flat record of instructions over slots of one float64 buffer.
+
+A slot is a C-ordered block of ``size`` elements at ``off`` in the value buffer. Inputs
+take the first slots (so the differentiated variables are ``vals[:n_in]``), constants and
+results follow in the order they were made. Every slot is written by one instruction only.
+"""
+import numpy as np
+
+from . import kernels as K
+
+
+class TapeBuilder:
+    """Collects instructions while a function is traced."""
+
+    def __init__(self, input_values):
+        self.off, self.size, self.active = [], [], []
+        self.total = 0
+        self.buf = np.empty(1024)   # concrete values at the trace point, slot by slot
+        self.instr = []            # (op, out, a, b, c, pi, fp, iw)
+        self.ipool = []            # list of int64 arrays, concatenated at the end
+        self.ipool_len = 0
+        self.ivals_len = 0
+        self.const_pos, self.const_val = [], []
+        self.guards = []           # (slot, expected float64 values)
+        self._consts = {}
+        self.inputs = [self.new_slot(v.size, True, v) for v in input_values]
+        self.n_in = self.total
+        self.zero = self.constant(np.zeros(1))   # a slot whose value and tangent are 0
+
+    # -- slots
+    def new_slot(self, size, active, value):
+        size = int(size)
+        while self.total + size > self.buf.size:
+            self.buf = np.concatenate([self.buf, np.empty(self.buf.size)])
+        self.buf[self.total:self.total + size] = np.ravel(value)
+        self.off.append(self.total)
+        self.size.append(size)
+        self.active.append(bool(active))
+        self.total += size
+        return len(self.off) - 1
+
+    def constant(self, value):
+        """A slot holding a constant array (deduplicated for scalars)."""
+        value = np.ascontiguousarray(value, dtype=np.float64).ravel()
+        key = float(value[0]) if value.size == 1 else None
+        if key is not None and key in self._consts and not np.isnan(key):
+            return self._consts[key]
+        s = self.new_slot(value.size, False, value)
+        self.const_pos.append(np.arange(self.off[s], self.off[s] + value.size))
+        self.const_val.append(value)
+        if key is not None:
+            self._consts[key] = s
+        return s
+
+    def add_ints(self, ints):
+        ints = np.asarray(ints, dtype=np.int64).ravel()
+        start = self.ipool_len
+        self.ipool.append(ints)
+        self.ipool_len += ints.size
+        return start
+
+    # -- instructions
+    def emit(self, op, value, args=(), ints=None, fp=0.0, ivals=0, active=None):
+        """Append one instruction writing a new slot that holds `value` at the trace point."""
+        a, b, c = (list(args) + [-1, -1, -1])[:3]
+        if active is None:
+            active = any(self.active[s] for s in args)
+        out = self.new_slot(np.size(value), active, value)
+        pi = self.add_ints(ints) if ints is not None else 0
+        iw = self.ivals_len
+        self.ivals_len += ivals
+        self.instr.append((op, out, a, b, c, pi, float(fp), iw))
+        return out
+
+    def gather(self, positions, active):
+        """y[i] = buf[positions[i]] over absolute buffer positions (any number of sources)."""
+        positions = np.asarray(positions, dtype=np.int64).ravel()
+        return self.emit(K.GATHER, self.buf[positions], ints=positions, active=active)
+
+    def guard(self, slot, expected):
+        self.guards.append((slot, np.asarray(expected, dtype=np.float64).ravel().copy()))
+
+    def finish(self, out_slots):
+        return Tape(self, self.n_in, out_slots)
+
+
+class Tape:
+    """An immutable, picklable tape of flat arrays."""
+
+    def __init__(self, b, n_in, out_slots):
+        ins = np.array(b.instr, dtype=object).reshape(-1, 8)
+        col = lambda j, dt: np.ascontiguousarray(ins[:, j].astype(dt)) if len(ins) else \
+            np.zeros(0, dt)
+        self.op, self.out, self.a, self.b, self.c = (col(j, np.int32 if j == 0 else np.int64)
+                                                     for j in range(5))
+        self.pi, self.fp, self.iw = col(5, np.int64), col(6, np.float64), col(7, np.int64)
+        self.off = np.array(b.off, dtype=np.int64)
+        self.size = np.array(b.size, dtype=np.int64)
+        self.sact = np.array(b.active, dtype=np.bool_)
+        self.ipool = np.concatenate(b.ipool) if b.ipool else np.zeros(0, np.int64)
+        self.cpos = np.concatenate(b.const_pos).astype(np.int64)
+        self.fpool = np.concatenate(b.const_val)
+        self.total = b.total
+        self.ivals_len = b.ivals_len
+        self.n_in = n_in
+        self.out_slots = list(out_slots)
+        self.guards = list(b.guards)
+        self.arrays = (self.op, self.out, self.a, self.b, self.c, self.pi, self.fp, self.iw,
+                       self.off, self.size, self.sact, self.ipool, self.cpos, self.fpool)
+
+    def __len__(self):
+        return self.op.size
+
+    def run_forward(self, x):
+        """Evaluate at x (flat float64 of length n_in): returns (vals, ivals)."""
+        vals = np.empty(self.total)
+        vals[:self.n_in] = x
+        ivals = np.empty(self.ivals_len, dtype=np.int64)
+        K.forward(self.arrays, vals, ivals)
+        return vals, ivals
+
+    def guards_hold(self, vals):
+        for slot, expected in self.guards:
+            o = self.off[slot]
+            got = vals[o:o + expected.size]
+            if not np.array_equal(got, expected):
+                return False
+        return True
+
+    def value(self, vals, slot):
+        o = self.off[slot]
+        return vals[o:o + self.size[slot]]

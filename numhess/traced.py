@@ -1,0 +1,219 @@
+"""A user function, traced on demand and replayed: argument checks, the tape cache, guards."""
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from .tape import TapeBuilder
+from .tracer import Tracer, TraceError, lift
+
+
+def normalize_argnums(argnums):
+    if isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool):
+        return (int(argnums),), False
+    if isinstance(argnums, (tuple, list)) and argnums and all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in argnums):
+        nums = tuple(int(a) for a in argnums)
+        if len(set(nums)) != len(nums):
+            raise ValueError(f"argnums must not repeat an argument, got {argnums!r}")
+        return nums, True
+    raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+
+
+def as_input(x, name="input"):
+    """A differentiated argument as a float64 array (lists, ints and bools are converted)."""
+    if isinstance(x, Tracer):
+        raise TraceError("numhess: nested transforms (a numhess transform inside a traced "
+                         "function) are not supported")
+    arr = np.asarray(x)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"numhess: complex {name} is not supported (got dtype {arr.dtype})")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"numhess: {name} must be numeric, got dtype {arr.dtype}")
+    return np.array(arr, dtype=np.float64)   # a copy: the caller's array is never touched
+
+
+def _same_static(a, b):
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same_static(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _freeze(v):
+    return v.copy() if isinstance(v, np.ndarray) else v
+
+
+class Entry:
+    """One traced tape with what it takes to read its results."""
+    __slots__ = ("tape", "statics", "out_shape", "aux_tree")
+
+    def __init__(self, tape, statics, out_shape, aux_tree):
+        self.tape, self.statics, self.out_shape, self.aux_tree = tape, statics, out_shape, aux_tree
+
+
+class Replay:
+    """The result of evaluating a traced function at one point: the buffers the sweeps use."""
+    __slots__ = ("entry", "tape", "vals", "ivals", "in_shapes")
+
+    def __init__(self, entry, vals, ivals, in_shapes):
+        self.entry, self.tape, self.vals, self.ivals = entry, entry.tape, vals, ivals
+        self.in_shapes = in_shapes
+
+    @property
+    def out_slot(self):
+        return self.tape.out_slots[0]
+
+    @property
+    def out_size(self):
+        return int(self.tape.size[self.out_slot])
+
+    def output(self):
+        return self.tape.value(self.vals, self.out_slot).reshape(self.entry.out_shape).copy()
+
+    def aux(self):
+        return _unflatten(self.entry.aux_tree, self.tape, self.vals)
+
+    @property
+    def spans(self):
+        """(start, stop, shape) of each differentiated argument within the flat inputs."""
+        out, start = [], 0
+        for shape in self.in_shapes:
+            stop = start + int(np.prod(shape))
+            out.append((start, stop, shape))
+            start = stop
+        return out
+
+    def split_inputs(self, flat, lead=()):
+        """Cut an array whose trailing axis runs over all inputs into one block per input."""
+        return [flat[..., a:b].reshape(lead + shape) for a, b, shape in self.spans]
+
+
+class TracedFunction:
+    """f with the arguments `argnums` differentiated; traces per shape and guard outcome."""
+
+    def __init__(self, f, argnums=0, has_aux=False, maxsize=32):
+        if not callable(f):
+            raise TypeError(f"numhess: expected a function, got {type(f).__name__}")
+        self.f = f
+        self.argnums, self.multi = normalize_argnums(argnums)
+        self.has_aux = has_aux
+        self.maxsize = maxsize
+        self.cache = OrderedDict()     # key -> list of Entry
+        self.lock = threading.Lock()
+        self.n_traces = 0
+
+    def evaluate(self, args):
+        """Replay the function at args (tracing first when no cached tape fits)."""
+        args = list(args)
+        for i in self.argnums:
+            if i >= len(args) or i < -len(args):
+                raise ValueError(f"argnums={i} is out of range for a call with {len(args)} "
+                                 "positional arguments")
+        nums = [i % len(args) for i in self.argnums]
+        if len(set(nums)) != len(nums):
+            raise ValueError("argnums names the same argument twice")
+        inputs = [as_input(args[i], f"argument {i}") for i in nums]
+        statics = [_freeze(a) if j not in nums else None for j, a in enumerate(args)]
+        in_shapes = [x.shape for x in inputs]
+        x = np.concatenate([v.ravel() for v in inputs]) if inputs else np.zeros(0)
+        key = (tuple(in_shapes), tuple(type(s).__name__ + str(np.shape(s)) for s in statics))
+        with self.lock:
+            entries = list(self.cache.get(key, ()))
+            if entries:
+                self.cache.move_to_end(key)
+        for e in entries:
+            if all(_same_static(a, b) for a, b in zip(e.statics, statics)):
+                vals, ivals = e.tape.run_forward(x)
+                if e.tape.guards_hold(vals):
+                    return Replay(e, vals, ivals, in_shapes)
+        e = self._trace(args, nums, inputs, statics)
+        with self.lock:
+            self.cache.setdefault(key, []).append(e)
+            self.cache.move_to_end(key)
+            while sum(len(v) for v in self.cache.values()) > self.maxsize:
+                k0 = next(iter(self.cache))
+                self.cache[k0].pop(0)
+                if not self.cache[k0]:
+                    del self.cache[k0]
+        vals, ivals = e.tape.run_forward(x)
+        return Replay(e, vals, ivals, in_shapes)
+
+    def _trace(self, args, nums, inputs, statics):
+        self.n_traces += 1
+        b = TapeBuilder([v.ravel() for v in inputs])
+        call = list(args)
+        for i, slot, v in zip(nums, b.inputs, inputs):
+            call[i] = Tracer(b, slot, v.copy())
+        with np.errstate(all="ignore"):
+            res = self.f(*call)
+        aux_tree = None
+        if self.has_aux:
+            if not (isinstance(res, tuple) and len(res) == 2):
+                raise ValueError("has_aux=True requires the function to return a pair "
+                                 "(output, aux)")
+            res, aux_tree = res[0], _flatten(b, res[1])
+        if res is None:
+            raise TypeError("numhess: the function returned None; it must return an array "
+                            "or a number")
+        try:
+            out = lift(b, res)
+        except TypeError as err:
+            raise TypeError(f"numhess: the function returned {type(res).__name__}, which is "
+                            f"not an array of numbers ({err})") from None
+        if out.dtype == np.bool_:
+            raise TypeError("numhess: the function returned booleans; derivatives need a "
+                            "float output")
+        aux_slots = [] if aux_tree is None else _slots(aux_tree)
+        tape = b.finish([out.slot] + aux_slots)
+        return Entry(tape, statics, out.shape, aux_tree)
+
+
+# ---------------------------------------------------------------- aux pytrees
+class _Leaf:
+    __slots__ = ("slot", "shape", "is_bool")
+
+    def __init__(self, t):
+        self.slot, self.shape, self.is_bool = t.slot, t.shape, t.dtype == np.bool_
+
+
+def _flatten(b, tree):
+    if isinstance(tree, Tracer):
+        return _Leaf(tree)
+    if isinstance(tree, np.ndarray) and tree.dtype == object:
+        return _Leaf(lift(b, tree))
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_flatten(b, t) for t in tree)
+    if isinstance(tree, dict):
+        return {k: _flatten(b, v) for k, v in tree.items()}
+    return tree
+
+
+def _slots(tree):
+    if isinstance(tree, _Leaf):
+        return [tree.slot]
+    if isinstance(tree, (tuple, list)):
+        return [s for t in tree for s in _slots(t)]
+    if isinstance(tree, dict):
+        return [s for t in tree.values() for s in _slots(t)]
+    return []
+
+
+def _unflatten(tree, tape, vals):
+    if isinstance(tree, _Leaf):
+        v = tape.value(vals, tree.slot).reshape(tree.shape).copy()
+        return v.astype(bool) if tree.is_bool else v
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_unflatten(t, tape, vals) for t in tree)
+    if isinstance(tree, dict):
+        return {k: _unflatten(v, tape, vals) for k, v in tree.items()}
+    return tree

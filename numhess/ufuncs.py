@@ -1,0 +1,115 @@
+"""Every NumPy ufunc numhess differentiates, mapped to its opcode (rules: kernels.py)."""
+import math
+
+import numpy as np
+
+from . import kernels as K
+from . import lower as L
+from .tracer import Tracer, builder_of, lift
+
+UNARY = {
+    np.negative: K.NEG, np.exp: K.EXP, np.exp2: K.EXP2, np.expm1: K.EXPM1, np.log: K.LOG,
+    np.log2: K.LOG2, np.log10: K.LOG10, np.log1p: K.LOG1P, np.sqrt: K.SQRT, np.cbrt: K.CBRT,
+    np.square: K.SQUARE, np.reciprocal: K.RECIP, np.sin: K.SIN, np.cos: K.COS, np.tan: K.TAN,
+    np.arcsin: K.ARCSIN, np.arccos: K.ARCCOS, np.arctan: K.ARCTAN, np.sinh: K.SINH,
+    np.cosh: K.COSH, np.tanh: K.TANH, np.arcsinh: K.ARCSINH, np.arccosh: K.ARCCOSH,
+    np.arctanh: K.ARCTANH, np.absolute: K.ABS, np.fabs: K.ABS,
+}
+BINARY = {
+    np.add: K.ADD, np.subtract: K.SUB, np.multiply: K.MUL, np.true_divide: K.DIV,
+    np.power: K.POW, np.float_power: K.POW, np.arctan2: K.ARCTAN2, np.hypot: K.HYPOT,
+    np.logaddexp: K.LOGADDEXP, np.logaddexp2: K.LOGADDEXP2, np.maximum: K.MAXIMUM,
+    np.minimum: K.MINIMUM, np.fmax: K.FMAX, np.fmin: K.FMIN,
+}
+# The non-differentiable: their results carry no derivative (autograd's nograd_functions).
+NOGRAD_UNARY = {
+    np.sign: K.SIGN, np.floor: K.FLOOR, np.ceil: K.CEIL, np.rint: K.RINT, np.trunc: K.TRUNC,
+    np.fix: K.TRUNC, np.isnan: K.ISNAN, np.isinf: K.ISINF, np.isfinite: K.ISFINITE,
+    np.logical_not: K.NOT,
+}
+NOGRAD_BINARY = {
+    np.less: K.LT, np.less_equal: K.LE, np.greater: K.GT, np.greater_equal: K.GE,
+    np.equal: K.EQ, np.not_equal: K.NE, np.logical_and: K.AND, np.logical_or: K.OR,
+    np.logical_xor: K.XOR,
+}
+LINEAR = {np.deg2rad: math.pi / 180, np.radians: math.pi / 180,
+          np.rad2deg: 180 / math.pi, np.degrees: 180 / math.pi}
+# Bitwise operators on booleans are the logical ones.
+BOOLEAN = {np.bitwise_and: np.logical_and, np.bitwise_or: np.logical_or,
+           np.bitwise_xor: np.logical_xor, np.invert: np.logical_not}
+# An operand that is a scalar constant folds into the instruction's float parameter.
+SCALAR_RIGHT = {np.add: (K.ADDC, 1.0), np.subtract: (K.ADDC, -1.0), np.multiply: (K.MULC, 1.0),
+                np.true_divide: (K.DIVC, 1.0), np.power: (K.POWC, 1.0)}
+SCALAR_LEFT = {np.add: K.ADDC, np.subtract: K.RSUBC, np.multiply: K.MULC,
+               np.true_divide: K.RDIVC, np.power: K.RPOWC}
+REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
+          np.logical_and: np.all, np.logical_or: np.any, np.fmax: np.nanmax}
+ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
+
+
+def _value(x):
+    return x.value if isinstance(x, Tracer) else np.asarray(x)
+
+
+def _scalar(x):
+    """A real scalar constant as a float, else None."""
+    if isinstance(x, Tracer) or np.ndim(x) != 0:
+        return None
+    if isinstance(x, (bool, np.bool_)):
+        return None
+    v = np.asarray(x)
+    if v.dtype.kind not in "iuf":
+        return None
+    return float(v)
+
+
+def apply_ufunc(ufunc, method, inputs, kwargs):
+    if kwargs.get("out") is not None or kwargs.get("where", True) is not True:
+        raise NotImplementedError(f"numhess: np.{ufunc.__name__} with out= or where= on "
+                                  "traced values (write the result to a new array instead)")
+    if method == "reduce" and ufunc in REDUCE:
+        return REDUCE[ufunc](inputs[0], axis=kwargs.get("axis", 0),
+                             keepdims=kwargs.get("keepdims", False))
+    if method == "accumulate" and ufunc in ACCUMULATE:
+        return ACCUMULATE[ufunc](inputs[0], axis=kwargs.get("axis", 0))
+    if method == "outer" and ufunc.nin == 2:
+        a, b = inputs
+        nb = np.ndim(_value(b))
+        return ufunc(np.reshape(a, np.shape(_value(a)) + (1,) * nb), b)
+    if method != "__call__":
+        raise NotImplementedError(f"numhess does not support np.{ufunc.__name__}.{method} "
+                                  "on traced values")
+    if ufunc is np.matmul:
+        return L.matmul(*inputs)
+    b = builder_of(*inputs)
+    inputs = [lift(b, x) if isinstance(x, (np.ndarray, list, tuple)) and
+              builder_of(x) is not None else x for x in inputs]
+    if ufunc in BOOLEAN and all(_value(x).dtype == np.bool_ for x in inputs):
+        ufunc = BOOLEAN[ufunc]
+    values = [_value(x) for x in inputs]
+    for v in values:
+        if v.dtype.kind == "c":
+            raise TypeError("numhess: complex values are not supported")
+    with np.errstate(all="ignore"):
+        value = ufunc(*values)
+    if ufunc is np.positive:
+        return inputs[0]
+    if ufunc in UNARY:
+        return L.unary(UNARY[ufunc], inputs[0], value)
+    if ufunc in NOGRAD_UNARY:
+        return L.unary(NOGRAD_UNARY[ufunc], inputs[0], value, differentiable=False)
+    if ufunc in LINEAR:
+        return L.unary(K.MULC, inputs[0], value, p=LINEAR[ufunc])
+    if ufunc in BINARY:
+        x, y = inputs
+        cy, cx = _scalar(y), _scalar(x)
+        if ufunc in SCALAR_RIGHT and cy is not None:
+            op, sign = SCALAR_RIGHT[ufunc]
+            return L.unary(op, x, value, p=sign * cy)
+        if ufunc in SCALAR_LEFT and cx is not None:
+            return L.unary(SCALAR_LEFT[ufunc], y, value, p=cx)
+        return L.binary(BINARY[ufunc], x, y, value)
+    if ufunc in NOGRAD_BINARY:
+        return L.binary(NOGRAD_BINARY[ufunc], inputs[0], inputs[1], value,
+                        differentiable=False)
+    raise NotImplementedError(f"numhess does not support np.{ufunc.__name__} on traced values")
