@@ -543,13 +543,17 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
                 if act_b:
                     adj[ib] += fb * g
                 for j in range(k):
+                    # terms of an inactive operand are left out, not multiplied by a zero
+                    # tangent: its partials may be NaN (log of a negative constant base)
                     gt = adjt[(yo + i) * k + j]
-                    ta = tans[ia * k + j] if act_a else 0.0
-                    tb = tans[ib * k + j] if act_b else 0.0
-                    if act_a:
+                    if act_a and act_b:
+                        ta, tb = tans[ia * k + j], tans[ib * k + j]
                         adjt[ia * k + j] += fa * gt + (faa * ta + fab * tb) * g
-                    if act_b:
                         adjt[ib * k + j] += fb * gt + (fab * ta + fbb * tb) * g
+                    elif act_a:
+                        adjt[ia * k + j] += fa * gt + faa * tans[ia * k + j] * g
+                    else:
+                        adjt[ib * k + j] += fb * gt + fbb * tans[ib * k + j] * g
         elif o == WHERE:
             fa, fb, fc = size[a[t]] == n, size[b[t]] == n, size[c[t]] == n
             _where_adjoint(vals, adj, 1, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc)

@@ -56,8 +56,10 @@ class Tracer:
     # -- values that would leave the tape
     def _cut(self, *args):
         raise TraceError(
-            "numhess: float(), int(), .item() or math.* on a traced value would cut the "
-            "derivative; use NumPy functions (np.exp, np.sqrt, ...) on the array instead.")
+            "numhess: float(), int(), .item(), math.* on a traced value, or writing it into a "
+            "NumPy array (out = np.zeros(n); out[i] = ...), would cut the derivative. Use "
+            "NumPy functions (np.exp, np.sqrt, ...), and build arrays with np.zeros_like(x) "
+            "(then assign into it), np.array([...]) or np.stack.")
 
     __float__ = __int__ = __complex__ = __index__ = item = tolist = _cut
 

@@ -1,0 +1,204 @@
+"""The reference table: one row per supported NumPy function (or usage of one).
+
+Each row is (name, function of x, shape of x, domain of x). The functions return arrays;
+the tests check them as vector functions (Jacobians) and through a scalar objective
+(gradient, Hessian, HVP) against central finite differences, at two points.
+"""
+import numpy as np
+
+POS = (0.5, 2.0)       # logs, roots, powers
+UNIT = (-0.9, 0.9)     # arcsin, arctanh
+ANY = (-2.0, 2.0)
+
+_mask = np.array([True, False, True, True, False, True, False, True, True, False, True, False])
+_idx = np.array([0, 3, 3, 11, 5, 1])
+
+
+def _half(x):
+    n = x.shape[0] // 2
+    return x[:n], x[n:]
+
+
+def _scalar_loop(x):
+    terms = []
+    for i in range(len(x) - 1):
+        terms.append(x[i] * x[i + 1] - np.sin(x[i]))
+    return np.array(terms + [x[0] ** 2])
+
+
+def _setitem(x):
+    y = np.zeros_like(x)
+    y[1:] = x[:-1] * x[1:]
+    y[0] = x[0] ** 3
+    return y
+
+
+def _branchy(x):
+    if x[0] > 0:
+        return np.sin(x) * x[1]
+    return np.cos(x) * x[2]
+
+
+CASES = [
+    # -- elementwise unary
+    ("negative", lambda x: -x, (12,), ANY),
+    ("exp", np.exp, (12,), ANY),
+    ("exp2", np.exp2, (12,), ANY),
+    ("expm1", np.expm1, (12,), ANY),
+    ("log", np.log, (12,), POS),
+    ("log2", np.log2, (12,), POS),
+    ("log10", np.log10, (12,), POS),
+    ("log1p", np.log1p, (12,), POS),
+    ("sqrt", np.sqrt, (12,), POS),
+    ("cbrt", np.cbrt, (12,), POS),
+    ("square", np.square, (12,), ANY),
+    ("reciprocal", np.reciprocal, (12,), POS),
+    ("sin", np.sin, (12,), ANY),
+    ("cos", np.cos, (12,), ANY),
+    ("tan", np.tan, (12,), (-1.2, 1.2)),
+    ("arcsin", np.arcsin, (12,), UNIT),
+    ("arccos", np.arccos, (12,), UNIT),
+    ("arctan", np.arctan, (12,), ANY),
+    ("sinh", np.sinh, (12,), ANY),
+    ("cosh", np.cosh, (12,), ANY),
+    ("tanh", np.tanh, (12,), ANY),
+    ("arcsinh", np.arcsinh, (12,), ANY),
+    ("arccosh", np.arccosh, (12,), (1.2, 3.0)),
+    ("arctanh", np.arctanh, (12,), UNIT),
+    ("abs", np.abs, (12,), ANY),
+    ("fabs", np.fabs, (12,), ANY),
+    ("pow int", lambda x: x ** 3, (12,), ANY),
+    ("pow frac", lambda x: x ** 2.5, (12,), POS),
+    ("pow neg", lambda x: x ** -1.5, (12,), POS),
+    ("rpow", lambda x: 2.0 ** x, (12,), ANY),
+    ("add const", lambda x: x + 1.5, (12,), ANY),
+    ("rsub const", lambda x: 3.0 - x, (12,), ANY),
+    ("rdiv const", lambda x: 2.0 / x, (12,), POS),
+    ("div const", lambda x: x / 3.0, (12,), ANY),
+    ("mul const", lambda x: 4.0 * x, (12,), ANY),
+    ("deg2rad", np.deg2rad, (12,), ANY),
+    ("rad2deg", np.rad2deg, (12,), ANY),
+    # -- elementwise binary, with broadcasting
+    ("add", lambda x: np.add(*_half(x)), (12,), ANY),
+    ("subtract", lambda x: np.subtract(*_half(x)), (12,), ANY),
+    ("multiply", lambda x: np.multiply(*_half(x)), (12,), ANY),
+    ("divide", lambda x: np.divide(*_half(x)), (12,), POS),
+    ("power", lambda x: np.power(*_half(x)), (12,), POS),
+    ("float_power", lambda x: np.float_power(*_half(x)), (12,), POS),
+    ("arctan2", lambda x: np.arctan2(*_half(x)), (12,), ANY),
+    ("hypot", lambda x: np.hypot(*_half(x)), (12,), ANY),
+    ("logaddexp", lambda x: np.logaddexp(*_half(x)), (12,), ANY),
+    ("logaddexp2", lambda x: np.logaddexp2(*_half(x)), (12,), ANY),
+    ("maximum", lambda x: np.maximum(*_half(x)), (12,), ANY),
+    ("minimum", lambda x: np.minimum(*_half(x)), (12,), ANY),
+    ("fmax", lambda x: np.fmax(*_half(x)), (12,), ANY),
+    ("fmin", lambda x: np.fmin(*_half(x)), (12,), ANY),
+    ("pow const array", lambda x: x ** np.arange(12.0), (12,), ANY),
+    ("const array pow", lambda x: np.linspace(0.5, 2, 12) ** x, (12,), ANY),
+    ("broadcast row", lambda x: x.reshape(3, 4) * x[:4], (12,), ANY),
+    ("broadcast col", lambda x: x.reshape(3, 4) / (2.0 + x[:3, None]), (12,), POS),
+    ("broadcast scalar traced", lambda x: x * x[0] - x[1], (12,), ANY),
+    ("broadcast const", lambda x: x.reshape(3, 4) * np.arange(4.0), (12,), ANY),
+    ("where", lambda x: np.where(x > 0, x ** 2, np.sin(x)), (12,), ANY),
+    ("where broadcast", lambda x: np.where(_mask.reshape(3, 4), x.reshape(3, 4), 2.0 * x[:4]),
+     (12,), ANY),
+    ("clip", lambda x: np.clip(x, -0.7, 0.9) * x, (12,), ANY),
+    ("clip traced bounds", lambda x: np.clip(x[:6], x[6:] - 1.0, x[6:] + 1.0), (12,), ANY),
+    # -- non-differentiable ones only scale a differentiable part
+    ("sign", lambda x: np.sign(x) * x ** 2, (12,), ANY),
+    ("floor", lambda x: np.floor(3 * x) * x, (12,), ANY),
+    ("ceil", lambda x: np.ceil(3 * x) * x, (12,), ANY),
+    ("round", lambda x: np.round(3 * x) * x + np.round(x, 1), (12,), ANY),
+    ("comparisons", lambda x: (x > 0.1) * x + (x <= 0.1) * x ** 2 + (x == x) * x, (12,), ANY),
+    # -- reductions
+    ("sum", lambda x: np.sum(x ** 2), (12,), ANY),
+    ("sum axis0", lambda x: np.sin(x.reshape(3, 4)).sum(axis=0), (12,), ANY),
+    ("sum axis1 keepdims", lambda x: x.reshape(3, 4).sum(axis=1, keepdims=True) * x.reshape(3, 4),
+     (12,), ANY),
+    ("sum axes", lambda x: np.sum(x.reshape(2, 3, 2) ** 2, axis=(0, 2)), (12,), ANY),
+    ("mean", lambda x: np.mean(x.reshape(3, 4) ** 3, axis=1), (12,), ANY),
+    ("prod", lambda x: np.prod(x), (12,), ANY),
+    ("prod axis", lambda x: np.prod(x.reshape(3, 4), axis=1), (12,), ANY),
+    ("prod with zero", lambda x: np.prod(x * np.array([0.0] + [1.0] * 11)), (12,), ANY),
+    ("max", lambda x: np.max(x) * x, (12,), ANY),
+    ("max axis", lambda x: np.max(x.reshape(3, 4) ** 2, axis=0), (12,), ANY),
+    ("min axis keepdims", lambda x: x.reshape(3, 4).min(axis=1, keepdims=True) * x.reshape(3, 4),
+     (12,), ANY),
+    ("var", lambda x: np.var(x.reshape(3, 4), axis=1), (12,), ANY),
+    ("var ddof", lambda x: np.var(x, ddof=1) * x, (12,), ANY),
+    ("std", lambda x: np.std(x.reshape(3, 4), axis=0), (12,), ANY),
+    ("cumsum", lambda x: np.cumsum(x) ** 2, (12,), ANY),
+    ("cumsum axis", lambda x: np.cumsum(x.reshape(3, 4), axis=1) ** 2, (12,), ANY),
+    ("cumprod", lambda x: np.cumprod(x), (12,), (0.5, 1.5)),
+    ("cumprod axis0", lambda x: np.cumprod(x.reshape(3, 4), axis=0), (12,), ANY),
+    # -- structure
+    ("basic index", lambda x: x[3] * x[1:5] ** 2, (12,), ANY),
+    ("strided", lambda x: x[::3] * x[1::3], (12,), ANY),
+    ("reversed", lambda x: x[::-1] * x, (12,), ANY),
+    ("2d slices", lambda x: x.reshape(3, 4)[1:, ::2] ** 2, (12,), ANY),
+    ("int array index", lambda x: x[_idx] ** 2, (12,), ANY),
+    ("const mask", lambda x: x[_mask] * x[~_mask].sum(), (12,), ANY),
+    ("traced mask", lambda x: np.sum(x[x > 0] ** 3) * x, (12,), ANY),
+    ("newaxis ellipsis", lambda x: x.reshape(3, 4)[..., None, 1] * x[None, :3].T, (12,), ANY),
+    ("reshape", lambda x: np.reshape(x, (4, 3)) @ np.ones(3) * x[:4], (12,), ANY),
+    ("ravel flatten", lambda x: x.reshape(3, 4).ravel() * x.reshape(4, 3).flatten(), (12,), ANY),
+    ("transpose", lambda x: np.transpose(x.reshape(3, 4)) * x.reshape(4, 3), (12,), ANY),
+    (".T", lambda x: x.reshape(2, 6).T ** 2, (12,), ANY),
+    ("swapaxes", lambda x: np.swapaxes(x.reshape(2, 3, 2), 0, 2) ** 2, (12,), ANY),
+    ("moveaxis", lambda x: np.moveaxis(x.reshape(2, 3, 2), 0, -1) * x.reshape(3, 2, 2), (12,), ANY),
+    ("expand squeeze", lambda x: np.squeeze(np.expand_dims(x, 0)) ** 2, (12,), ANY),
+    ("broadcast_to", lambda x: np.broadcast_to(x[:4], (3, 4)) * x.reshape(3, 4), (12,), ANY),
+    ("concatenate", lambda x: np.concatenate([x[:5] ** 2, x[3:], [1.0]]), (12,), ANY),
+    ("concatenate axis1", lambda x: np.concatenate([x.reshape(3, 4), x.reshape(3, 4) ** 2], 1),
+     (12,), ANY),
+    ("stack", lambda x: np.stack([x[:6], x[6:] ** 2], axis=1), (12,), ANY),
+    ("hstack", lambda x: np.hstack([x[:6] ** 2, x[6:]]), (12,), ANY),
+    ("vstack", lambda x: np.vstack([x[:6], x[6:] * x[:6]]), (12,), ANY),
+    ("flip", lambda x: np.flip(x.reshape(3, 4), axis=1) * x.reshape(3, 4), (12,), ANY),
+    ("roll", lambda x: np.roll(x, 3) * x, (12,), ANY),
+    ("repeat", lambda x: np.repeat(x[:4], 3) * x, (12,), ANY),
+    ("tile", lambda x: np.tile(x[:4], 3) * x, (12,), ANY),
+    ("diag of vector", lambda x: np.diag(x[:4]) @ x.reshape(4, 3), (12,), ANY),
+    ("diag of matrix", lambda x: np.diag(x[:9].reshape(3, 3)) ** 2, (12,), ANY),
+    ("diagonal", lambda x: np.diagonal(x.reshape(3, 4), 1) ** 2, (12,), ANY),
+    ("trace", lambda x: np.trace(x[:9].reshape(3, 3) ** 2) * x, (12,), ANY),
+    ("triu", lambda x: np.triu(x[:9].reshape(3, 3)) ** 2, (12,), ANY),
+    ("tril", lambda x: np.tril(x.reshape(3, 4), -1) * x.reshape(3, 4), (12,), ANY),
+    ("pad", lambda x: np.pad(x.reshape(3, 4), 1) ** 2, (12,), ANY),
+    ("pad edge", lambda x: np.pad(x, (2, 1), mode="edge") ** 2, (12,), ANY),
+    ("diff", lambda x: np.diff(x) ** 2, (12,), ANY),
+    ("diff n2 axis0", lambda x: np.diff(x.reshape(4, 3), n=2, axis=0) ** 2, (12,), ANY),
+    ("sort", lambda x: np.sort(x) * np.arange(12.0), (12,), ANY),
+    ("sort axis0", lambda x: np.sort(x.reshape(3, 4), axis=0) ** 3, (12,), ANY),
+    ("zeros_like setitem", _setitem, (12,), ANY),
+    ("ones_like", lambda x: np.ones_like(x) * x ** 2, (12,), ANY),
+    ("full_like", lambda x: np.full_like(x, 2.0) ** x, (12,), ANY),
+    ("np.array of scalars", _scalar_loop, (12,), ANY),
+    ("iterate rows", lambda x: np.array([np.sum(r ** 2) for r in x.reshape(3, 4)]), (12,), ANY),
+    # -- products
+    ("dot vv", lambda x: np.dot(x[:6], x[6:]), (12,), ANY),
+    ("dot mv", lambda x: np.dot(x.reshape(3, 4), x[:4]), (12,), ANY),
+    ("dot mm", lambda x: np.dot(x.reshape(3, 4), x.reshape(4, 3)), (12,), ANY),
+    ("matmul const left", lambda x: np.arange(24.0).reshape(2, 12) @ x, (12,), ANY),
+    ("matmul const right", lambda x: x.reshape(3, 4) @ np.arange(8.0).reshape(4, 2), (12,), ANY),
+    ("matmul vm", lambda x: x[:3] @ x.reshape(3, 4), (12,), ANY),
+    ("batched matmul", lambda x: np.matmul(x.reshape(3, 2, 2), x.reshape(3, 2, 2) ** 2),
+     (12,), ANY),
+    ("batched broadcast matmul", lambda x: x.reshape(3, 2, 2) @ x[:4].reshape(2, 2), (12,), ANY),
+    ("vdot", lambda x: np.vdot(x.reshape(3, 4), np.sin(x).reshape(3, 4)), (12,), ANY),
+    ("inner", lambda x: np.inner(x.reshape(3, 4), x.reshape(2, 6)[:, :4]), (12,), ANY),
+    ("outer", lambda x: np.outer(x[:3], x[3:7]), (12,), ANY),
+    ("tensordot", lambda x: np.tensordot(x.reshape(2, 3, 2), x.reshape(3, 2, 2), axes=([1, 2], [0, 1])),
+     (12,), ANY),
+    ("tensordot int", lambda x: np.tensordot(x.reshape(3, 4), x.reshape(4, 3), axes=1), (12,), ANY),
+    ("norm", lambda x: np.linalg.norm(x) * x, (12,), ANY),
+    ("norm axis", lambda x: np.linalg.norm(x.reshape(3, 4), axis=1), (12,), ANY),
+    ("norm ord1", lambda x: np.linalg.norm(x, 1) * x, (12,), ANY),
+    ("norm ord3", lambda x: np.linalg.norm(x, 3) * x, (12,), ANY),
+    ("norm fro", lambda x: np.linalg.norm(x.reshape(3, 4), "fro") * x, (12,), ANY),
+    # -- Python control flow
+    ("guarded branch", _branchy, (12,), ANY),
+    # -- compositions
+    ("rosenbrock", lambda x: 100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2, (12,), ANY),
+    ("softplus net", lambda x: np.tanh(x.reshape(3, 4) @ np.sin(x[:4])) @ x[4:7], (12,), ANY),
+]

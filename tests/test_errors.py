@@ -1,0 +1,117 @@
+"""Bad input gets a clear error, never a wrong answer."""
+import math
+
+import numpy as np
+import pytest
+
+import numhess as nh
+
+x3 = np.array([1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("transform", [nh.grad, nh.value_and_grad])
+def test_non_scalar_output(transform):
+    with pytest.raises(ValueError, match="scalar output"):
+        transform(lambda x: x ** 2)(x3)
+
+
+def test_hvp_non_scalar_output():
+    with pytest.raises(ValueError, match="scalar output"):
+        nh.hvp(lambda x: x ** 2)(x3, x3)
+
+
+def test_complex_input():
+    with pytest.raises(TypeError, match="complex"):
+        nh.hessian(lambda x: np.sum(x ** 2))(x3 + 1j)
+
+
+def test_complex_constant():
+    with pytest.raises(TypeError, match="complex"):
+        nh.grad(lambda x: np.sum(np.abs(x * 1j)))(x3)
+
+
+def test_unsupported_function_is_named():
+    with pytest.raises(NotImplementedError, match="numpy.linalg.eigvalsh"):
+        nh.hessian(lambda x: np.sum(np.linalg.eigvalsh(np.outer(x, x))))(x3)
+    with pytest.raises(NotImplementedError, match="np.sinc|sinc"):
+        nh.grad(lambda x: np.sum(np.sinc(x)))(x3)
+
+
+@pytest.mark.parametrize("cut", [float, int, lambda t: math.exp(t), lambda t: t.item()])
+def test_cutting_the_derivative_raises(cut):
+    def f(x):
+        return np.sum(x) * cut(x[0])
+    with pytest.raises(nh.TraceError):
+        nh.grad(f)(x3)
+
+
+def test_asarray_of_a_traced_scalar_keeps_the_derivative():
+    g = nh.grad(lambda x: np.sum(x) * np.asarray(x[0]))(x3)
+    np.testing.assert_allclose(g, [7.0, 1.0, 1.0])
+
+
+def test_asarray_of_traced_array_raises():
+    with pytest.raises(nh.TraceError, match="asarray"):
+        nh.grad(lambda x: np.sum(np.asarray(x) ** 2))(x3)
+
+
+def test_writing_traced_values_into_a_numpy_array_raises():
+    def f(x):
+        out = np.zeros(3)
+        out[0] = x[0]
+        return np.sum(out)
+    with pytest.raises((nh.TraceError, ValueError)) as err:   # NumPy re-raises as ValueError
+        nh.grad(f)(x3)
+    assert isinstance(err.value.__cause__, nh.TraceError)
+    assert "zeros_like" in str(err.value.__cause__)
+
+
+@pytest.mark.parametrize("argnums, err", [(1, ValueError), ((0, 0), ValueError),
+                                          ((0, 3), ValueError), (1.5, TypeError),
+                                          ((), TypeError), (True, TypeError)])
+def test_bad_argnums(argnums, err):
+    with pytest.raises(err):
+        nh.grad(lambda x: np.sum(x ** 2), argnums=argnums)(x3)
+
+
+@pytest.mark.parametrize("chunk", [0, -2, 1.5])
+def test_bad_chunk_size(chunk):
+    with pytest.raises((ValueError, TypeError), match="chunk_size"):
+        nh.hessian(lambda x: np.sum(x ** 2), chunk_size=chunk)
+
+
+def test_bad_outputs():
+    with pytest.raises(TypeError, match="None"):
+        nh.grad(lambda x: None)(x3)
+    with pytest.raises(TypeError, match="boolean"):
+        nh.jacfwd(lambda x: x > 0)(x3)
+    with pytest.raises(TypeError):
+        nh.grad(lambda x: "text")(x3)
+
+
+def test_ambiguous_truth_value():
+    def f(x):
+        if x > 0:
+            return np.sum(x)
+        return -np.sum(x)
+    with pytest.raises(ValueError, match="ambiguous"):
+        nh.grad(f)(x3)
+
+
+def test_out_argument_refused():
+    def f(x):
+        y = np.empty(3)
+        np.sin(x, out=y)
+        return np.sum(y)
+    with pytest.raises(NotImplementedError, match="out="):
+        nh.grad(f)(x3)
+
+
+def test_not_callable():
+    with pytest.raises(TypeError, match="function"):
+        nh.hessian(3.0)
+
+
+def test_tangent_shape_mismatch():
+    with pytest.raises(ValueError, match="shape"):
+        nh.hvp(lambda x: np.sum(x ** 3))(x3, np.ones(2))

@@ -1,0 +1,205 @@
+"""Shapes and semantics of the public transforms, against independent references."""
+import numpy as np
+import pytest
+from scipy.optimize import rosen, rosen_der, rosen_hess
+
+import numhess as nh
+from test_rules import assert_close, central_diff
+
+
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def residuals(x):
+    return np.stack([x[0] * x[1], np.sin(x[2]), x[0] ** 2 + x[3], np.exp(x[1] - x[3])])
+
+
+@pytest.mark.parametrize("n", [2, 7, 300])
+def test_rosenbrock_against_scipy(n):
+    x = np.random.default_rng(n).normal(size=n)
+    assert_close(nh.hessian(rosenbrock)(x), rosen_hess(x), rtol=1e-12)
+    assert_close(nh.grad(rosenbrock)(x), rosen_der(x), rtol=1e-12)
+    value, g = nh.value_and_grad(rosenbrock)(x)
+    assert value == pytest.approx(rosen(x), rel=1e-14)
+    v = np.ones(n)
+    assert_close(nh.hvp(rosenbrock)(x, v), rosen_hess(x) @ v, rtol=1e-12)
+
+
+def test_vector_jacobians_and_hessian():
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    J = central_diff(residuals, x)
+    assert nh.jacfwd(residuals)(x).shape == (4, 4)
+    assert_close(nh.jacfwd(residuals)(x), J)
+    assert_close(nh.jacrev(residuals, chunk_size=3)(x), J)
+    H = nh.hessian(residuals)(x)
+    assert H.shape == (4, 4, 4)
+    for i in range(4):
+        gi = nh.grad(lambda z: residuals(z)[i])
+        assert_close(H[i], nh.hessian(lambda z: residuals(z)[i])(x), rtol=1e-14)
+        assert_close(H[i], central_diff(gi, x))
+
+
+def test_matrix_input_and_output_shapes():
+    def f(X):
+        return np.tanh(X @ X.T)              # (3, 3) out of a (3, 2) input
+    X = np.random.default_rng(0).normal(size=(3, 2))
+    assert nh.jacfwd(f)(X).shape == (3, 3, 3, 2)
+    assert nh.jacrev(f)(X).shape == (3, 3, 3, 2)
+    assert nh.hessian(f)(X).shape == (3, 3, 3, 2, 3, 2)
+    assert_close(nh.jacrev(f)(X), central_diff(f, X))
+    g = nh.grad(lambda X: np.sum(f(X) ** 2))
+    assert g(X).shape == (3, 2)
+    H = nh.hessian(lambda X: np.sum(f(X) ** 2))(X)
+    assert H.shape == (3, 2, 3, 2)
+    assert_close(H, central_diff(g, X))
+
+
+def test_chunk_sizes_agree():
+    x = np.random.default_rng(1).normal(size=37)
+    f = lambda x: np.sum(np.sin(x) * np.roll(x, 1) ** 2) + np.prod(np.cos(x[:5]))
+    ref = nh.hessian(f, chunk_size=1)(x)
+    for c in (2, 5, 36, 37, 100, None):
+        np.testing.assert_allclose(nh.hessian(f, chunk_size=c)(x), ref, rtol=1e-13, atol=1e-13)
+    J1 = nh.jacfwd(residuals, chunk_size=1)(x[:4])
+    for c in (2, 3, 4, 9):
+        np.testing.assert_allclose(nh.jacfwd(residuals, chunk_size=c)(x[:4]), J1, rtol=1e-14)
+        np.testing.assert_allclose(nh.jacrev(residuals, chunk_size=c)(x[:4]), J1, rtol=1e-14)
+
+
+def test_argnums_tuple_nested_blocks():
+    def g(x, y, scale):
+        return scale * np.sum(x ** 2 * np.sum(y) + np.sin(x[0] * y[1:]))
+    x, y = np.array([0.5, -0.3]), np.array([1.0, 2.0, -0.5])
+    H = nh.hessian(g, argnums=(0, 1))(x, y, 2.0)
+    joint = lambda z: g(z[:2], z[2:], 2.0)
+    Hj = nh.hessian(joint)(np.concatenate([x, y]))
+    assert [[b.shape for b in row] for row in H] == [[(2, 2), (2, 3)], [(3, 2), (3, 3)]]
+    assert_close(np.block([[H[0][0], H[0][1]], [H[1][0], H[1][1]]]), Hj, rtol=1e-14)
+    assert_close(Hj, central_diff(nh.grad(joint), np.concatenate([x, y])))
+    gx, gy = nh.grad(g, argnums=(0, 1))(x, y, 2.0)
+    assert_close(np.concatenate([gx, gy]), nh.grad(joint)(np.concatenate([x, y])), rtol=1e-14)
+    assert_close(nh.grad(g, argnums=1)(x, y, 2.0), gy, rtol=1e-14)
+    hx, hy = nh.hvp(g, argnums=(0, 1))(x, (np.ones(2), np.ones(3)), y, 2.0)
+    assert_close(np.concatenate([hx, hy]), Hj @ np.ones(5), rtol=1e-12)
+
+
+def test_extra_args_are_constants_and_retrace_when_changed():
+    def f(x, A, c):
+        return np.sum((A @ x - c) ** 2)
+    rng = np.random.default_rng(2)
+    A, c, x = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=3)
+    h = nh.hessian(f)
+    assert_close(h(x, A, c), 2 * A.T @ A, rtol=1e-12)
+    assert_close(h(x, 2 * A, c), 8 * A.T @ A, rtol=1e-12)       # a new A is not stale
+    A[0, 0] += 1.0                                               # nor is a mutated one
+    assert_close(h(x, A, c), 2 * A.T @ A, rtol=1e-12)
+    assert_close(nh.grad(f)(x, A, c), 2 * A.T @ (A @ x - c), rtol=1e-12)
+
+
+def test_has_aux():
+    def f(x):
+        r = x ** 2
+        return np.sum(r), {"r": r, "tag": "sq", "n": (x[0] * 3, 1.5)}
+    x = np.array([1.0, 2.0, 3.0])
+    g, aux = nh.grad(f, has_aux=True)(x)
+    assert_close(g, 2 * x)
+    np.testing.assert_allclose(aux["r"], x ** 2)
+    assert aux["tag"] == "sq" and aux["n"][1] == 1.5
+    x2 = np.array([-1.0, 0.5, 2.0])                            # replayed, not stale
+    (value, aux2), g2 = nh.value_and_grad(f, has_aux=True)(x2)
+    assert value == pytest.approx(5.25)
+    np.testing.assert_allclose(aux2["r"], x2 ** 2)
+    hess = nh.hessian(f, has_aux=True)
+    H, aux3 = hess(x)
+    assert_close(H, 2 * np.eye(3))
+    H, aux3 = hess(x2)
+    assert aux3["n"][0] == pytest.approx(-3.0)
+    J, aux4 = nh.jacfwd(lambda x: (x ** 2, x[0]), has_aux=True)(x2)
+    assert_close(J, np.diag(2 * x2)) and aux4 == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="pair"):
+        nh.grad(lambda x: np.sum(x), has_aux=True)(x)
+
+
+def test_guards_flip_back_and_forth():
+    def f(x):
+        if x[0] > 0:
+            return np.sum(x ** 3)
+        return np.sum(np.sin(x)) * x[1]
+    h, g = nh.hessian(f), nh.grad(f)
+    a, b = np.array([0.5, 2.0, -1.0]), np.array([-0.5, 2.0, -1.0])
+    for _ in range(3):
+        assert_close(h(a), np.diag(6 * a), rtol=1e-14)
+        assert_close(h(b), central_diff(g, b))
+        assert_close(g(b), central_diff(f, b))
+    assert h.traced.n_traces == 2            # one tape per branch, both cached
+
+
+def test_replay_does_not_retrace():
+    h = nh.hessian(rosenbrock)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        x = rng.normal(size=6)
+        assert_close(h(x), rosen_hess(x), rtol=1e-12)
+    assert h.traced.n_traces == 1
+    h(rng.normal(size=7))                    # a new shape traces again
+    assert h.traced.n_traces == 2
+
+
+def test_traced_mask_shape_is_guarded():
+    f = lambda x: np.sum(x[x > 0] ** 2)
+    g = nh.grad(f)
+    for x in ([1.0, -2.0, 3.0], [-1.0, 2.0, 3.0], [1.0, -2.0, 3.0], [-1.0, -2.0, -3.0]):
+        x = np.array(x)
+        assert_close(g(x), np.where(x > 0, 2 * x, 0.0))
+
+
+def test_max_and_sort_indices_are_recomputed_on_replay():
+    g = nh.grad(lambda x: np.max(x) + np.sum(np.sort(x) * np.arange(3.0)))
+    for x in ([3.0, 1.0, 2.0], [1.0, 3.0, 2.0], [2.0, 1.0, 3.0]):
+        x = np.array(x)
+        want = np.zeros(3)
+        want[np.argmax(x)] += 1.0
+        want[np.argsort(x)] += np.arange(3.0)
+        assert_close(g(x), want)
+    assert g.traced.n_traces == 1
+
+
+def test_jvp_vjp():
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    v = np.array([1.0, 0.5, -1.0, 2.0])
+    J = nh.jacfwd(residuals)(x)
+    out, t = nh.jvp(residuals, (x,), (v,))
+    assert_close(out, residuals(x), rtol=1e-15)
+    assert_close(t, J @ v, rtol=1e-13)
+    out, pull = nh.vjp(residuals, x)
+    (ct,) = pull(v)
+    assert_close(ct, J.T @ v, rtol=1e-13)
+    f2 = lambda a, b: a * np.sum(b ** 2)
+    out, pull = nh.vjp(f2, np.array([1.0, 2.0]), np.array([3.0]))
+    ca, cb = pull(np.array([1.0, 1.0]))
+    assert_close(ca, [9.0, 9.0]) and assert_close(cb, [18.0])
+    _, t2 = nh.jvp(f2, (np.array([1.0, 2.0]), np.array([3.0])), (np.ones(2), np.zeros(1)))
+    assert_close(t2, [9.0, 9.0])
+
+
+def test_scalar_style_loops():
+    def chain(x):
+        total = 0.0
+        for i in range(len(x) - 1):
+            total = total + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+        return total
+    x = np.random.default_rng(4).normal(size=8)
+    assert_close(nh.hessian(chain)(x), rosen_hess(x), rtol=1e-12)
+
+
+def test_list_and_int_inputs_are_converted():
+    assert_close(nh.grad(rosenbrock)([1, 2, 3]), rosen_der(np.array([1.0, 2.0, 3.0])))
+    assert_close(nh.hessian(lambda x: x ** 3)(2), 12.0)
+
+
+def test_output_independent_of_input():
+    assert_close(nh.grad(lambda x: 3.0)(np.ones(3)), np.zeros(3))
+    assert_close(nh.hessian(lambda x: np.sum(np.floor(x)))(np.ones(3) * 0.5), np.zeros((3, 3)))
+    assert_close(nh.jacfwd(lambda x: x)(np.ones(3)), np.eye(3))
+    assert_close(nh.jacrev(lambda x: x)(np.ones(3)), np.eye(3))
