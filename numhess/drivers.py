@@ -44,17 +44,21 @@ def _run(serial, parallel_fn, use_parallel, *args):
     return serial(*args)
 
 
-def hessian(rep, W, chunk_size):
-    """Hessians of the cotangent-weighted outputs W @ f, shape (len(W), n, n)."""
+def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
+    """B[w] = H_w @ S for the Hessians H_w of the cotangent-weighted outputs <W[w], f>;
+    S holds basis vectors (the dense Hessians, shape (len(W), n, n)) or, given a
+    colouring, the compressed seeds S[j, colors[j]] = 1 (shape (len(W), n, n_dirs))."""
     tape = rep.tape
     n = tape.n_in
-    starts, k, par = _plan(n, tape.total, chunk_size, 2)
-    H = np.empty((W.shape[0], n, n))
+    if colors is None:
+        colors, n_dirs = np.arange(n, dtype=np.int64), n
+    starts, k, par = _plan(n_dirs, tape.total, chunk_size, 2)
+    B = np.empty((W.shape[0], n, n_dirs))
     out_off = int(tape.off[rep.out_slot])
     _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, par, tape.arrays, rep.vals,
          rep.ivals, n, out_off, rep.out_size, np.ascontiguousarray(W, dtype=np.float64),
-         starts, k, H)
-    return H
+         colors, n_dirs, starts, k, B)
+    return B
 
 
 def jacobian(rep, chunk_size, reverse):

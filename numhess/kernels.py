@@ -611,17 +611,21 @@ def _matmul_cross(vals, tans, adj, adjt, k, ipool, q, ao, bo, co, act_a, act_b):
 
 
 # ---------------------------------------------------------------- drivers over chunks
-def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, starts, k, H):
-    """H[w, :, j] for every cotangent row w of W and input j: one tangent sweep per chunk
-    of basis vectors, then one second-order adjoint sweep per cotangent."""
+def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, starts, k, B):
+    """B[w, :, d] = H_w @ s_d for every cotangent row w of W, where H_w is the Hessian of
+    <W[w], f> and the seed s_d has ones at the inputs j with colors[j] == d (a basis
+    vector when colors = arange(n)). One tangent sweep per chunk of seeds, then one
+    second-order adjoint sweep per cotangent."""
     total = vals.size
     nchunks = starts.size
     for ci in prange(nchunks):
-        j0 = starts[ci]
-        kk = min(k, n_in - j0)
+        d0 = starts[ci]
+        kk = min(k, n_dirs - d0)
         tans = np.zeros(total * kk)
-        for jj in range(kk):
-            tans[(j0 + jj) * kk + jj] = 1.0
+        for j in range(n_in):
+            d = colors[j] - d0
+            if d >= 0 and d < kk:
+                tans[j * kk + d] = 1.0
         tangent(T, vals, ivals, tans, kk)
         for w in range(W.shape[0]):
             adj = np.zeros(total)
@@ -630,7 +634,7 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, starts, k, H):
             adjoint_tangent(T, vals, ivals, tans, adj, adjt, kk)
             for i in range(n_in):
                 for jj in range(kk):
-                    H[w, i, j0 + jj] = adjt[i * kk + jj]
+                    B[w, i, d0 + jj] = adjt[i * kk + jj]
 
 
 def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse, J):

@@ -54,11 +54,13 @@ def _freeze(v):
 
 
 class Entry:
-    """One traced tape with what it takes to read its results."""
-    __slots__ = ("tape", "statics", "out_shape", "aux_tree")
+    """One traced tape with what it takes to read its results, and what was derived from
+    it once (the Hessian's colouring)."""
+    __slots__ = ("tape", "statics", "out_shape", "aux_tree", "derived")
 
     def __init__(self, tape, statics, out_shape, aux_tree):
         self.tape, self.statics, self.out_shape, self.aux_tree = tape, statics, out_shape, aux_tree
+        self.derived = {}
 
 
 class Replay:

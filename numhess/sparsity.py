@@ -1,0 +1,172 @@
+"""The Hessian's sparsity pattern, read off the tape without evaluating any derivative.
+
+Each live slot gets a boolean matrix D (slot elements x inputs): which inputs each element
+depends on. An instruction maps D through its structural Jacobian (linear ops take
+unions), and a nonlinear one adds the input pairs that interact through it (Walther's
+nonlinear interaction domains): a product pairs its operands' sets, a nonlinear unary op
+pairs its operand's set with itself. The result never misses a non-zero of the Hessian
+at any point where the tape is replayed.
+"""
+import numpy as np
+import scipy.sparse as sp
+
+from . import kernels as K
+
+LINEAR_UNARY = {K.NEG, K.ADDC, K.MULC, K.RSUBC, K.DIVC, K.ABS}
+LINEAR_BINARY = {K.ADD, K.SUB, K.MAXIMUM, K.MINIMUM, K.FMAX, K.FMIN}
+
+
+class Dense(Exception):
+    """The pattern is dense, or too costly to find; the caller treats the Hessian as dense."""
+
+
+def _csr(rows, cols, shape):
+    return sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=shape)
+
+
+def _ones(shape):
+    return sp.csr_matrix(np.ones(shape, dtype=bool))
+
+
+def live_instructions(tape):
+    """Instructions whose result reaches an output (dead code adds no interactions)."""
+    live_slot = np.zeros(tape.size.size, dtype=bool)
+    live_slot[tape.out_slots] = True
+    live = np.zeros(len(tape), dtype=bool)
+    for t in range(len(tape) - 1, -1, -1):
+        if not live_slot[tape.out[t]] or not tape.sact[tape.out[t]]:
+            continue
+        live[t] = True
+        for s in source_slots(tape, t):
+            live_slot[s] = True
+    return live
+
+
+def source_slots(tape, t):
+    if tape.op[t] == K.GATHER:
+        pos = tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]]
+        return np.unique(np.searchsorted(tape.off, pos, side="right") - 1)
+    return [s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]
+
+
+class _Pattern:
+    def __init__(self, tape, max_work):
+        self.tape = tape
+        self.n = tape.n_in
+        self.D = {}
+        self.pairs = sp.csr_matrix((self.n, self.n), dtype=bool)
+        self.work = 0
+        self.max_work = max_work
+
+    def deps(self, s):
+        t = self.tape
+        if s in self.D:
+            return self.D[s]
+        size = int(t.size[s])
+        if not t.sact[s]:
+            return sp.csr_matrix((size, self.n), dtype=bool)
+        raise AssertionError(f"slot {s} used before it was computed")
+
+    def deps_sized(self, s, n):
+        d = self.deps(s)
+        return d[np.zeros(n, dtype=np.int64)] if d.shape[0] == 1 and n > 1 else d
+
+    def interact(self, A, B=None):
+        """Add the pairs (i, j) for i in row r of A, j in row r of B, over all rows r."""
+        ra = np.diff(A.indptr)
+        rb = ra if B is None else np.diff(B.indptr)
+        self.work += int(np.dot(ra.astype(np.int64), rb))
+        if self.work > self.max_work:
+            raise Dense()
+        P = A.T @ (A if B is None else B)
+        self.pairs = self.pairs + P + (P.T if B is not None else 0)
+        if self.pairs.nnz > 0.5 * self.n * self.n and self.n > 16:
+            raise Dense()
+
+    def run(self):
+        tape = self.tape
+        for s in range(tape.size.size):
+            if tape.sact[s] and tape.off[s] + tape.size[s] <= self.n:   # an input slot
+                o = tape.off[s]
+                self.D[s] = _csr(np.arange(tape.size[s]), o + np.arange(tape.size[s]),
+                                 (tape.size[s], self.n))
+        for t in np.flatnonzero(live_instructions(tape)):
+            self.D[tape.out[t]] = self.step(t)
+        P = self.pairs
+        return (P + P.T).tocsr() if P.nnz else P
+
+    def step(self, t):
+        tape = self.tape
+        o, y = tape.op[t], tape.out[t]
+        n = int(tape.size[y])
+        if o < K.UNARY_END:
+            D = self.deps(tape.a[t])
+            if o not in LINEAR_UNARY:
+                self.interact(D)
+            return D
+        if o < K.BINARY_END:
+            Da, Db = self.deps_sized(tape.a[t], n), self.deps_sized(tape.b[t], n)
+            if o == K.MUL:
+                self.interact(Da, Db)
+            elif o == K.DIV:
+                self.interact(Db, Da + Db)
+            elif o not in LINEAR_BINARY:
+                self.interact(Da + Db)
+            return Da + Db
+        if o == K.WHERE:
+            return self.deps_sized(tape.a[t], n) + self.deps_sized(tape.b[t], n)
+        if o == K.GATHER:
+            return self.gather(t, n)
+        nx = int(tape.size[tape.a[t]])
+        Dx = self.deps(tape.a[t])
+        if o == K.SUMALL:
+            return _ones((1, nx)) @ Dx
+        if o in (K.SCATTER, K.MAXRED, K.MINRED):
+            idx = tape.ipool[tape.pi[t]:tape.pi[t] + nx]
+            return _csr(idx, np.arange(nx), (n, nx)) @ Dx
+        if o == K.SORT:     # any element of a row may land anywhere in it
+            L = int(tape.ipool[tape.pi[t]])
+            if L * n > self.max_work:
+                raise Dense()
+            return sp.kron(sp.eye(n // L, dtype=bool), _ones((L, L))).tocsr() @ Dx
+        if o == K.MATMUL:
+            return self.matmul(t)
+        raise AssertionError(f"no sparsity rule for opcode {o}")
+
+    def gather(self, t, n):
+        tape = self.tape
+        pos = tape.ipool[tape.pi[t]:tape.pi[t] + n]
+        src = np.searchsorted(tape.off, pos, side="right") - 1
+        order = np.argsort(src, kind="stable")
+        blocks = []
+        for s in np.unique(src):
+            sel = order[src[order] == s]
+            blocks.append(self.deps(s)[pos[sel] - tape.off[s]])
+        stacked = sp.vstack(blocks).tocsr()
+        return stacked[np.argsort(order, kind="stable")]
+
+    def matmul(self, t):
+        tape = self.tape
+        nb, m, p, q = (int(v) for v in tape.ipool[tape.pi[t]:tape.pi[t] + 4])
+        I = sp.eye(nb, dtype=bool, format="csr")
+        Da, Db = self.deps(tape.a[t]), self.deps(tape.b[t])
+        SA = sp.kron(I, sp.kron(sp.eye(m, dtype=bool), _ones((q, p)))).tocsr()
+        SB = sp.kron(I, sp.kron(_ones((m, p)), sp.eye(q, dtype=bool))).tocsr()
+        if tape.sact[tape.a[t]] and tape.sact[tape.b[t]]:
+            # A[i, r] meets B[r, l] for every i and l
+            M = sp.kron(I, sp.kron(_ones((m, 1)),
+                                   sp.kron(sp.eye(p, dtype=bool), _ones((1, q))))).tocsr()
+            self.interact(Da, M @ Db)
+        return SA @ Da + SB @ Db
+
+
+def hessian_pattern(tape, max_work=None):
+    """The boolean (n, n) pattern of the Hessian of any weighted sum of the outputs, with
+    the diagonal included; raises Dense when it is (nearly) dense or too costly to find."""
+    n = tape.n_in
+    if max_work is None:
+        max_work = 50_000_000 + 50 * n
+    P = _Pattern(tape, max_work).run()
+    P = (P + sp.eye(n, dtype=bool, format="csr")).tocsr()
+    P.sort_indices()
+    return P

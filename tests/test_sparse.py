@@ -1,0 +1,149 @@
+"""Sparse Hessians: tight patterns, few colours, exact recovery, no false zeros."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import minimize, rosen_hess_prod
+
+import numhess as nh
+from numhess import drivers
+from numhess.sparse import colored_pattern
+from numhess.traced import TracedFunction
+
+
+def basis_hessian(f, x, *args):
+    """The dense Hessian from n basis sweeps: no pattern, no colouring involved."""
+    rep = TracedFunction(f).evaluate((x,) + args)
+    return drivers.hessian(rep, np.ones((1, 1)), None)[0]
+
+
+def n_colors(f, x):
+    return colored_pattern(TracedFunction(f).evaluate((x,)).entry).ncolors
+
+
+rng = np.random.default_rng(7)
+PERM = rng.permutation(60)
+PAIRS = rng.integers(0, 60, size=(40, 2))
+
+
+FAMILIES = {
+    "separable": lambda x: np.sum(np.sin(x) * x),
+    "tridiagonal": lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2),
+    "pentadiagonal": lambda x: np.sum(x[2:] * x[:-2] ** 2) + np.sum(np.cos(x[1:] - x[:-1])),
+    "arrowhead": lambda x: x[0] * np.sum(x[1:] ** 2) + np.sum(np.exp(x)),
+    "block diagonal": lambda x: np.sum(np.prod(x.reshape(-1, 3), axis=1) ** 2),
+    "gathered pairs": lambda x: np.sum(np.sin(x[PAIRS[:, 0]] * x[PAIRS[:, 1]])) + np.sum(x ** 4),
+    "permuted": lambda x: np.sum(x[PERM] * x ** 2),
+    "reshape rows": lambda x: np.sum(np.tanh(x.reshape(6, 10) @ np.ones(10)) ** 2),
+    "matmul const": lambda x: np.sum(np.exp(np.kron(np.eye(20), np.ones((2, 3))) @ x)),
+    "dense": lambda x: np.sum(x) ** 2 * np.sin(x[0]),
+}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_sparse_equals_dense(name):
+    f = FAMILIES[name]
+    hs, hd = nh.hessian(f, sparse=True), nh.hessian(f)
+    for seed in range(2):
+        x = np.random.default_rng(seed).uniform(-1, 1, 60)
+        ref = basis_hessian(f, x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            H = hs(x)
+        assert sp.issparse(H) and H.shape == (60, 60)
+        np.testing.assert_allclose(H.toarray(), ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(hd(x), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_pattern_has_no_false_zeros(name):
+    f = FAMILIES[name]
+    x0 = np.random.default_rng(0).uniform(-1, 1, 60)
+    P = nh.hessian_sparsity(f, x0).toarray()
+    for seed in range(3):
+        x = np.random.default_rng(seed + 10).uniform(-1, 1, 60)
+        assert not np.any((basis_hessian(f, x) != 0) & ~P)
+
+
+def test_patterns_are_tight():
+    x = np.random.default_rng(1).uniform(-1, 1, 60)
+    P = nh.hessian_sparsity(FAMILIES["tridiagonal"], x)
+    want = sp.diags([1, 1, 1], [-1, 0, 1], shape=(60, 60), dtype=bool)
+    assert (P != want).nnz == 0
+    P = nh.hessian_sparsity(FAMILIES["separable"], x)
+    assert (P != sp.eye(60, dtype=bool)).nnz == 0
+    P = nh.hessian_sparsity(FAMILIES["block diagonal"], x)
+    assert (P != sp.kron(sp.eye(20), np.ones((3, 3))).astype(bool)).nnz == 0
+    P = nh.hessian_sparsity(FAMILIES["gathered pairs"], x).toarray()
+    want = np.eye(60, dtype=bool)
+    want[PAIRS[:, 0], PAIRS[:, 1]] = want[PAIRS[:, 1], PAIRS[:, 0]] = True
+    np.testing.assert_array_equal(P, want)
+
+
+@pytest.mark.parametrize("n", [50, 500, 5000])
+def test_colour_counts(n):
+    x = np.random.default_rng(n).uniform(-1, 1, n)
+    assert n_colors(FAMILIES["arrowhead"], x) == 2
+    assert n_colors(FAMILIES["tridiagonal"], x) == 3
+    assert n_colors(FAMILIES["separable"], x) == 1
+
+
+def test_random_sparse_compositions():
+    for seed in range(5):
+        r = np.random.default_rng(100 + seed)
+        i, j, k = (r.integers(0, 40, size=30) for _ in range(3))
+        w = r.normal(size=30)
+
+        def f(x):
+            return np.sum(w * np.exp(x[i] * x[j]) / (2.0 + x[k] ** 2)) + np.sum(x[::3] ** 3)
+        x = r.uniform(-1, 1, 40)
+        H = nh.hessian(f, sparse=True)(x)
+        np.testing.assert_allclose(H.toarray(), basis_hessian(f, x), rtol=1e-12, atol=1e-12)
+
+
+def test_dense_hessian_warns_once():
+    f = FAMILIES["dense"]
+    hs = nh.hessian(f, sparse=True)
+    x = np.linspace(-1, 1, 60)
+    with pytest.warns(UserWarning, match="dense"):
+        H = hs(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hs(x + 0.1)
+    np.testing.assert_allclose(H.toarray(), basis_hessian(f, x), rtol=1e-12)
+
+
+def test_sparse_needs_scalar_output():
+    with pytest.raises(ValueError, match="scalar"):
+        nh.hessian(lambda x: x ** 2, sparse=True)(np.ones(3))
+
+
+def test_sparse_argnums_blocks():
+    g = lambda x, y: np.sum(x[1:] * x[:-1] * y[0]) + np.sum(y ** 3)
+    x, y = np.linspace(0.1, 1, 5), np.array([2.0, -1.0])
+    H = nh.hessian(g, argnums=(0, 1), sparse=True)(x, y)
+    Hd = nh.hessian(g, argnums=(0, 1))(x, y)
+    for a in range(2):
+        for b in range(2):
+            assert sp.issparse(H[a][b])
+            np.testing.assert_allclose(H[a][b].toarray(), Hd[a][b], rtol=1e-13)
+
+
+@pytest.mark.slow
+def test_trust_constr_with_sparse_hessian_large():
+    n = 100_000
+    f = FAMILIES["tridiagonal"]
+    x0 = np.full(n, 0.8)
+    res = minimize(f, x0, jac=nh.grad(f), hess=nh.hessian(f, sparse=True),
+                   method="trust-constr", options={"maxiter": 200, "gtol": 1e-8})
+    assert res.optimality < 1e-6
+    np.testing.assert_allclose(res.x, np.ones(n), atol=1e-5)
+
+
+def test_sparse_matches_scipy_rosen_hess_prod_large():
+    r = np.random.default_rng(2)
+    x, p = r.uniform(-1, 1, 20_000), r.normal(size=20_000)
+    H = nh.hessian(FAMILIES["tridiagonal"], sparse=True)(x)
+    assert H.nnz == 3 * 20_000 - 2
+    np.testing.assert_allclose(H @ p, rosen_hess_prod(x, p), rtol=1e-12, atol=1e-9)
