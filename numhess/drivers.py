@@ -54,9 +54,8 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
         colors, n_dirs = np.arange(n, dtype=np.int64), n
     starts, k, par = _plan(n_dirs, tape.total, chunk_size, 2)
     B = np.empty((W.shape[0], n, n_dirs))
-    out_off = int(tape.off[rep.out_slot])
     _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, par, tape.arrays, rep.vals,
-         rep.ivals, n, out_off, rep.out_size, np.ascontiguousarray(W, dtype=np.float64),
+         rep.ivals, n, rep.out_off, rep.out_size, np.ascontiguousarray(W, dtype=np.float64),
          colors, n_dirs, starts, k, B)
     return B
 
@@ -67,9 +66,8 @@ def jacobian(rep, chunk_size, reverse):
     n, m = tape.n_in, rep.out_size
     starts, k, par = _plan(m if reverse else n, tape.total, chunk_size, 1)
     J = np.empty((m, n))
-    out_off = int(tape.off[rep.out_slot])
     _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, par, tape.arrays, rep.vals,
-         rep.ivals, n, out_off, m, starts, k, reverse, J)
+         rep.ivals, n, rep.out_off, m, starts, k, reverse, J)
     return J
 
 
@@ -77,7 +75,7 @@ def gradient(rep, cotangent):
     """vjp: the cotangent pulled back to the inputs (one reverse sweep)."""
     tape = rep.tape
     adj = np.zeros(tape.total)
-    o = int(tape.off[rep.out_slot])
+    o = rep.out_off
     adj[o:o + rep.out_size] = cotangent
     K.adjoint(tape.arrays, rep.vals, rep.ivals, adj, 1)
     return adj[:tape.n_in].copy()
@@ -89,7 +87,7 @@ def push_forward(rep, direction):
     tans = np.zeros(tape.total)
     tans[:tape.n_in] = direction
     K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
-    o = int(tape.off[rep.out_slot])
+    o = rep.out_off
     return tans[o:o + rep.out_size].copy()
 
 
@@ -101,7 +99,7 @@ def hessian_vector(rep, cotangent, direction):
     K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
     adj = np.zeros(tape.total)
     adjt = np.zeros(tape.total)
-    o = int(tape.off[rep.out_slot])
+    o = rep.out_off
     adj[o:o + rep.out_size] = cotangent
     K.adjoint_tangent(tape.arrays, rep.vals, rep.ivals, tans, adj, adjt, 1)
     return adjt[:tape.n_in].copy()

@@ -56,48 +56,52 @@ def _freeze(v):
 class Entry:
     """One traced tape with what it takes to read its results, and what was derived from
     it once (the Hessian's colouring)."""
-    __slots__ = ("tape", "statics", "out_shape", "aux_tree", "derived")
+    __slots__ = ("tape", "statics", "out_shape", "aux_tree", "derived", "spans", "out_off",
+                 "out_size")
 
-    def __init__(self, tape, statics, out_shape, aux_tree):
+    def __init__(self, tape, statics, out_shape, aux_tree, in_shapes):
         self.tape, self.statics, self.out_shape, self.aux_tree = tape, statics, out_shape, aux_tree
         self.derived = {}
+        # (start, stop, shape) of each differentiated argument within the flat inputs
+        self.spans, start = [], 0
+        for shape in in_shapes:
+            stop = start + int(np.prod(shape))
+            self.spans.append((start, stop, shape))
+            start = stop
+        out = tape.out_slots[0]
+        self.out_off, self.out_size = int(tape.off[out]), int(tape.size[out])
 
 
 class Replay:
     """The result of evaluating a traced function at one point: the buffers the sweeps use."""
-    __slots__ = ("entry", "tape", "vals", "ivals", "in_shapes")
+    __slots__ = ("entry", "tape", "vals", "ivals")
 
-    def __init__(self, entry, vals, ivals, in_shapes):
+    def __init__(self, entry, vals, ivals):
         self.entry, self.tape, self.vals, self.ivals = entry, entry.tape, vals, ivals
-        self.in_shapes = in_shapes
+
+    spans = property(lambda s: s.entry.spans)
+    out_off = property(lambda s: s.entry.out_off)
+    out_size = property(lambda s: s.entry.out_size)
+    in_shapes = property(lambda s: [shape for _, _, shape in s.entry.spans])
 
     @property
     def out_slot(self):
         return self.tape.out_slots[0]
 
-    @property
-    def out_size(self):
-        return int(self.tape.size[self.out_slot])
-
     def output(self):
-        return self.tape.value(self.vals, self.out_slot).reshape(self.entry.out_shape).copy()
+        o = self.entry.out_off
+        return self.vals[o:o + self.entry.out_size].reshape(self.entry.out_shape).copy()
 
     def aux(self):
         return _unflatten(self.entry.aux_tree, self.tape, self.vals)
 
-    @property
-    def spans(self):
-        """(start, stop, shape) of each differentiated argument within the flat inputs."""
-        out, start = [], 0
-        for shape in self.in_shapes:
-            stop = start + int(np.prod(shape))
-            out.append((start, stop, shape))
-            start = stop
-        return out
-
     def split_inputs(self, flat, lead=()):
         """Cut an array whose trailing axis runs over all inputs into one block per input."""
-        return [flat[..., a:b].reshape(lead + shape) for a, b, shape in self.spans]
+        return [flat[..., a:b].reshape(lead + shape) for a, b, shape in self.entry.spans]
+
+
+def _static_key(s):
+    return (type(s), s.shape, s.dtype) if isinstance(s, np.ndarray) else type(s)
 
 
 class TracedFunction:
@@ -113,32 +117,40 @@ class TracedFunction:
         self.cache = OrderedDict()     # key -> list of Entry
         self.lock = threading.Lock()
         self.n_traces = 0
+        self._positions = {}           # number of arguments -> positions differentiated
+
+    def positions(self, nargs):
+        nums = self._positions.get(nargs)
+        if nums is None:
+            for i in self.argnums:
+                if i >= nargs or i < -nargs:
+                    raise ValueError(f"argnums={i} is out of range for a call with {nargs} "
+                                     "positional arguments")
+            nums = tuple(i % nargs for i in self.argnums)
+            if len(set(nums)) != len(nums):
+                raise ValueError("argnums names the same argument twice")
+            self._positions[nargs] = nums
+        return nums
 
     def evaluate(self, args):
         """Replay the function at args (tracing first when no cached tape fits)."""
-        args = list(args)
-        for i in self.argnums:
-            if i >= len(args) or i < -len(args):
-                raise ValueError(f"argnums={i} is out of range for a call with {len(args)} "
-                                 "positional arguments")
-        nums = [i % len(args) for i in self.argnums]
-        if len(set(nums)) != len(nums):
-            raise ValueError("argnums names the same argument twice")
+        nums = self.positions(len(args))
         inputs = [as_input(args[i], f"argument {i}") for i in nums]
-        statics = [_freeze(a) if j not in nums else None for j, a in enumerate(args)]
-        in_shapes = [x.shape for x in inputs]
-        x = np.concatenate([v.ravel() for v in inputs]) if inputs else np.zeros(0)
-        key = (tuple(in_shapes), tuple(type(s).__name__ + str(np.shape(s)) for s in statics))
+        x = inputs[0].ravel() if len(inputs) == 1 else \
+            np.concatenate([v.ravel() for v in inputs])
+        statics = tuple(None if j in nums else a for j, a in enumerate(args))
+        key = (tuple(v.shape for v in inputs), tuple(_static_key(s) for s in statics))
         with self.lock:
-            entries = list(self.cache.get(key, ()))
+            entries = self.cache.get(key)
             if entries:
                 self.cache.move_to_end(key)
-        for e in entries:
+                entries = list(entries)
+        for e in entries or ():
             if all(_same_static(a, b) for a, b in zip(e.statics, statics)):
                 vals, ivals = e.tape.run_forward(x)
                 if e.tape.guards_hold(vals):
-                    return Replay(e, vals, ivals, in_shapes)
-        e = self._trace(args, nums, inputs, statics)
+                    return Replay(e, vals, ivals)
+        e = self._trace(args, nums, inputs, tuple(_freeze(s) for s in statics))
         with self.lock:
             self.cache.setdefault(key, []).append(e)
             self.cache.move_to_end(key)
@@ -148,7 +160,7 @@ class TracedFunction:
                 if not self.cache[k0]:
                     del self.cache[k0]
         vals, ivals = e.tape.run_forward(x)
-        return Replay(e, vals, ivals, in_shapes)
+        return Replay(e, vals, ivals)
 
     def _trace(self, args, nums, inputs, statics):
         self.n_traces += 1
@@ -177,7 +189,7 @@ class TracedFunction:
                             "float output")
         aux_slots = [] if aux_tree is None else _slots(aux_tree)
         tape = b.finish([out.slot] + aux_slots)
-        return Entry(tape, statics, out.shape, aux_tree)
+        return Entry(tape, statics, out.shape, aux_tree, [v.shape for v in inputs])
 
 
 # ---------------------------------------------------------------- aux pytrees
