@@ -22,23 +22,57 @@ def check_chunk_size(chunk_size):
 
 
 def _plan(n_dirs, total, chunk_size, buffers):
-    """Chunk starts, the chunk width, and whether to run chunks on threads."""
+    """Chunk starts, the chunk width, and how many workers run the chunks."""
     if n_dirs == 0:
-        return np.zeros(0, np.int64), 1, False
-    parallel = total * n_dirs >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+        return np.zeros(0, np.int64), 1, 1
+    threads = numba.get_num_threads()
+    parallel = total * n_dirs >= PARALLEL_MIN_WORK and threads > 1
     if chunk_size is None:
         k = max(1, WORKSPACE_BYTES // (8 * buffers * max(total, 1)))
         if parallel:   # at least one chunk per thread
-            k = min(k, -(-n_dirs // numba.get_num_threads()))
+            k = min(k, -(-n_dirs // threads))
         k = min(k, n_dirs)
     else:
         k = min(chunk_size, n_dirs)
     starts = np.arange(0, n_dirs, k, dtype=np.int64)
-    return starts, k, parallel and starts.size > 1
+    return starts, k, min(threads, starts.size) if parallel else 1
 
 
-def _run(serial, parallel_fn, use_parallel, *args):
-    if use_parallel:
+class Workspaces:
+    """Work buffers kept with a tape between calls: a large buffer freshly mapped on every
+    call would cost page faults on every call. Taken and given back under a lock, so
+    concurrent calls never share one, and by role: a tangent buffer is zero at inactive
+    slots, an adjoint buffer at active ones (see kernels.py), so the two never swap."""
+
+    def __init__(self):
+        self.free = {}
+        self.lock = threading.Lock()
+
+    def take(self, role, shape):
+        with self.lock:
+            stack = self.free.get((role, shape))
+            if stack:
+                return stack.pop()
+        return np.zeros(shape)
+
+    def give(self, role, *arrays):
+        with self.lock:
+            for a in arrays:
+                stack = self.free.setdefault((role, a.shape), [])
+                stack.append(a)
+                if len(stack) > 2:
+                    stack.pop(0)
+
+
+def _workspaces(rep):
+    ws = rep.entry.derived.get("workspaces")
+    if ws is None:
+        ws = rep.entry.derived.setdefault("workspaces", Workspaces())
+    return ws
+
+
+def _run(serial, parallel_fn, workers, *args):
+    if workers > 1:
         with _parallel_lock:
             return parallel_fn(*args)
     return serial(*args)
@@ -52,11 +86,20 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     n = tape.n_in
     if colors is None:
         colors, n_dirs = np.arange(n, dtype=np.int64), n
-    starts, k, par = _plan(n_dirs, tape.total, chunk_size, 2)
+    starts, k, workers = _plan(n_dirs, tape.total, chunk_size, 2)
     B = np.empty((W.shape[0], n, n_dirs))
-    _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, par, tape.arrays, rep.vals,
-         rep.ivals, n, rep.out_off, rep.out_size, np.ascontiguousarray(W, dtype=np.float64),
-         colors, n_dirs, starts, k, B)
+    pool = _workspaces(rep)
+    tans = pool.take("tangent", (workers, tape.total * k))
+    adj = pool.take("adjoint", (workers, tape.total))
+    adjt = pool.take("adjoint", (workers, tape.total * k))
+    try:
+        _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, workers, tape.arrays,
+             rep.vals, rep.ivals, n, rep.out_off, rep.out_size,
+             np.ascontiguousarray(W, dtype=np.float64), colors, n_dirs, starts, k, tans, adj,
+             adjt, B)
+    finally:
+        pool.give("tangent", tans)
+        pool.give("adjoint", adj, adjt)
     return B
 
 
@@ -64,10 +107,16 @@ def jacobian(rep, chunk_size, reverse):
     """The (out_size, n) Jacobian, by forward (columns) or reverse (rows) sweeps."""
     tape = rep.tape
     n, m = tape.n_in, rep.out_size
-    starts, k, par = _plan(m if reverse else n, tape.total, chunk_size, 1)
+    starts, k, workers = _plan(m if reverse else n, tape.total, chunk_size, 1)
     J = np.empty((m, n))
-    _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, par, tape.arrays, rep.vals,
-         rep.ivals, n, rep.out_off, m, starts, k, reverse, J)
+    pool = _workspaces(rep)
+    role = "adjoint" if reverse else "tangent"
+    ws = pool.take(role, (workers, tape.total * k))
+    try:
+        _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, workers, tape.arrays,
+             rep.vals, rep.ivals, n, rep.out_off, m, starts, k, reverse, ws, J)
+    finally:
+        pool.give(role, ws)
     return J
 
 

@@ -9,7 +9,8 @@ elementwise rule computes its derivative once and applies it to ``k`` contiguous
 and a matrix product over ``k`` directions is one BLAS call.
 
 The tape is the tuple ``T`` built by ``Tape.arrays``:
-``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool)``.
+``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact)``;
+``sact`` and ``pact`` mark the active slots and buffer positions.
 """
 import math
 
@@ -49,6 +50,21 @@ SORT = 87       # rows of length ipool[pi] sorted; permutation kept in ivals[iw:
 
 # ---------------------------------------------------------------- the rule table
 @njit(**_JIT)
+def _pow(x, p):
+    """x ** p, by multiplication for small integer p (libm's pow is ~10x slower)."""
+    if p == 2.0: return x * x
+    if p == 3.0: return x * x * x
+    if p == 4.0:
+        s = x * x
+        return s * s
+    if p == 1.0: return x
+    if p == 0.0: return 1.0
+    if p == -1.0: return 1.0 / x
+    if p == -2.0: return 1.0 / (x * x)
+    return x ** p
+
+
+@njit(**_JIT)
 def unary_value(o, x, p):
     if o == NEG: return -x
     if o == EXP: return math.exp(x)
@@ -75,7 +91,7 @@ def unary_value(o, x, p):
     if o == ARCCOSH: return np.arccosh(x)
     if o == ARCTANH: return np.arctanh(x)
     if o == ABS: return abs(x)
-    if o == POWC: return x ** p
+    if o == POWC: return _pow(x, p)
     if o == ADDC: return x + p
     if o == MULC: return x * p
     if o == RSUBC: return p - x
@@ -140,8 +156,7 @@ def unary_derivs(o, x, y, p):
     if o == POWC:
         if p == 0.0: return 0.0, 0.0
         if p == 1.0: return 1.0, 0.0
-        if p == 2.0: return 2.0 * x, 2.0
-        return p * x ** (p - 1.0), p * (p - 1.0) * x ** (p - 2.0)
+        return p * _pow(x, p - 1.0), p * (p - 1.0) * _pow(x, p - 2.0)
     if o == ADDC: return 1.0, 0.0
     if o == MULC: return p, 0.0
     if o == RSUBC: return -1.0, 0.0
@@ -223,7 +238,7 @@ def binary_derivs(o, a, b, y):
 @njit(**_JIT)
 def forward(T, vals, ivals):
     """Values of every slot; also the value-dependent index maps (argmax, sort order)."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool = T
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
     for i in range(cpos.size):
         vals[cpos[i]] = fpool[i]
     for t in range(op.size):
@@ -317,7 +332,7 @@ def _extreme_forward(vals, ivals, ipool, q, w, xo, nx, yo, ny, is_max):
 @njit(**_JIT)
 def tangent(T, vals, ivals, tans, k):
     """Push k tangent directions forward. Tangents of inactive slots must be zero on entry."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool = T
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
     for t in range(op.size):
         y = out[t]
         if not sact[y]:
@@ -410,8 +425,11 @@ def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
 # ---------------------------------------------------------------- adjoint (k cotangents)
 @njit(**_JIT)
 def adjoint(T, vals, ivals, adj, k):
-    """Pull k cotangents back; adj holds the output cotangents on entry, zeros elsewhere."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool = T
+    """Pull k cotangents back; adj holds the output cotangents on entry and zeros at every
+    other active slot. Each instruction clears its result's cotangents once it has pulled
+    them back, so on exit adj is zero again at active slots except the inputs, and a
+    workspace is reused without clearing it whole."""
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
     for t in range(op.size - 1, -1, -1):
         y = out[t]
         if not sact[y]:
@@ -442,9 +460,10 @@ def adjoint(T, vals, ivals, adj, k):
                         adj[ib * k + j] += fb * g
         elif o == WHERE:
             _where_adjoint(vals, adj, k, off[a[t]], off[b[t]], off[c[t]], yo, n,
-                           size[a[t]] == n, size[b[t]] == n, size[c[t]] == n)
+                           size[a[t]] == n, size[b[t]] == n, size[c[t]] == n, sact[a[t]],
+                           sact[b[t]])
         elif o == GATHER:
-            _gather_adjoint(adj, k, ipool, pi[t], 0, yo, n)
+            _gather_adjoint(adj, k, ipool, pi[t], 0, yo, n, pact)
         elif o == SCATTER:
             xo, q = off[a[t]], pi[t]
             for i in range(size[a[t]]):
@@ -460,24 +479,30 @@ def adjoint(T, vals, ivals, adj, k):
             _matmul_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
         else:  # MAXRED, MINRED, SORT
-            _gather_adjoint(adj, k, ivals, iw[t], off[a[t]], yo, n)
+            _gather_adjoint(adj, k, ivals, iw[t], off[a[t]], yo, n, pact)
+        adj[yo * k:(yo + n) * k] = 0.0
 
 
 @njit(**_JIT)
-def _gather_adjoint(adj, k, idx, q, base, yo, n):
+def _gather_adjoint(adj, k, idx, q, base, yo, n, pact):
+    # constant sources (zero fill, constants in a concatenation) take no cotangent
     for i in range(n):
         dst = base + idx[q + i]
-        for j in range(k):
-            adj[dst * k + j] += adj[(yo + i) * k + j]
+        if pact[dst]:
+            for j in range(k):
+                adj[dst * k + j] += adj[(yo + i) * k + j]
 
 
 @njit(**_JIT)
-def _where_adjoint(vals, adj, k, ao, bo, co, yo, n, fa, fb, fc):
+def _where_adjoint(vals, adj, k, ao, bo, co, yo, n, fa, fb, fc, act_a, act_b):
     da = 1 if fa else 0
     db = 1 if fb else 0
     dc = 1 if fc else 0
     for i in range(n):
-        dst = ao + i * da if vals[co + i * dc] != 0.0 else bo + i * db
+        take_a = vals[co + i * dc] != 0.0
+        if take_a and not act_a or not take_a and not act_b:
+            continue
+        dst = ao + i * da if take_a else bo + i * db
         for j in range(k):
             adj[dst * k + j] += adj[(yo + i) * k + j]
 
@@ -509,9 +534,10 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
     """The reverse sweep differentiated along k tangent directions (forward-over-reverse).
 
     adj (one cotangent) and adjt (its k tangents) hold the output seeds on entry and zeros
-    elsewhere; on exit adjt at the inputs holds k columns of the Hessian of <adj_out, f>.
+    at every other active slot; on exit adjt at the inputs holds k columns of the Hessian
+    of <adj_out, f>, and both are zero again at the other active slots (as in adjoint).
     """
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool = T
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
     for t in range(op.size - 1, -1, -1):
         y = out[t]
         if not sact[y]:
@@ -556,11 +582,14 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
                         adjt[ib * k + j] += fb * gt + fbb * tans[ib * k + j] * g
         elif o == WHERE:
             fa, fb, fc = size[a[t]] == n, size[b[t]] == n, size[c[t]] == n
-            _where_adjoint(vals, adj, 1, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc)
-            _where_adjoint(vals, adjt, k, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc)
+            aa, ab = sact[a[t]], sact[b[t]]
+            _where_adjoint(vals, adj, 1, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc,
+                           aa, ab)
+            _where_adjoint(vals, adjt, k, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc,
+                           aa, ab)
         elif o == GATHER:
-            _gather_adjoint(adj, 1, ipool, pi[t], 0, yo, n)
-            _gather_adjoint(adjt, k, ipool, pi[t], 0, yo, n)
+            _gather_adjoint(adj, 1, ipool, pi[t], 0, yo, n, pact)
+            _gather_adjoint(adjt, k, ipool, pi[t], 0, yo, n, pact)
         elif o == SCATTER:
             xo, q = off[a[t]], pi[t]
             for i in range(size[a[t]]):
@@ -582,8 +611,10 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
             _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                           sact[a[t]], sact[b[t]])
         else:  # MAXRED, MINRED, SORT
-            _gather_adjoint(adj, 1, ivals, iw[t], off[a[t]], yo, n)
-            _gather_adjoint(adjt, k, ivals, iw[t], off[a[t]], yo, n)
+            _gather_adjoint(adj, 1, ivals, iw[t], off[a[t]], yo, n, pact)
+            _gather_adjoint(adjt, k, ivals, iw[t], off[a[t]], yo, n, pact)
+        adj[yo:yo + n] = 0.0
+        adjt[yo * k:(yo + n) * k] = 0.0
 
 
 @njit(**_JIT)
@@ -611,55 +642,85 @@ def _matmul_cross(vals, tans, adj, adjt, k, ipool, q, ao, bo, co, act_a, act_b):
 
 
 # ---------------------------------------------------------------- drivers over chunks
-def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, starts, k, B):
+# Each driver runs its chunks round-robin on `nthreads` workers, worker w using row w of
+# the workspaces. Workspaces are zero where the sweeps expect zeros when handed in, and
+# are left so: tangent overwrites every active slot, the reverse sweeps clear what they
+# consume, and the drivers clear the input rows they seeded or read. A tangent buffer
+# holds values at active slots, which a chunk of another width would read at inactive
+# ones: around the one short chunk it is cleared whole.
+
+def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, starts, k,
+                    ws_tans, ws_adj, ws_adjt, B):
     """B[w, :, d] = H_w @ s_d for every cotangent row w of W, where H_w is the Hessian of
     <W[w], f> and the seed s_d has ones at the inputs j with colors[j] == d (a basis
     vector when colors = arange(n)). One tangent sweep per chunk of seeds, then one
     second-order adjoint sweep per cotangent."""
     total = vals.size
     nchunks = starts.size
-    for ci in prange(nchunks):
-        d0 = starts[ci]
-        kk = min(k, n_dirs - d0)
-        tans = np.zeros(total * kk)
-        for j in range(n_in):
-            d = colors[j] - d0
-            if d >= 0 and d < kk:
-                tans[j * kk + d] = 1.0
-        tangent(T, vals, ivals, tans, kk)
-        for w in range(W.shape[0]):
-            adj = np.zeros(total)
-            adjt = np.zeros(total * kk)
-            adj[out_off:out_off + out_size] = W[w]
-            adjoint_tangent(T, vals, ivals, tans, adj, adjt, kk)
-            for i in range(n_in):
-                for jj in range(kk):
-                    B[w, i, d0 + jj] = adjt[i * kk + jj]
+    nthreads = ws_tans.shape[0]
+    for tid in prange(nthreads):
+        adj = ws_adj[tid]
+        short = False
+        for ci in range(tid, nchunks, nthreads):
+            d0 = starts[ci]
+            kk = min(k, n_dirs - d0)
+            if kk != k:
+                ws_tans[tid, :] = 0.0
+                short = True
+            tans = ws_tans[tid, :total * kk]
+            adjt = ws_adjt[tid, :total * kk]
+            tans[:n_in * kk] = 0.0
+            for j in range(n_in):
+                d = colors[j] - d0
+                if d >= 0 and d < kk:
+                    tans[j * kk + d] = 1.0
+            tangent(T, vals, ivals, tans, kk)
+            for w in range(W.shape[0]):
+                adj[out_off:out_off + out_size] = W[w]
+                adjoint_tangent(T, vals, ivals, tans, adj, adjt, kk)
+                for i in range(n_in):
+                    for jj in range(kk):
+                        B[w, i, d0 + jj] = adjt[i * kk + jj]
+                adjt[:n_in * kk] = 0.0
+                adj[:n_in] = 0.0
+        if short:
+            ws_tans[tid, :] = 0.0
 
 
-def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse, J):
-    """J[:, :] (out_size, n_in) by chunks of k basis directions, forward or reverse."""
+def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse, ws, J):
+    """J (out_size, n_in) by chunks of k basis directions, forward or reverse."""
     total = vals.size
     nchunks = starts.size
-    for ci in prange(nchunks):
-        j0 = starts[ci]
-        ncols = out_size if reverse else n_in
-        kk = min(k, ncols - j0)
-        buf = np.zeros(total * kk)
-        if reverse:
-            for jj in range(kk):
-                buf[(out_off + j0 + jj) * kk + jj] = 1.0
-            adjoint(T, vals, ivals, buf, kk)
-            for i in range(n_in):
+    nthreads = ws.shape[0]
+    ncols = out_size if reverse else n_in
+    for tid in prange(nthreads):
+        short = False
+        for ci in range(tid, nchunks, nthreads):
+            j0 = starts[ci]
+            kk = min(k, ncols - j0)
+            if kk != k and not reverse:
+                ws[tid, :] = 0.0
+                short = True
+            buf = ws[tid, :total * kk]
+            if reverse:
                 for jj in range(kk):
-                    J[j0 + jj, i] = buf[i * kk + jj]
-        else:
-            for jj in range(kk):
-                buf[(j0 + jj) * kk + jj] = 1.0
-            tangent(T, vals, ivals, buf, kk)
-            for i in range(out_size):
+                    buf[(out_off + j0 + jj) * kk + jj] = 1.0
+                adjoint(T, vals, ivals, buf, kk)
+                for i in range(n_in):
+                    for jj in range(kk):
+                        J[j0 + jj, i] = buf[i * kk + jj]
+                buf[:n_in * kk] = 0.0
+                buf[out_off * kk:(out_off + out_size) * kk] = 0.0   # seeds of a constant output
+            else:
+                buf[:n_in * kk] = 0.0
                 for jj in range(kk):
-                    J[i, j0 + jj] = buf[(out_off + i) * kk + jj]
+                    buf[(j0 + jj) * kk + jj] = 1.0
+                tangent(T, vals, ivals, buf, kk)
+                for i in range(out_size):
+                    for jj in range(kk):
+                        J[i, j0 + jj] = buf[(out_off + i) * kk + jj]
+        if short:
+            ws[tid, :] = 0.0
 
 
 hessian_chunks_serial = njit(**_JIT)(_hessian_chunks)

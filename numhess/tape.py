@@ -105,8 +105,10 @@ class Tape:
         self.n_in = n_in
         self.out_slots = list(out_slots)
         self.guards = list(b.guards)
+        self.pact = np.repeat(self.sact, self.size)     # activity of each buffer position
         self.arrays = (self.op, self.out, self.a, self.b, self.c, self.pi, self.fp, self.iw,
-                       self.off, self.size, self.sact, self.ipool, self.cpos, self.fpool)
+                       self.off, self.size, self.sact, self.ipool, self.cpos, self.fpool,
+                       self.pact)
 
     def __len__(self):
         return self.op.size

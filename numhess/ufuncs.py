@@ -42,6 +42,7 @@ SCALAR_RIGHT = {np.add: (K.ADDC, 1.0), np.subtract: (K.ADDC, -1.0), np.multiply:
                 np.true_divide: (K.DIVC, 1.0), np.power: (K.POWC, 1.0)}
 SCALAR_LEFT = {np.add: K.ADDC, np.subtract: K.RSUBC, np.multiply: K.MULC,
                np.true_divide: K.RDIVC, np.power: K.RPOWC}
+POWER_SHORTCUTS = {2.0: K.SQUARE, 0.5: K.SQRT, -1.0: K.RECIP}
 REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
           np.logical_and: np.all, np.logical_or: np.any, np.fmax: np.nanmax}
 ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
@@ -104,6 +105,8 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         x, y = inputs
         cy, cx = _scalar(y), _scalar(x)
         if ufunc in SCALAR_RIGHT and cy is not None:
+            if ufunc is np.power and cy in POWER_SHORTCUTS:   # NumPy takes these too
+                return L.unary(POWER_SHORTCUTS[cy], x, value)
             op, sign = SCALAR_RIGHT[ufunc]
             return L.unary(op, x, value, p=sign * cy)
         if ufunc in SCALAR_LEFT and cx is not None:

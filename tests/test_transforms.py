@@ -203,3 +203,22 @@ def test_output_independent_of_input():
     assert_close(nh.hessian(lambda x: np.sum(np.floor(x)))(np.ones(3) * 0.5), np.zeros((3, 3)))
     assert_close(nh.jacfwd(lambda x: x)(np.ones(3)), np.eye(3))
     assert_close(nh.jacrev(lambda x: x)(np.ones(3)), np.eye(3))
+
+
+def test_reused_workspaces_stay_clean():
+    """Work buffers are kept between calls and chunks of different widths; constant
+    sources (zero fill, constants, a constant where-branch) must not leak into them."""
+    def f(x):
+        y = np.concatenate([np.cumsum(x) ** 2, [2.0], np.pad(x[:3], 2) * x[0]])
+        return np.where(x[:1] > 0, np.sin(y), 0.5) * y
+    rng = np.random.default_rng(5)
+    jr, jf, h = (nh.jacrev(f, chunk_size=3), nh.jacfwd(f, chunk_size=3),
+                 nh.hessian(lambda x: np.sum(f(x) ** 2), chunk_size=3))
+    for _ in range(4):
+        x = rng.normal(size=7)
+        J = central_diff(f, x)
+        assert_close(jr(x), J)
+        assert_close(jf(x), J)
+        g = nh.grad(lambda x: np.sum(f(x) ** 2))
+        assert_close(h(x), nh.hessian(lambda x: np.sum(f(x) ** 2), chunk_size=1)(x), rtol=1e-12)
+        assert_close(h(x), central_diff(g, x))
