@@ -1,12 +1,9 @@
 """The public transforms. Each returns a plain function with scipy's (x, *args) convention."""
 import functools
-import warnings
 
 import numpy as np
-import scipy.sparse as sp
 
-from . import drivers
-from .sparse import colored_pattern
+from . import drivers, hessians
 from .traced import TracedFunction, as_input
 
 
@@ -98,10 +95,10 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
         n = rep.tape.n_in
         if sparse:
             _scalar_output(rep, "hessian(sparse=True)")
-            H = _sparse_hessian(rep, chunk_size, warned)
+            H = hessians.sparse_csr(rep, 1.0, chunk_size, warned)
             blocks = [[H[a:b, c:d] for c, d, _ in rep.spans] for a, b, _ in rep.spans]
         else:
-            H = _dense_hessian(rep, chunk_size)
+            H = hessians.dense(rep, hessians.cotangents(rep), chunk_size)
             out_shape = rep.entry.out_shape
             blocks = [[H[:, a:b, c:d].reshape(out_shape + si + sj) for c, d, sj in rep.spans]
                       for a, b, si in rep.spans]
@@ -109,33 +106,6 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
         return _with_aux(result, rep, has_aux)
     hess.traced = tf
     return _wrap(f, hess)
-
-
-COLORING_MIN_N = 32     # below this, n basis sweeps cost less than finding the pattern
-
-
-def _dense_hessian(rep, chunk_size):
-    n, W = rep.tape.n_in, np.eye(rep.out_size)
-    cp = colored_pattern(rep.entry) if n >= COLORING_MIN_N else None
-    if cp is None or 2 * cp.ncolors > n:
-        return drivers.hessian(rep, W, chunk_size)
-    B = drivers.hessian(rep, W, chunk_size, cp.colors, cp.ncolors)
-    H = np.zeros((rep.out_size, n, n))
-    for w in range(rep.out_size):
-        cp.recover_dense(B[w], H[w])
-    return H
-
-
-def _sparse_hessian(rep, chunk_size, warned):
-    cp = colored_pattern(rep.entry)
-    if cp is None or cp.ncolors >= rep.tape.n_in:
-        if not warned:
-            warned.append(True)
-            warnings.warn("numhess: this Hessian is dense; sparse=True computes it densely "
-                          "and saves nothing", stacklevel=3)
-        return sp.csr_matrix(drivers.hessian(rep, np.ones((1, 1)), chunk_size)[0])
-    B = drivers.hessian(rep, np.ones((1, 1)), chunk_size, cp.colors, cp.ncolors)[0]
-    return cp.recover_csr(B)
 
 
 def hvp(f, argnums=0):

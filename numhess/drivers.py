@@ -25,8 +25,9 @@ def _plan(n_dirs, total, chunk_size, buffers):
     """Chunk starts, the chunk width, and how many workers run the chunks."""
     if n_dirs == 0:
         return np.zeros(0, np.int64), 1, 1
-    threads = numba.get_num_threads()
-    parallel = total * n_dirs >= PARALLEL_MIN_WORK and threads > 1
+    # get_num_threads costs microseconds: ask only when threads could pay off
+    threads = numba.get_num_threads() if total * n_dirs >= PARALLEL_MIN_WORK else 1
+    parallel = threads > 1
     if chunk_size is None:
         k = max(1, WORKSPACE_BYTES // (8 * buffers * max(total, 1)))
         if parallel:   # at least one chunk per thread
@@ -79,7 +80,8 @@ def _run(serial, parallel_fn, workers, *args):
 
 
 def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
-    """B[w] = H_w @ S for the Hessians H_w of the cotangent-weighted outputs <W[w], f>;
+    """B[w] = H_w @ S for the Hessians H_w of the cotangent-weighted outputs <W[w], f>
+    (W: a C-contiguous float64 matrix);
     S holds basis vectors (the dense Hessians, shape (len(W), n, n)) or, given a
     colouring, the compressed seeds S[j, colors[j]] = 1 (shape (len(W), n, n_dirs))."""
     tape = rep.tape
@@ -94,9 +96,8 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     adjt = pool.take("adjoint", (workers, tape.total * k))
     try:
         _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, workers, tape.arrays,
-             rep.vals, rep.ivals, n, rep.out_off, rep.out_size,
-             np.ascontiguousarray(W, dtype=np.float64), colors, n_dirs, starts, k, tans, adj,
-             adjt, B)
+             rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, starts, k,
+             tans, adj, adjt, B)
     finally:
         pool.give("tangent", tans)
         pool.give("adjoint", adj, adjt)

@@ -1,0 +1,52 @@
+"""Hessians of cotangent-weighted outputs, dense or sparse, compressed by the tape's
+colouring whenever its pattern is sparse enough to pay."""
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import drivers
+from .sparse import colored_pattern
+
+COLORING_MIN_N = 32      # below this, n basis sweeps cost less than finding the pattern
+ONE = np.ones((1, 1))    # the cotangent of a scalar output
+
+
+def cotangents(rep, w=None):
+    """The rows W of cotangents: one unit row per output element (w=None), or w itself."""
+    if w is None:
+        return ONE if rep.out_size == 1 else np.eye(rep.out_size)
+    w = np.broadcast_to(np.asarray(w, dtype=np.float64), (rep.out_size,))
+    return np.ascontiguousarray(w[None, :])
+
+
+def dense(rep, W, chunk_size=None):
+    """The (len(W), n, n) Hessians of <W[i], f>."""
+    n = rep.tape.n_in
+    cp = colored_pattern(rep.entry) if n >= COLORING_MIN_N else None
+    if cp is None or 2 * cp.ncolors > n:
+        return drivers.hessian(rep, W, chunk_size)
+    B = drivers.hessian(rep, W, chunk_size, cp.colors, cp.ncolors)
+    H = np.zeros((W.shape[0], n, n))
+    for i in range(W.shape[0]):
+        cp.recover_dense(B[i], H[i])
+    return H
+
+
+def weighted(rep, w=1.0, chunk_size=None):
+    """d^2 <w, f> / dx^2 as an (n, n) array; w is a scalar or one weight per output."""
+    return dense(rep, cotangents(rep, w), chunk_size)[0]
+
+
+def sparse_csr(rep, w=1.0, chunk_size=None, warned=None):
+    """d^2 <w, f> / dx^2 as a CSR matrix; computed densely (with one warning per list
+    `warned`) when the pattern is dense."""
+    W = cotangents(rep, w)
+    cp = colored_pattern(rep.entry)
+    if cp is None or cp.ncolors >= rep.tape.n_in:
+        if warned is not None and not warned:
+            warned.append(True)
+            warnings.warn("numhess: this Hessian is dense; sparse=True computes it densely "
+                          "and saves nothing", stacklevel=4)
+        return sp.csr_matrix(drivers.hessian(rep, W, chunk_size)[0])
+    return cp.recover_csr(drivers.hessian(rep, W, chunk_size, cp.colors, cp.ncolors)[0])
