@@ -7,7 +7,7 @@ import numpy as np
 from . import kernels as K
 
 WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
-PARALLEL_MIN_WORK = 200_000      # below this many (slots x directions), threads cost more
+PARALLEL_MIN_WORK = 200_000      # below this many (active slots x directions), threads cost more
 _parallel_lock = threading.Lock()  # Numba's default threading layer is not re-entrant
 
 
@@ -21,22 +21,24 @@ def check_chunk_size(chunk_size):
     return int(chunk_size)
 
 
-def _plan(n_dirs, total, chunk_size, buffers):
-    """Chunk starts, the chunk width, and how many workers run the chunks."""
+def _plan(n_dirs, tape, chunk_size, buffers):
+    """Chunk starts, the common chunk width, and how many workers run the chunks.
+
+    Only active slots are touched by the sweeps, so the memory budget is counted on them;
+    the width is evened out over the chunks, so the padding of the last one stays small."""
     if n_dirs == 0:
         return np.zeros(0, np.int64), 1, 1
     # get_num_threads costs microseconds: ask only when threads could pay off
-    threads = numba.get_num_threads() if total * n_dirs >= PARALLEL_MIN_WORK else 1
-    parallel = threads > 1
+    work = tape.active_total * n_dirs
+    threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK else 1
     if chunk_size is None:
-        k = max(1, WORKSPACE_BYTES // (8 * buffers * max(total, 1)))
-        if parallel:   # at least one chunk per thread
-            k = min(k, -(-n_dirs // threads))
-        k = min(k, n_dirs)
+        kmax = max(1, WORKSPACE_BYTES // (8 * buffers * max(tape.active_total, 1)))
+        nchunks = max(-(-n_dirs // kmax), min(threads, n_dirs))
+        k = -(-n_dirs // nchunks)
     else:
         k = min(chunk_size, n_dirs)
     starts = np.arange(0, n_dirs, k, dtype=np.int64)
-    return starts, k, min(threads, starts.size) if parallel else 1
+    return starts, k, min(threads, starts.size)
 
 
 class Workspaces:
@@ -88,7 +90,7 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     n = tape.n_in
     if colors is None:
         colors, n_dirs = np.arange(n, dtype=np.int64), n
-    starts, k, workers = _plan(n_dirs, tape.total, chunk_size, 2)
+    starts, k, workers = _plan(n_dirs, tape, chunk_size, 2)
     B = np.empty((W.shape[0], n, n_dirs))
     pool = _workspaces(rep)
     tans = pool.take("tangent", (workers, tape.total * k))
@@ -108,7 +110,7 @@ def jacobian(rep, chunk_size, reverse):
     """The (out_size, n) Jacobian, by forward (columns) or reverse (rows) sweeps."""
     tape = rep.tape
     n, m = tape.n_in, rep.out_size
-    starts, k, workers = _plan(m if reverse else n, tape.total, chunk_size, 1)
+    starts, k, workers = _plan(m if reverse else n, tape, chunk_size, 1)
     J = np.empty((m, n))
     pool = _workspaces(rep)
     role = "adjoint" if reverse else "tangent"

@@ -643,11 +643,11 @@ def _matmul_cross(vals, tans, adj, adjt, k, ipool, q, ao, bo, co, act_a, act_b):
 
 # ---------------------------------------------------------------- drivers over chunks
 # Each driver runs its chunks round-robin on `nthreads` workers, worker w using row w of
-# the workspaces. Workspaces are zero where the sweeps expect zeros when handed in, and
-# are left so: tangent overwrites every active slot, the reverse sweeps clear what they
-# consume, and the drivers clear the input rows they seeded or read. A tangent buffer
-# holds values at active slots, which a chunk of another width would read at inactive
-# ones: around the one short chunk it is cleared whole.
+# the workspaces. Every chunk has the same width k (the last one padded with empty
+# directions), so a workspace keeps one layout for good. Workspaces are zero where the
+# sweeps expect zeros when handed in, and are left so: tangent overwrites every active
+# slot, the reverse sweeps clear what they consume, and the drivers clear the input rows
+# they seeded or read. Inactive slots are never touched, so their pages are never mapped.
 
 def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, starts, k,
                     ws_tans, ws_adj, ws_adjt, B):
@@ -655,72 +655,56 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, 
     <W[w], f> and the seed s_d has ones at the inputs j with colors[j] == d (a basis
     vector when colors = arange(n)). One tangent sweep per chunk of seeds, then one
     second-order adjoint sweep per cotangent."""
-    total = vals.size
     nchunks = starts.size
     nthreads = ws_tans.shape[0]
     for tid in prange(nthreads):
-        adj = ws_adj[tid]
-        short = False
+        tans, adj, adjt = ws_tans[tid], ws_adj[tid], ws_adjt[tid]
         for ci in range(tid, nchunks, nthreads):
             d0 = starts[ci]
-            kk = min(k, n_dirs - d0)
-            if kk != k:
-                ws_tans[tid, :] = 0.0
-                short = True
-            tans = ws_tans[tid, :total * kk]
-            adjt = ws_adjt[tid, :total * kk]
-            tans[:n_in * kk] = 0.0
+            nv = min(k, n_dirs - d0)
+            tans[:n_in * k] = 0.0
             for j in range(n_in):
                 d = colors[j] - d0
-                if d >= 0 and d < kk:
-                    tans[j * kk + d] = 1.0
-            tangent(T, vals, ivals, tans, kk)
+                if d >= 0 and d < nv:
+                    tans[j * k + d] = 1.0
+            tangent(T, vals, ivals, tans, k)
             for w in range(W.shape[0]):
                 adj[out_off:out_off + out_size] = W[w]
-                adjoint_tangent(T, vals, ivals, tans, adj, adjt, kk)
+                adjoint_tangent(T, vals, ivals, tans, adj, adjt, k)
                 for i in range(n_in):
-                    for jj in range(kk):
-                        B[w, i, d0 + jj] = adjt[i * kk + jj]
-                adjt[:n_in * kk] = 0.0
+                    for jj in range(nv):
+                        B[w, i, d0 + jj] = adjt[i * k + jj]
+                adjt[:n_in * k] = 0.0
                 adj[:n_in] = 0.0
-        if short:
-            ws_tans[tid, :] = 0.0
 
 
 def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse, ws, J):
     """J (out_size, n_in) by chunks of k basis directions, forward or reverse."""
-    total = vals.size
     nchunks = starts.size
     nthreads = ws.shape[0]
     ncols = out_size if reverse else n_in
     for tid in prange(nthreads):
-        short = False
+        buf = ws[tid]
         for ci in range(tid, nchunks, nthreads):
             j0 = starts[ci]
-            kk = min(k, ncols - j0)
-            if kk != k and not reverse:
-                ws[tid, :] = 0.0
-                short = True
-            buf = ws[tid, :total * kk]
+            nv = min(k, ncols - j0)
             if reverse:
-                for jj in range(kk):
-                    buf[(out_off + j0 + jj) * kk + jj] = 1.0
-                adjoint(T, vals, ivals, buf, kk)
+                for jj in range(nv):
+                    buf[(out_off + j0 + jj) * k + jj] = 1.0
+                adjoint(T, vals, ivals, buf, k)
                 for i in range(n_in):
-                    for jj in range(kk):
-                        J[j0 + jj, i] = buf[i * kk + jj]
-                buf[:n_in * kk] = 0.0
-                buf[out_off * kk:(out_off + out_size) * kk] = 0.0   # seeds of a constant output
+                    for jj in range(nv):
+                        J[j0 + jj, i] = buf[i * k + jj]
+                buf[:n_in * k] = 0.0
+                buf[out_off * k:(out_off + out_size) * k] = 0.0   # seeds of a constant output
             else:
-                buf[:n_in * kk] = 0.0
-                for jj in range(kk):
-                    buf[(j0 + jj) * kk + jj] = 1.0
-                tangent(T, vals, ivals, buf, kk)
+                buf[:n_in * k] = 0.0
+                for jj in range(nv):
+                    buf[(j0 + jj) * k + jj] = 1.0
+                tangent(T, vals, ivals, buf, k)
                 for i in range(out_size):
-                    for jj in range(kk):
-                        J[i, j0 + jj] = buf[(out_off + i) * kk + jj]
-        if short:
-            ws[tid, :] = 0.0
+                    for jj in range(nv):
+                        J[i, j0 + jj] = buf[(out_off + i) * k + jj]
 
 
 hessian_chunks_serial = njit(**_JIT)(_hessian_chunks)

@@ -106,6 +106,7 @@ class Tape:
         self.out_slots = list(out_slots)
         self.guards = list(b.guards)
         self.pact = np.repeat(self.sact, self.size)     # activity of each buffer position
+        self.active_total = int(self.size[self.sact].sum())
         self.arrays = (self.op, self.out, self.a, self.b, self.c, self.pi, self.fp, self.iw,
                        self.off, self.size, self.sact, self.ipool, self.cpos, self.fpool,
                        self.pact)
