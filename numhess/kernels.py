@@ -49,6 +49,12 @@ SORT = 87       # rows of length ipool[pi] sorted; permutation kept in ivals[iw:
 
 
 # ---------------------------------------------------------------- the rule table
+# One line per opcode: its value, then its first and second derivatives (reusing the
+# value where cheaper). Each line is a loop over a tile, so the opcode is tested once per
+# tile, not once per element, and simple rules vectorize.
+TILE = 512
+
+
 @njit(**_JIT)
 def _pow(x, p):
     """x ** p, by multiplication for small integer p (libm's pow is ~10x slower)."""
@@ -65,173 +71,404 @@ def _pow(x, p):
 
 
 @njit(**_JIT)
-def unary_value(o, x, p):
-    if o == NEG: return -x
-    if o == EXP: return math.exp(x)
-    if o == EXP2: return 2.0 ** x
-    if o == EXPM1: return math.expm1(x)
-    if o == LOG: return np.log(x)
-    if o == LOG2: return np.log2(x)
-    if o == LOG10: return np.log10(x)
-    if o == LOG1P: return np.log1p(x)
-    if o == SQRT: return np.sqrt(x)
-    if o == CBRT: return np.cbrt(x)
-    if o == SQUARE: return x * x
-    if o == RECIP: return 1.0 / x
-    if o == SIN: return math.sin(x)
-    if o == COS: return math.cos(x)
-    if o == TAN: return math.tan(x)
-    if o == ARCSIN: return np.arcsin(x)
-    if o == ARCCOS: return np.arccos(x)
-    if o == ARCTAN: return math.atan(x)
-    if o == SINH: return np.sinh(x)
-    if o == COSH: return np.cosh(x)
-    if o == TANH: return math.tanh(x)
-    if o == ARCSINH: return np.arcsinh(x)
-    if o == ARCCOSH: return np.arccosh(x)
-    if o == ARCTANH: return np.arctanh(x)
-    if o == ABS: return abs(x)
-    if o == POWC: return _pow(x, p)
-    if o == ADDC: return x + p
-    if o == MULC: return x * p
-    if o == RSUBC: return p - x
-    if o == RDIVC: return p / x
-    if o == DIVC: return x / p
-    if o == RPOWC: return p ** x
-    if o == SIGN: return np.sign(x)
-    if o == FLOOR: return np.floor(x)
-    if o == CEIL: return np.ceil(x)
-    if o == RINT: return np.rint(x)
-    if o == TRUNC: return np.trunc(x)
-    if o == ROUNDC: return np.round(x * 10.0 ** p) / 10.0 ** p
-    if o == ISNAN: return 1.0 if np.isnan(x) else 0.0
-    if o == ISINF: return 1.0 if np.isinf(x) else 0.0
-    if o == ISFINITE: return 1.0 if np.isfinite(x) else 0.0
-    if o == NOT: return 1.0 if x == 0.0 else 0.0
-    return np.nan
+def unary_values(o, x, y, p):
+    n = x.size
+    if o == NEG:
+        for i in range(n): y[i] = -x[i]
+    elif o == EXP:
+        for i in range(n): y[i] = math.exp(x[i])
+    elif o == EXP2:
+        for i in range(n): y[i] = 2.0 ** x[i]
+    elif o == EXPM1:
+        for i in range(n): y[i] = math.expm1(x[i])
+    elif o == LOG:
+        for i in range(n): y[i] = np.log(x[i])
+    elif o == LOG2:
+        for i in range(n): y[i] = np.log2(x[i])
+    elif o == LOG10:
+        for i in range(n): y[i] = np.log10(x[i])
+    elif o == LOG1P:
+        for i in range(n): y[i] = np.log1p(x[i])
+    elif o == SQRT:
+        for i in range(n): y[i] = np.sqrt(x[i])
+    elif o == CBRT:
+        for i in range(n): y[i] = np.cbrt(x[i])
+    elif o == SQUARE:
+        for i in range(n): y[i] = x[i] * x[i]
+    elif o == RECIP:
+        for i in range(n): y[i] = 1.0 / x[i]
+    elif o == SIN:
+        for i in range(n): y[i] = math.sin(x[i])
+    elif o == COS:
+        for i in range(n): y[i] = math.cos(x[i])
+    elif o == TAN:
+        for i in range(n): y[i] = math.tan(x[i])
+    elif o == ARCSIN:
+        for i in range(n): y[i] = np.arcsin(x[i])
+    elif o == ARCCOS:
+        for i in range(n): y[i] = np.arccos(x[i])
+    elif o == ARCTAN:
+        for i in range(n): y[i] = math.atan(x[i])
+    elif o == SINH:
+        for i in range(n): y[i] = np.sinh(x[i])
+    elif o == COSH:
+        for i in range(n): y[i] = np.cosh(x[i])
+    elif o == TANH:
+        for i in range(n): y[i] = math.tanh(x[i])
+    elif o == ARCSINH:
+        for i in range(n): y[i] = np.arcsinh(x[i])
+    elif o == ARCCOSH:
+        for i in range(n): y[i] = np.arccosh(x[i])
+    elif o == ARCTANH:
+        for i in range(n): y[i] = np.arctanh(x[i])
+    elif o == ABS:
+        for i in range(n): y[i] = abs(x[i])
+    elif o == POWC:
+        for i in range(n): y[i] = _pow(x[i], p)
+    elif o == ADDC:
+        for i in range(n): y[i] = x[i] + p
+    elif o == MULC:
+        for i in range(n): y[i] = x[i] * p
+    elif o == RSUBC:
+        for i in range(n): y[i] = p - x[i]
+    elif o == RDIVC:
+        for i in range(n): y[i] = p / x[i]
+    elif o == DIVC:
+        for i in range(n): y[i] = x[i] / p
+    elif o == RPOWC:
+        for i in range(n): y[i] = p ** x[i]
+    elif o == SIGN:
+        for i in range(n): y[i] = np.sign(x[i])
+    elif o == FLOOR:
+        for i in range(n): y[i] = np.floor(x[i])
+    elif o == CEIL:
+        for i in range(n): y[i] = np.ceil(x[i])
+    elif o == RINT:
+        for i in range(n): y[i] = np.rint(x[i])
+    elif o == TRUNC:
+        for i in range(n): y[i] = np.trunc(x[i])
+    elif o == ROUNDC:
+        for i in range(n): y[i] = np.round(x[i] * 10.0 ** p) / 10.0 ** p
+    elif o == ISNAN:
+        for i in range(n): y[i] = 1.0 if np.isnan(x[i]) else 0.0
+    elif o == ISINF:
+        for i in range(n): y[i] = 1.0 if np.isinf(x[i]) else 0.0
+    elif o == ISFINITE:
+        for i in range(n): y[i] = 1.0 if np.isfinite(x[i]) else 0.0
+    elif o == NOT:
+        for i in range(n): y[i] = 1.0 if x[i] == 0.0 else 0.0
+    else:
+        y[:] = np.nan
 
 
 @njit(**_JIT)
-def unary_derivs(o, x, y, p):
-    """(dy/dx, d2y/dx2), reusing the value y where that is cheaper."""
-    if o == NEG: return -1.0, 0.0
-    if o == EXP: return y, y
-    if o == EXP2: return y * LN2, y * LN2 * LN2
-    if o == EXPM1: return y + 1.0, y + 1.0
-    if o == LOG: return 1.0 / x, -1.0 / (x * x)
-    if o == LOG2: return 1.0 / (x * LN2), -1.0 / (x * x * LN2)
-    if o == LOG10: return 1.0 / (x * LN10), -1.0 / (x * x * LN10)
-    if o == LOG1P:
-        r = 1.0 / (1.0 + x)
-        return r, -r * r
-    if o == SQRT: return 0.5 / y, -0.25 / (y * y * y)
-    if o == CBRT: return 1.0 / (3.0 * y * y), -2.0 / (9.0 * y ** 5)
-    if o == SQUARE: return 2.0 * x, 2.0
-    if o == RECIP: return -y * y, 2.0 * y * y * y
-    if o == SIN: return math.cos(x), -y
-    if o == COS: return -math.sin(x), -y
-    if o == TAN: return 1.0 + y * y, 2.0 * y * (1.0 + y * y)
-    if o == ARCSIN:
-        r = 1.0 / (1.0 - x * x)
-        return np.sqrt(r), x * r * np.sqrt(r)
-    if o == ARCCOS:
-        r = 1.0 / (1.0 - x * x)
-        return -np.sqrt(r), -x * r * np.sqrt(r)
-    if o == ARCTAN:
-        r = 1.0 / (1.0 + x * x)
-        return r, -2.0 * x * r * r
-    if o == SINH: return np.cosh(x), y
-    if o == COSH: return np.sinh(x), y
-    if o == TANH: return 1.0 - y * y, -2.0 * y * (1.0 - y * y)
-    if o == ARCSINH:
-        r = 1.0 / (x * x + 1.0)
-        return np.sqrt(r), -x * r * np.sqrt(r)
-    if o == ARCCOSH:
-        r = 1.0 / (x * x - 1.0)
-        return np.sqrt(r), -x * r * np.sqrt(r)
-    if o == ARCTANH:
-        r = 1.0 / (1.0 - x * x)
-        return r, 2.0 * x * r * r
-    if o == ABS: return np.sign(x), 0.0
-    if o == POWC:
-        if p == 0.0: return 0.0, 0.0
-        if p == 1.0: return 1.0, 0.0
-        return p * _pow(x, p - 1.0), p * (p - 1.0) * _pow(x, p - 2.0)
-    if o == ADDC: return 1.0, 0.0
-    if o == MULC: return p, 0.0
-    if o == RSUBC: return -1.0, 0.0
-    if o == RDIVC: return -y / x, 2.0 * y / (x * x)
-    if o == DIVC: return 1.0 / p, 0.0
-    if o == RPOWC:
+def unary_derivs(o, x, y, p, d1, d2):
+    """d1 = dy/dx, d2 = d2y/dx2 (only differentiable opcodes reach here)."""
+    n = x.size
+    if o == NEG:
+        for i in range(n): d1[i] = -1.0; d2[i] = 0.0
+    elif o == EXP:
+        for i in range(n): d1[i] = y[i]; d2[i] = y[i]
+    elif o == EXP2:
+        for i in range(n): d1[i] = y[i] * LN2; d2[i] = y[i] * LN2 * LN2
+    elif o == EXPM1:
+        for i in range(n): d1[i] = y[i] + 1.0; d2[i] = y[i] + 1.0
+    elif o == LOG:
+        for i in range(n): d1[i] = 1.0 / x[i]; d2[i] = -d1[i] * d1[i]
+    elif o == LOG2:
+        for i in range(n): d1[i] = 1.0 / (x[i] * LN2); d2[i] = -d1[i] / x[i]
+    elif o == LOG10:
+        for i in range(n): d1[i] = 1.0 / (x[i] * LN10); d2[i] = -d1[i] / x[i]
+    elif o == LOG1P:
+        for i in range(n): d1[i] = 1.0 / (1.0 + x[i]); d2[i] = -d1[i] * d1[i]
+    elif o == SQRT:
+        for i in range(n): d1[i] = 0.5 / y[i]; d2[i] = -0.25 / (y[i] * y[i] * y[i])
+    elif o == CBRT:
+        for i in range(n): d1[i] = 1.0 / (3.0 * y[i] * y[i]); d2[i] = -2.0 * d1[i] / (3.0 * x[i])
+    elif o == SQUARE:
+        for i in range(n): d1[i] = 2.0 * x[i]; d2[i] = 2.0
+    elif o == RECIP:
+        for i in range(n): d1[i] = -y[i] * y[i]; d2[i] = 2.0 * y[i] * y[i] * y[i]
+    elif o == SIN:
+        for i in range(n): d1[i] = math.cos(x[i]); d2[i] = -y[i]
+    elif o == COS:
+        for i in range(n): d1[i] = -math.sin(x[i]); d2[i] = -y[i]
+    elif o == TAN:
+        for i in range(n): d1[i] = 1.0 + y[i] * y[i]; d2[i] = 2.0 * y[i] * d1[i]
+    elif o == ARCSIN:
+        for i in range(n): d1[i] = 1.0 / np.sqrt(1.0 - x[i] * x[i]); d2[i] = x[i] * d1[i] ** 3
+    elif o == ARCCOS:
+        for i in range(n): d1[i] = -1.0 / np.sqrt(1.0 - x[i] * x[i]); d2[i] = x[i] * d1[i] ** 3
+    elif o == ARCTAN:
+        for i in range(n): d1[i] = 1.0 / (1.0 + x[i] * x[i]); d2[i] = -2.0 * x[i] * d1[i] * d1[i]
+    elif o == SINH:
+        for i in range(n): d1[i] = np.cosh(x[i]); d2[i] = y[i]
+    elif o == COSH:
+        for i in range(n): d1[i] = np.sinh(x[i]); d2[i] = y[i]
+    elif o == TANH:
+        for i in range(n): d1[i] = 1.0 - y[i] * y[i]; d2[i] = -2.0 * y[i] * d1[i]
+    elif o == ARCSINH:
+        for i in range(n): d1[i] = 1.0 / np.sqrt(x[i] * x[i] + 1.0); d2[i] = -x[i] * d1[i] ** 3
+    elif o == ARCCOSH:
+        for i in range(n): d1[i] = 1.0 / np.sqrt(x[i] * x[i] - 1.0); d2[i] = -x[i] * d1[i] ** 3
+    elif o == ARCTANH:
+        for i in range(n): d1[i] = 1.0 / (1.0 - x[i] * x[i]); d2[i] = 2.0 * x[i] * d1[i] * d1[i]
+    elif o == ABS:
+        for i in range(n): d1[i] = np.sign(x[i]); d2[i] = 0.0
+    elif o == POWC:
+        if p == 0.0:
+            d1[:] = 0.0
+            d2[:] = 0.0
+        elif p == 1.0:
+            d1[:] = 1.0
+            d2[:] = 0.0
+        else:
+            for i in range(n):
+                d1[i] = p * _pow(x[i], p - 1.0); d2[i] = p * (p - 1.0) * _pow(x[i], p - 2.0)
+    elif o == ADDC or o == RSUBC:
+        d1[:] = 1.0 if o == ADDC else -1.0
+        d2[:] = 0.0
+    elif o == MULC or o == DIVC:
+        d1[:] = p if o == MULC else 1.0 / p
+        d2[:] = 0.0
+    elif o == RDIVC:
+        for i in range(n): d1[i] = -y[i] / x[i]; d2[i] = -2.0 * d1[i] / x[i]
+    elif o == RPOWC:
         lp = np.log(p)
-        return y * lp, y * lp * lp
-    return 0.0, 0.0
+        for i in range(n): d1[i] = y[i] * lp; d2[i] = d1[i] * lp
+    else:
+        d1[:] = 0.0
+        d2[:] = 0.0
 
 
 @njit(**_JIT)
-def binary_value(o, a, b):
-    if o == ADD: return a + b
-    if o == SUB: return a - b
-    if o == MUL: return a * b
-    if o == DIV: return a / b
-    if o == POW: return a ** b
-    if o == ARCTAN2: return math.atan2(a, b)
-    if o == HYPOT: return np.hypot(a, b)
-    if o == LOGADDEXP: return np.logaddexp(a, b)
-    if o == LOGADDEXP2: return np.logaddexp2(a, b)
-    if o == MAXIMUM: return np.maximum(a, b)
-    if o == MINIMUM: return np.minimum(a, b)
-    if o == FMAX: return np.fmax(a, b)
-    if o == FMIN: return np.fmin(a, b)
-    if o == LT: return 1.0 if a < b else 0.0
-    if o == LE: return 1.0 if a <= b else 0.0
-    if o == GT: return 1.0 if a > b else 0.0
-    if o == GE: return 1.0 if a >= b else 0.0
-    if o == EQ: return 1.0 if a == b else 0.0
-    if o == NE: return 1.0 if a != b else 0.0
-    if o == AND: return 1.0 if (a != 0.0 and b != 0.0) else 0.0
-    if o == OR: return 1.0 if (a != 0.0 or b != 0.0) else 0.0
-    if o == XOR: return 1.0 if ((a != 0.0) != (b != 0.0)) else 0.0
-    return np.nan
+def binary_values(o, a, b, y):
+    n = y.size
+    if o == ADD:
+        for i in range(n): y[i] = a[i] + b[i]
+    elif o == SUB:
+        for i in range(n): y[i] = a[i] - b[i]
+    elif o == MUL:
+        for i in range(n): y[i] = a[i] * b[i]
+    elif o == DIV:
+        for i in range(n): y[i] = a[i] / b[i]
+    elif o == POW:
+        for i in range(n): y[i] = a[i] ** b[i]
+    elif o == ARCTAN2:
+        for i in range(n): y[i] = math.atan2(a[i], b[i])
+    elif o == HYPOT:
+        for i in range(n): y[i] = np.hypot(a[i], b[i])
+    elif o == LOGADDEXP:
+        for i in range(n): y[i] = np.logaddexp(a[i], b[i])
+    elif o == LOGADDEXP2:
+        for i in range(n): y[i] = np.logaddexp2(a[i], b[i])
+    elif o == MAXIMUM:
+        for i in range(n): y[i] = np.maximum(a[i], b[i])
+    elif o == MINIMUM:
+        for i in range(n): y[i] = np.minimum(a[i], b[i])
+    elif o == FMAX:
+        for i in range(n): y[i] = np.fmax(a[i], b[i])
+    elif o == FMIN:
+        for i in range(n): y[i] = np.fmin(a[i], b[i])
+    elif o == LT:
+        for i in range(n): y[i] = 1.0 if a[i] < b[i] else 0.0
+    elif o == LE:
+        for i in range(n): y[i] = 1.0 if a[i] <= b[i] else 0.0
+    elif o == GT:
+        for i in range(n): y[i] = 1.0 if a[i] > b[i] else 0.0
+    elif o == GE:
+        for i in range(n): y[i] = 1.0 if a[i] >= b[i] else 0.0
+    elif o == EQ:
+        for i in range(n): y[i] = 1.0 if a[i] == b[i] else 0.0
+    elif o == NE:
+        for i in range(n): y[i] = 1.0 if a[i] != b[i] else 0.0
+    elif o == AND:
+        for i in range(n): y[i] = 1.0 if (a[i] != 0.0 and b[i] != 0.0) else 0.0
+    elif o == OR:
+        for i in range(n): y[i] = 1.0 if (a[i] != 0.0 or b[i] != 0.0) else 0.0
+    elif o == XOR:
+        for i in range(n): y[i] = 1.0 if ((a[i] != 0.0) != (b[i] != 0.0)) else 0.0
+    else:
+        y[:] = np.nan
 
 
 @njit(**_JIT)
-def _select(a, b, y):
-    """Derivative weights of a max/min that returned y: ties split evenly, NaN picks its source."""
-    if a == b: return 0.5, 0.5
-    if y == a or (np.isnan(y) and np.isnan(a)): return 1.0, 0.0
-    return 0.0, 1.0
-
-
-@njit(**_JIT)
-def binary_derivs(o, a, b, y):
-    """(fa, fb, faa, fab, fbb)."""
-    if o == ADD: return 1.0, 1.0, 0.0, 0.0, 0.0
-    if o == SUB: return 1.0, -1.0, 0.0, 0.0, 0.0
-    if o == MUL: return b, a, 0.0, 1.0, 0.0
-    if o == DIV:
-        r = 1.0 / b
-        return r, -y * r, 0.0, -r * r, 2.0 * y * r * r
-    if o == POW:
-        la = np.log(a)
-        am1 = a ** (b - 1.0)
-        return b * am1, y * la, b * (b - 1.0) * a ** (b - 2.0), am1 * (1.0 + b * la), y * la * la
-    if o == ARCTAN2:
-        r = 1.0 / (a * a + b * b)
-        return b * r, -a * r, -2.0 * a * b * r * r, (a * a - b * b) * r * r, 2.0 * a * b * r * r
-    if o == HYPOT:
-        r3 = 1.0 / (y * y * y)
-        return a / y, b / y, b * b * r3, -a * b * r3, a * a * r3
-    if o == LOGADDEXP or o == LOGADDEXP2:
+def binary_derivs(o, a, b, y, fa, fb, faa, fab, fbb):
+    """The first and second partials of every differentiable binary op."""
+    n = y.size
+    if o == ADD or o == SUB:
+        fa[:] = 1.0
+        fb[:] = 1.0 if o == ADD else -1.0
+        faa[:] = 0.0
+        fab[:] = 0.0
+        fbb[:] = 0.0
+    elif o == MUL:
+        for i in range(n): fa[i] = b[i]; fb[i] = a[i]; faa[i] = 0.0; fab[i] = 1.0; fbb[i] = 0.0
+    elif o == DIV:
+        for i in range(n):
+            r = 1.0 / b[i]
+            fa[i] = r; fb[i] = -y[i] * r; faa[i] = 0.0; fab[i] = -r * r; fbb[i] = 2.0 * y[i] * r * r
+    elif o == POW:
+        for i in range(n):
+            la = np.log(a[i])
+            am1 = a[i] ** (b[i] - 1.0)
+            fa[i] = b[i] * am1; fb[i] = y[i] * la; faa[i] = b[i] * (b[i] - 1.0) * a[i] ** (b[i] - 2.0)
+            fab[i] = am1 * (1.0 + b[i] * la); fbb[i] = y[i] * la * la
+    elif o == ARCTAN2:
+        for i in range(n):
+            r = 1.0 / (a[i] * a[i] + b[i] * b[i])
+            fa[i] = b[i] * r; fb[i] = -a[i] * r; faa[i] = -2.0 * a[i] * b[i] * r * r
+            fab[i] = (a[i] * a[i] - b[i] * b[i]) * r * r; fbb[i] = -faa[i]
+    elif o == HYPOT:
+        for i in range(n):
+            r3 = 1.0 / (y[i] * y[i] * y[i])
+            fa[i] = a[i] / y[i]; fb[i] = b[i] / y[i]; faa[i] = b[i] * b[i] * r3
+            fab[i] = -a[i] * b[i] * r3; fbb[i] = a[i] * a[i] * r3
+    elif o == LOGADDEXP or o == LOGADDEXP2:
         s = LN2 if o == LOGADDEXP2 else 1.0
-        sa = math.exp((a - y) * s)
-        sb = math.exp((b - y) * s)
-        c = s * sa * sb
-        return sa, sb, c, -c, c
-    if o == MAXIMUM or o == MINIMUM or o == FMAX or o == FMIN:
-        wa, wb = _select(a, b, y)
-        return wa, wb, 0.0, 0.0, 0.0
-    return 0.0, 0.0, 0.0, 0.0, 0.0
+        for i in range(n):
+            fa[i] = math.exp((a[i] - y[i]) * s); fb[i] = math.exp((b[i] - y[i]) * s)
+            faa[i] = s * fa[i] * fb[i]; fab[i] = -faa[i]; fbb[i] = faa[i]
+    elif o == MAXIMUM or o == MINIMUM or o == FMAX or o == FMIN:
+        # the derivative follows the chosen operand; ties split evenly
+        for i in range(n):
+            if a[i] == b[i]:
+                fa[i] = 0.5
+            elif y[i] == a[i] or (np.isnan(y[i]) and np.isnan(a[i])):
+                fa[i] = 1.0
+            else:
+                fa[i] = 0.0
+            fb[i] = 1.0 - fa[i]; faa[i] = 0.0; fab[i] = 0.0; fbb[i] = 0.0
+    else:
+        fa[:] = 0.0
+        fb[:] = 0.0
+        faa[:] = 0.0
+        fab[:] = 0.0
+        fbb[:] = 0.0
+
+
+@njit(**_JIT)
+def _operand(vals, off, full, s, m, buf):
+    """Elements s..s+m of an elementwise operand: a view, or its one value repeated."""
+    if full:
+        return vals[off + s:off + s + m]
+    buf[:m] = vals[off]
+    return buf[:m]
+
+
+# ---------------------------------------------------------------- elementwise sweeps
+@njit(**_JIT)
+def _unary_tangent(vals, tans, k, o, p, xo, yo, n, scr):
+    for s in range(0, n, TILE):
+        m = min(TILE, n - s)
+        d1, d2 = scr[0, :m], scr[1, :m]
+        unary_derivs(o, vals[xo + s:xo + s + m], vals[yo + s:yo + s + m], p, d1, d2)
+        if k == 1:
+            for i in range(m):
+                tans[yo + s + i] = d1[i] * tans[xo + s + i]
+        else:
+            for i in range(m):
+                for j in range(k):
+                    tans[(yo + s + i) * k + j] = d1[i] * tans[(xo + s + i) * k + j]
+
+
+@njit(**_JIT)
+def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr):
+    for s in range(0, n, TILE):
+        m = min(TILE, n - s)
+        d1, d2 = scr[0, :m], scr[1, :m]
+        unary_derivs(o, vals[xo + s:xo + s + m], vals[yo + s:yo + s + m], p, d1, d2)
+        if k == 1:
+            for i in range(m):
+                adj[xo + s + i] += d1[i] * adj[yo + s + i]
+        else:
+            for i in range(m):
+                for j in range(k):
+                    adj[(xo + s + i) * k + j] += d1[i] * adj[(yo + s + i) * k + j]
+
+
+@njit(**_JIT)
+def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr):
+    for s in range(0, n, TILE):
+        m = min(TILE, n - s)
+        d1, d2 = scr[0, :m], scr[1, :m]
+        unary_derivs(o, vals[xo + s:xo + s + m], vals[yo + s:yo + s + m], p, d1, d2)
+        for i in range(m):
+            x, y = xo + s + i, yo + s + i
+            g = adj[y]
+            adj[x] += d1[i] * g
+            c = d2[i] * g
+            for j in range(k):
+                adjt[x * k + j] += d1[i] * adjt[y * k + j] + c * tans[x * k + j]
+
+
+@njit(**_JIT)
+def _binary_partials(vals, o, ao, bo, yo, s, m, full_a, full_b, scr):
+    A = _operand(vals, ao, full_a, s, m, scr[5])
+    B = _operand(vals, bo, full_b, s, m, scr[6])
+    binary_derivs(o, A, B, vals[yo + s:yo + s + m], scr[0, :m], scr[1, :m], scr[2, :m],
+                  scr[3, :m], scr[4, :m])
+
+
+@njit(**_JIT)
+def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
+    fa, fb = scr[0], scr[1]
+    for s in range(0, n, TILE):
+        m = min(TILE, n - s)
+        _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
+        for i in range(m):
+            ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
+            for j in range(k):
+                # an inactive operand's partial may be NaN (log of a negative constant
+                # base): its term is left out, not multiplied by a zero tangent
+                v = 0.0
+                if act_a:
+                    v += fa[i] * tans[ia * k + j]
+                if act_b:
+                    v += fb[i] * tans[ib * k + j]
+                tans[y * k + j] = v
+
+
+@njit(**_JIT)
+def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
+    fa, fb = scr[0], scr[1]
+    for s in range(0, n, TILE):
+        m = min(TILE, n - s)
+        _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
+        for i in range(m):
+            ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
+            for j in range(k):
+                g = adj[y * k + j]
+                if act_a:
+                    adj[ia * k + j] += fa[i] * g
+                if act_b:
+                    adj[ib * k + j] += fb[i] * g
+
+
+@njit(**_JIT)
+def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, act_a,
+                            act_b, scr):
+    fa, fb, faa, fab, fbb = scr[0], scr[1], scr[2], scr[3], scr[4]
+    for s in range(0, n, TILE):
+        m = min(TILE, n - s)
+        _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
+        for i in range(m):
+            ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
+            g = adj[y]
+            if act_a:
+                adj[ia] += fa[i] * g
+            if act_b:
+                adj[ib] += fb[i] * g
+            for j in range(k):
+                gt = adjt[y * k + j]
+                if act_a and act_b:
+                    ta, tb = tans[ia * k + j], tans[ib * k + j]
+                    adjt[ia * k + j] += fa[i] * gt + (faa[i] * ta + fab[i] * tb) * g
+                    adjt[ib * k + j] += fb[i] * gt + (fab[i] * ta + fbb[i] * tb) * g
+                elif act_a:
+                    adjt[ia * k + j] += fa[i] * gt + faa[i] * tans[ia * k + j] * g
+                else:
+                    adjt[ib * k + j] += fb[i] * gt + fbb[i] * tans[ib * k + j] * g
 
 
 # ---------------------------------------------------------------- forward
@@ -241,21 +478,22 @@ def forward(T, vals, ivals):
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
     for i in range(cpos.size):
         vals[cpos[i]] = fpool[i]
+    scr = np.empty((8, TILE))
     for t in range(op.size):
         o = op[t]
         yo = off[out[t]]
         n = size[out[t]]
         if o < UNARY_END:
             xo = off[a[t]]
-            p = fp[t]
-            for i in range(n):
-                vals[yo + i] = unary_value(o, vals[xo + i], p)
+            unary_values(o, vals[xo:xo + n], vals[yo:yo + n], fp[t])
         elif o < BINARY_END:
             ao, bo = off[a[t]], off[b[t]]
-            da = 1 if size[a[t]] == n else 0
-            db = 1 if size[b[t]] == n else 0
-            for i in range(n):
-                vals[yo + i] = binary_value(o, vals[ao + i * da], vals[bo + i * db])
+            full_a, full_b = size[a[t]] == n, size[b[t]] == n
+            for s in range(0, n, TILE):
+                m = min(TILE, n - s)
+                binary_values(o, _operand(vals, ao, full_a, s, m, scr[0]),
+                              _operand(vals, bo, full_b, s, m, scr[1]),
+                              vals[yo + s:yo + s + m])
         elif o == WHERE:
             ao, bo, co = off[a[t]], off[b[t]], off[c[t]]
             da = 1 if size[a[t]] == n else 0
@@ -333,6 +571,7 @@ def _extreme_forward(vals, ivals, ipool, q, w, xo, nx, yo, ny, is_max):
 def tangent(T, vals, ivals, tans, k):
     """Push k tangent directions forward. Tangents of inactive slots must be zero on entry."""
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
+    scr = np.empty((8, TILE))
     for t in range(op.size):
         y = out[t]
         if not sact[y]:
@@ -341,27 +580,11 @@ def tangent(T, vals, ivals, tans, k):
         yo = off[y]
         n = size[y]
         if o < UNARY_END:
-            xo = off[a[t]]
-            p = fp[t]
-            for i in range(n):
-                d1, d2 = unary_derivs(o, vals[xo + i], vals[yo + i], p)
-                for j in range(k):
-                    tans[(yo + i) * k + j] = d1 * tans[(xo + i) * k + j]
+            _unary_tangent(vals, tans, k, o, fp[t], off[a[t]], yo, n, scr)
         elif o < BINARY_END:
-            ao, bo = off[a[t]], off[b[t]]
-            da = 1 if size[a[t]] == n else 0
-            db = 1 if size[b[t]] == n else 0
-            act_a, act_b = sact[a[t]], sact[b[t]]
-            for i in range(n):
-                ia, ib = ao + i * da, bo + i * db
-                fa, fb, faa, fab, fbb = binary_derivs(o, vals[ia], vals[ib], vals[yo + i])
-                for j in range(k):
-                    s = 0.0
-                    if act_a:
-                        s += fa * tans[ia * k + j]
-                    if act_b:
-                        s += fb * tans[ib * k + j]
-                    tans[(yo + i) * k + j] = s
+            _binary_tangent(vals, tans, k, o, off[a[t]], off[b[t]], yo, n,
+                            1 if size[a[t]] == n else 0, 1 if size[b[t]] == n else 0,
+                            sact[a[t]], sact[b[t]], scr)
         elif o == WHERE:
             ao, bo, co = off[a[t]], off[b[t]], off[c[t]]
             da = 1 if size[a[t]] == n else 0
@@ -430,6 +653,7 @@ def adjoint(T, vals, ivals, adj, k):
     them back, so on exit adj is zero again at active slots except the inputs, and a
     workspace is reused without clearing it whole."""
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
+    scr = np.empty((8, TILE))
     for t in range(op.size - 1, -1, -1):
         y = out[t]
         if not sact[y]:
@@ -438,26 +662,11 @@ def adjoint(T, vals, ivals, adj, k):
         yo = off[y]
         n = size[y]
         if o < UNARY_END:
-            xo = off[a[t]]
-            p = fp[t]
-            for i in range(n):
-                d1, d2 = unary_derivs(o, vals[xo + i], vals[yo + i], p)
-                for j in range(k):
-                    adj[(xo + i) * k + j] += d1 * adj[(yo + i) * k + j]
+            _unary_adjoint(vals, adj, k, o, fp[t], off[a[t]], yo, n, scr)
         elif o < BINARY_END:
-            ao, bo = off[a[t]], off[b[t]]
-            da = 1 if size[a[t]] == n else 0
-            db = 1 if size[b[t]] == n else 0
-            act_a, act_b = sact[a[t]], sact[b[t]]
-            for i in range(n):
-                ia, ib = ao + i * da, bo + i * db
-                fa, fb, faa, fab, fbb = binary_derivs(o, vals[ia], vals[ib], vals[yo + i])
-                for j in range(k):
-                    g = adj[(yo + i) * k + j]
-                    if act_a:
-                        adj[ia * k + j] += fa * g
-                    if act_b:
-                        adj[ib * k + j] += fb * g
+            _binary_adjoint(vals, adj, k, o, off[a[t]], off[b[t]], yo, n,
+                            1 if size[a[t]] == n else 0, 1 if size[b[t]] == n else 0,
+                            sact[a[t]], sact[b[t]], scr)
         elif o == WHERE:
             _where_adjoint(vals, adj, k, off[a[t]], off[b[t]], off[c[t]], yo, n,
                            size[a[t]] == n, size[b[t]] == n, size[c[t]] == n, sact[a[t]],
@@ -538,6 +747,7 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
     of <adj_out, f>, and both are zero again at the other active slots (as in adjoint).
     """
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
+    scr = np.empty((8, TILE))
     for t in range(op.size - 1, -1, -1):
         y = out[t]
         if not sact[y]:
@@ -546,40 +756,11 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
         yo = off[y]
         n = size[y]
         if o < UNARY_END:
-            xo = off[a[t]]
-            p = fp[t]
-            for i in range(n):
-                d1, d2 = unary_derivs(o, vals[xo + i], vals[yo + i], p)
-                g = adj[yo + i]
-                adj[xo + i] += d1 * g
-                for j in range(k):
-                    adjt[(xo + i) * k + j] += d1 * adjt[(yo + i) * k + j] + \
-                        d2 * g * tans[(xo + i) * k + j]
+            _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, fp[t], off[a[t]], yo, n, scr)
         elif o < BINARY_END:
-            ao, bo = off[a[t]], off[b[t]]
-            da = 1 if size[a[t]] == n else 0
-            db = 1 if size[b[t]] == n else 0
-            act_a, act_b = sact[a[t]], sact[b[t]]
-            for i in range(n):
-                ia, ib = ao + i * da, bo + i * db
-                fa, fb, faa, fab, fbb = binary_derivs(o, vals[ia], vals[ib], vals[yo + i])
-                g = adj[yo + i]
-                if act_a:
-                    adj[ia] += fa * g
-                if act_b:
-                    adj[ib] += fb * g
-                for j in range(k):
-                    # terms of an inactive operand are left out, not multiplied by a zero
-                    # tangent: its partials may be NaN (log of a negative constant base)
-                    gt = adjt[(yo + i) * k + j]
-                    if act_a and act_b:
-                        ta, tb = tans[ia * k + j], tans[ib * k + j]
-                        adjt[ia * k + j] += fa * gt + (faa * ta + fab * tb) * g
-                        adjt[ib * k + j] += fb * gt + (fab * ta + fbb * tb) * g
-                    elif act_a:
-                        adjt[ia * k + j] += fa * gt + faa * tans[ia * k + j] * g
-                    else:
-                        adjt[ib * k + j] += fb * gt + fbb * tans[ib * k + j] * g
+            _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, off[a[t]], off[b[t]], yo, n,
+                                    1 if size[a[t]] == n else 0, 1 if size[b[t]] == n else 0,
+                                    sact[a[t]], sact[b[t]], scr)
         elif o == WHERE:
             fa, fb, fc = size[a[t]] == n, size[b[t]] == n, size[c[t]] == n
             aa, ab = sact[a[t]], sact[b[t]]
