@@ -125,33 +125,49 @@ def jacobian(rep, chunk_size, reverse):
 
 def gradient(rep, cotangent):
     """vjp: the cotangent pulled back to the inputs (one reverse sweep)."""
-    tape = rep.tape
-    adj = np.zeros(tape.total)
-    o = rep.out_off
-    adj[o:o + rep.out_size] = cotangent
-    K.adjoint(tape.arrays, rep.vals, rep.ivals, adj, 1)
-    return adj[:tape.n_in].copy()
+    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
+    pool = _workspaces(rep)
+    adj = pool.take("adjoint", (tape.total,))
+    try:
+        adj[o:o + rep.out_size] = cotangent
+        K.adjoint(tape.arrays, rep.vals, rep.ivals, adj, 1)
+        g = adj[:n].copy()
+        adj[:n] = 0.0
+    finally:
+        pool.give("adjoint", adj)
+    return g
 
 
 def push_forward(rep, direction):
     """jvp: one tangent direction pushed to the output."""
-    tape = rep.tape
-    tans = np.zeros(tape.total)
-    tans[:tape.n_in] = direction
-    K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
-    o = rep.out_off
-    return tans[o:o + rep.out_size].copy()
+    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
+    pool = _workspaces(rep)
+    tans = pool.take("tangent", (tape.total,))
+    try:
+        tans[:n] = direction
+        K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
+        t = tans[o:o + rep.out_size].copy()
+        tans[:n] = 0.0
+    finally:
+        pool.give("tangent", tans)
+    return t
 
 
 def hessian_vector(rep, cotangent, direction):
     """(d^2 <cotangent, f> / dx^2) @ direction: one tangent and one second-order adjoint."""
-    tape = rep.tape
-    tans = np.zeros(tape.total)
-    tans[:tape.n_in] = direction
-    K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
-    adj = np.zeros(tape.total)
-    adjt = np.zeros(tape.total)
-    o = rep.out_off
-    adj[o:o + rep.out_size] = cotangent
-    K.adjoint_tangent(tape.arrays, rep.vals, rep.ivals, tans, adj, adjt, 1)
-    return adjt[:tape.n_in].copy()
+    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
+    pool = _workspaces(rep)
+    tans = pool.take("tangent", (tape.total,))
+    adj = pool.take("adjoint", (tape.total,))
+    adjt = pool.take("adjoint", (tape.total,))
+    try:
+        tans[:n] = direction
+        K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
+        adj[o:o + rep.out_size] = cotangent
+        K.adjoint_tangent(tape.arrays, rep.vals, rep.ivals, tans, adj, adjt, 1)
+        hv = adjt[:n].copy()
+        tans[:n] = adj[:n] = adjt[:n] = 0.0
+    finally:
+        pool.give("tangent", tans)
+        pool.give("adjoint", adj, adjt)
+    return hv

@@ -608,11 +608,12 @@ def tangent(T, vals, ivals, tans, k):
                 for j in range(k):
                     tans[dst * k + j] += tans[(xo + i) * k + j]
         elif o == SUMALL:
-            xo = off[a[t]]
-            tans[yo * k:(yo + 1) * k] = 0.0
-            for i in range(size[a[t]]):
-                for j in range(k):
-                    tans[yo * k + j] += tans[(xo + i) * k + j]
+            xo, nx = off[a[t]], size[a[t]]
+            for j in range(k):
+                acc = 0.0    # in a register: a running store would chain every element
+                for i in range(nx):
+                    acc += tans[(xo + i) * k + j]
+                tans[yo * k + j] = acc
         elif o == MATMUL:
             _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
