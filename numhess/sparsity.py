@@ -31,21 +31,32 @@ def _ones(shape):
 def live_instructions(tape):
     """Instructions whose result reaches an output (dead code adds no interactions)."""
     live_slot = np.zeros(tape.size.size, dtype=bool)
-    live_slot[tape.out_slots] = True
+    live_slot[[_base(tape, s) for s in tape.out_slots]] = True
     live = np.zeros(len(tape), dtype=bool)
     for t in range(len(tape) - 1, -1, -1):
         if not live_slot[tape.out[t]] or not tape.sact[tape.out[t]]:
             continue
         live[t] = True
         for s in source_slots(tape, t):
-            live_slot[s] = True
+            live_slot[_base(tape, s)] = True
     return live
+
+
+def _base(tape, s):
+    """The slot an alias lies in (a slot of its own is its own base)."""
+    return s if tape.alias_src[s] < 0 else tape.alias_src[s]
+
+
+def base_slots_at(tape, pos):
+    """The slots of their own holding the buffer positions pos."""
+    base = np.flatnonzero(tape.alias_src < 0)
+    return base[np.searchsorted(tape.off[base], pos, side="right") - 1]
 
 
 def source_slots(tape, t):
     if tape.op[t] == K.GATHER:
         pos = tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]]
-        return np.unique(np.searchsorted(tape.off, pos, side="right") - 1)
+        return np.unique(base_slots_at(tape, pos))
     return [s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]
 
 
@@ -65,6 +76,9 @@ class _Pattern:
         size = int(t.size[s])
         if not t.sact[s]:
             return sp.csr_matrix((size, self.n), dtype=bool)
+        if t.alias_src[s] >= 0:
+            start = int(t.alias_start[s])
+            return self.deps(int(t.alias_src[s]))[start:start + size]
         raise AssertionError(f"slot {s} used before it was computed")
 
     def deps_sized(self, s, n):
@@ -136,7 +150,7 @@ class _Pattern:
     def gather(self, t, n):
         tape = self.tape
         pos = tape.ipool[tape.pi[t]:tape.pi[t] + n]
-        src = np.searchsorted(tape.off, pos, side="right") - 1
+        src = base_slots_at(tape, pos)
         order = np.argsort(src, kind="stable")
         blocks = []
         for s in np.unique(src):

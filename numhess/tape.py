@@ -3,7 +3,11 @@
 A slot is a C-ordered block of ``size`` elements at ``off`` in the value buffer. Inputs
 take the first slots (so the differentiated variables are ``vals[:n_in]``), constants and
 results follow in the order they were made. Every slot is written by one instruction only.
+An alias is a slot inside another one (a contiguous slice such as ``x[1:]`` or ``x[i]``):
+it costs no instruction, and its tangents and cotangents are its source's.
 """
+import bisect
+
 import numpy as np
 
 from . import kernels as K
@@ -14,6 +18,8 @@ class TapeBuilder:
 
     def __init__(self, input_values):
         self.off, self.size, self.active = [], [], []
+        self.alias_src, self.alias_start = [], []    # -1, 0 for a slot of its own
+        self.base_off, self.base_slot = [], []        # slots of their own, by offset
         self.total = 0
         self.buf = np.empty(1024)   # concrete values at the trace point, slot by slot
         self.instr = []            # (op, out, a, b, c, pi, fp, iw)
@@ -33,10 +39,17 @@ class TapeBuilder:
         while self.total + size > self.buf.size:
             self.buf = np.concatenate([self.buf, np.empty(self.buf.size)])
         self.buf[self.total:self.total + size] = np.ravel(value)
-        self.off.append(self.total)
+        self.base_off.append(self.total)
+        self.base_slot.append(len(self.off))
+        self.total += size
+        return self._slot(self.total - size, size, active, -1, 0)
+
+    def _slot(self, off, size, active, src, start):
+        self.off.append(off)
         self.size.append(size)
         self.active.append(bool(active))
-        self.total += size
+        self.alias_src.append(src)
+        self.alias_start.append(start)
         return len(self.off) - 1
 
     def constant(self, value):
@@ -73,8 +86,18 @@ class TapeBuilder:
         return out
 
     def gather(self, positions, active):
-        """y[i] = buf[positions[i]] over absolute buffer positions (any number of sources)."""
+        """y[i] = buf[positions[i]] over absolute buffer positions (any number of sources);
+        a contiguous run inside one slot is an alias instead, with no instruction."""
         positions = np.asarray(positions, dtype=np.int64).ravel()
+        n = positions.size
+        if n and positions[-1] - positions[0] == n - 1 and (
+                n == 1 or np.all(positions[1:] - positions[:-1] == 1)):
+            src = self.base_slot[bisect.bisect_right(self.base_off, positions[0]) - 1]
+            start = positions[0] - self.off[src]
+            if positions[-1] < self.off[src] + self.size[src]:
+                if start == 0 and n == self.size[src]:
+                    return src
+                return self._slot(positions[0], n, self.active[src], src, start)
         return self.emit(K.GATHER, self.buf[positions], ints=positions, active=active)
 
     def guard(self, slot, expected):
@@ -105,8 +128,11 @@ class Tape:
         self.n_in = n_in
         self.out_slots = list(out_slots)
         self.guards = list(b.guards)
-        self.pact = np.repeat(self.sact, self.size)     # activity of each buffer position
-        self.active_total = int(self.size[self.sact].sum())
+        self.alias_src = np.array(b.alias_src, dtype=np.int64)
+        self.alias_start = np.array(b.alias_start, dtype=np.int64)
+        base = self.alias_src < 0
+        self.pact = np.repeat(self.sact[base], self.size[base])   # activity by position
+        self.active_total = int(self.size[base & self.sact].sum())
         self.arrays = (self.op, self.out, self.a, self.b, self.c, self.pi, self.fp, self.iw,
                        self.off, self.size, self.sact, self.ipool, self.cpos, self.fpool,
                        self.pact)
