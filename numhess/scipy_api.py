@@ -1,0 +1,159 @@
+"""scipy.optimize glue: `minimize` and `constraint`, wired to one traced tape.
+
+scipy calls fun, jac and hess (or hessp) at the same x one after another. Each callback
+here asks `_Replays` for the replay at x, which runs the forward sweep once per new x
+and hands the same buffers to the gradient, Hessian and HVP sweeps.
+"""
+from collections import OrderedDict
+
+import numpy as np
+import scipy.optimize as so
+
+from . import drivers
+from .traced import TracedFunction
+from .hessians import weighted as weighted_hessian
+
+# Methods of scipy.optimize.minimize that use second derivatives, and whether each can do
+# with Hessian-vector products alone (a matrix is then never formed).
+HESSIAN_METHODS = {"newton-cg": True, "dogleg": False, "trust-ncg": True,
+                   "trust-krylov": True, "trust-exact": False, "trust-constr": True}
+
+
+class _Replays:
+    """f traced once, replayed once per distinct x (keyed by x's bytes). Two points are
+    kept: a trust-region method evaluates a trial point, and after a rejected step asks
+    for the Hessian at the previous one."""
+
+    KEEP = 2
+
+    def __init__(self, f, args):
+        if not isinstance(args, tuple):
+            args = (args,)        # scipy accepts a lone extra argument too
+        self.tf = TracedFunction(f, 0)
+        self.args = args
+        self.recent = OrderedDict()   # key -> Replay, oldest first
+        self.n_replays = 0        # forward sweeps run: what the caching saves shows here
+
+    def at(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        key = (x.shape, x.tobytes())
+        rep = self.recent.get(key)
+        if rep is None:
+            rep = self.recent[key] = self.tf.evaluate((x,) + self.args)
+            self.n_replays += 1
+            if len(self.recent) > self.KEEP:
+                self.recent.popitem(last=False)
+        else:
+            self.recent.move_to_end(key)
+        return rep
+
+
+class Objective(_Replays):
+    """A scalar objective: value_and_grad, hess and hessp callbacks for scipy."""
+
+    def at(self, x):
+        rep = super().at(x)
+        if rep.out_size != 1:
+            raise ValueError(f"numhess.minimize: the objective must return a scalar, got "
+                             f"shape {rep.entry.out_shape}")
+        return rep
+
+    def value_and_grad(self, x):
+        rep = self.at(x)
+        return float(rep.output()[()]), drivers.gradient(rep, 1.0).reshape(np.shape(x))
+
+    def hess(self, x):
+        return weighted_hessian(self.at(x))
+
+    def hessp(self, x, p):
+        rep = self.at(x)
+        p = np.asarray(p, dtype=np.float64).ravel()
+        return drivers.hessian_vector(rep, 1.0, p).reshape(np.shape(x))
+
+
+def _pick_method(n, kw):
+    if kw.get("constraints") or kw.get("bounds") is not None:
+        return "trust-constr"
+    return "trust-exact" if n <= 1000 else "trust-krylov"
+
+
+def minimize(f, x0, args=(), method=None, hess="auto", **kw):
+    """scipy.optimize.minimize with value, gradient and Hessian from one traced tape.
+
+    f(x, *args) -> scalar, written in plain NumPy. `hess` selects the second derivative:
+    "exact" passes hess= (the dense Hessian), "hvp" passes hessp= (Hessian-vector
+    products, never forming the matrix), None passes neither; "auto" (the default) uses
+    "hvp" for the Krylov methods (Newton-CG, trust-ncg, trust-krylov, trust-constr),
+    "exact" for dogleg and trust-exact, and None for methods that take no Hessian. Any
+    other value (a callable, "2-point", a HessianUpdateStrategy) goes to scipy unchanged.
+    method=None picks "trust-constr" when bounds or constraints are given, else
+    "trust-exact" up to 1000 variables and "trust-krylov" above. Other keywords
+    (tol, options, callback, bounds, constraints, ...) pass through to scipy.
+    Value and gradient come from one call (jac=True), and every callback at one x reuses
+    that x's forward sweep. Returns scipy's OptimizeResult, plus `n_replays`: the
+    forward sweeps run (one per distinct x).
+    """
+    if "jac" in kw:
+        raise TypeError("numhess.minimize computes jac itself; call "
+                        "scipy.optimize.minimize directly to pass your own")
+    if "hessp" in kw:
+        raise TypeError("numhess.minimize: pass hess='hvp' instead of hessp=")
+    x0 = np.asarray(x0, dtype=np.float64)
+    method = _pick_method(x0.size, kw) if method is None else method
+    if not isinstance(method, str):
+        raise TypeError("numhess.minimize: method must be a name (a string), got "
+                        f"{type(method).__name__}")
+    uses_hessian = method.lower() in HESSIAN_METHODS
+    if isinstance(hess, str) and hess not in ("auto", "exact", "hvp") and \
+            hess not in ("2-point", "3-point", "cs"):
+        raise ValueError(f"hess must be 'auto', 'exact', 'hvp', None, a callable or one of "
+                         f"scipy's '2-point', '3-point', 'cs'; got {hess!r}")
+    if hess == "auto":
+        hess = None if not uses_hessian else (
+            "hvp" if HESSIAN_METHODS[method.lower()] else "exact")
+    if hess in ("exact", "hvp") and not uses_hessian:
+        raise ValueError(f"method {method!r} does not use second derivatives; use one of "
+                         f"{sorted(HESSIAN_METHODS)} or hess=None")
+    if hess == "hvp" and not HESSIAN_METHODS[method.lower()]:
+        raise ValueError(f"method {method!r} needs the Hessian matrix; use hess='exact'")
+
+    obj = Objective(f, args)
+    second = {}
+    if hess == "exact":
+        second["hess"] = obj.hess
+    elif hess == "hvp":
+        second["hessp"] = obj.hessp
+    elif hess is not None:
+        second["hess"] = hess if not callable(hess) else (lambda x: hess(x, *obj.args))
+    res = so.minimize(obj.value_and_grad, x0, method=method, jac=True, **second, **kw)
+    res.n_replays = obj.n_replays
+    return res
+
+
+class _Constraint(_Replays):
+    """A vector constraint c(x): values, Jacobian, and Hessians of v . c(x)."""
+
+    def fun(self, x):
+        return self.at(x).output().ravel()
+
+    def jac(self, x):
+        rep = self.at(x)
+        m, n = rep.out_size, rep.tape.n_in
+        return drivers.jacobian(rep, None, reverse=m < n)   # fewer sweeps of the two
+
+    def hess(self, x, v):
+        rep = self.at(x)
+        v = np.asarray(v, dtype=np.float64).ravel()
+        if v.size != rep.out_size:
+            raise ValueError(f"constraint Hessian: {v.size} multipliers for "
+                             f"{rep.out_size} constraints")
+        return weighted_hessian(rep, v)
+
+
+def constraint(c, lb=-np.inf, ub=np.inf, args=(), **kw):
+    """scipy.optimize.NonlinearConstraint lb <= c(x, *args) <= ub for trust-constr (and
+    SLSQP/COBYLA), with numhess's Jacobian and with hess(x, v) the Hessian of v . c(x),
+    from one second-order sweep set weighted by the multipliers v (not one Hessian per
+    constraint). Extra keywords (keep_feasible, ...) go to NonlinearConstraint."""
+    con = _Constraint(c, args)
+    return so.NonlinearConstraint(con.fun, lb, ub, jac=con.jac, hess=con.hess, **kw)

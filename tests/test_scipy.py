@@ -1,0 +1,166 @@
+"""scipy.optimize with numhess: every Hessian-using method on known solutions."""
+import numpy as np
+import pytest
+import scipy.optimize as so
+
+import numhess as nh
+from numhess import problems as P
+from numhess.scipy_api import HESSIAN_METHODS, Objective, constraint, minimize
+
+METHODS = ["Newton-CG", "dogleg", "trust-ncg", "trust-krylov", "trust-exact", "trust-constr"]
+HVP_OK = [m for m in METHODS if HESSIAN_METHODS[m.lower()]]
+TIGHT = {"Newton-CG": {"xtol": 1e-12}, "trust-constr": {"gtol": 1e-12, "xtol": 1e-14},
+         "trust-krylov": {"gtol": 1e-8},    # scipy's trlib stalls below about 1e-9
+         **{m: {"gtol": 1e-9} for m in ("dogleg", "trust-ncg", "trust-exact")}}
+
+
+def _modes(method):
+    return ["exact", "hvp"] if method in HVP_OK else ["exact"]
+
+
+CASES = [(m, h) for m in METHODS for h in _modes(m)]
+
+
+# ---------------------------------------------------------------- references
+@pytest.fixture(scope="module")
+def logistic():
+    """Data and the optimum, found by Newton's method on the analytic derivatives."""
+    X, y = P.logistic_data(200, 8, seed=3)
+    lam, w = 1e-2, np.zeros(8)
+    for _ in range(30):
+        s = 1.0 / (1.0 + np.exp(y * (X @ w)))        # sigma(-y Xw)
+        g = -(X.T @ (y * s)) / len(y) + lam * w
+        H = (X.T * (s * (1 - s))) @ X / len(y) + lam * np.eye(8)
+        w = w - np.linalg.solve(H, g)
+    return X, y, w
+
+
+# ---------------------------------------------------------------- nh.minimize
+@pytest.mark.parametrize("n", [2, 4])
+@pytest.mark.parametrize("method,hess", CASES)
+def test_minimize_rosenbrock(method, hess, n):
+    if method == "dogleg" and n == 4:
+        pytest.skip("dogleg needs a positive definite Hessian on the whole path")
+    x0 = np.tile([-1.2, 1.0], n // 2)
+    res = minimize(P.rosenbrock, x0, method=method, hess=hess, options=TIGHT.get(method, {}))
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, np.ones(n), atol=1e-6)
+    assert res.n_replays <= res.nfev + 1       # jac and hess reuse fun's forward sweep
+
+
+@pytest.mark.parametrize("method,hess", CASES)
+def test_minimize_logistic_with_args(method, hess, logistic):
+    X, y, w_star = logistic
+    res = minimize(P.logistic_loss, np.zeros(8), args=(X, y), method=method, hess=hess,
+                   options=TIGHT.get(method, {}))
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, w_star, atol=1e-6)
+
+
+# ---------------------------------------------------------------- plain scipy callbacks
+@pytest.mark.parametrize("method,hess", CASES)
+def test_scipy_callbacks_pass_args(method, hess, logistic):
+    X, y, w_star = logistic
+    f = P.logistic_loss
+    second = {"hess": nh.hessian(f)} if hess == "exact" else {"hessp": nh.hvp(f)}
+    res = so.minimize(f, np.zeros(8), args=(X, y), method=method, jac=nh.grad(f),
+                      options=TIGHT.get(method, {}), **second)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, w_star, atol=1e-6)
+
+
+def test_value_grad_and_hessian_share_one_forward_sweep():
+    obj = Objective(P.rosenbrock, ())
+    x = np.array([0.5, -0.3, 1.1])
+    value, g = obj.value_and_grad(x)
+    H = obj.hess(x.copy())             # a copy: the cache keys on the bytes, not the object
+    hv = obj.hessp(x, np.ones(3))
+    assert obj.n_replays == 1
+    assert value == pytest.approx(so.rosen(x))
+    np.testing.assert_allclose(g, so.rosen_der(x), rtol=1e-12)
+    np.testing.assert_allclose(H, so.rosen_hess(x), rtol=1e-12)
+    np.testing.assert_allclose(hv, so.rosen_hess(x) @ np.ones(3), rtol=1e-12)
+    obj.value_and_grad(x + 1.0)
+    obj.hess(x)                        # the previous point is still cached
+    assert obj.n_replays == 2
+
+
+def test_default_methods():
+    assert minimize(P.rosenbrock, np.zeros(4)).success        # trust-exact
+    res = minimize(P.rosenbrock, np.zeros(4), bounds=so.Bounds(-2, 0.5))
+    assert res.success and res.x[0] == pytest.approx(0.5, abs=1e-4)   # trust-constr
+
+
+def test_hess_passthrough_and_first_order_methods():
+    res = minimize(P.rosenbrock, np.zeros(4), method="trust-constr", hess="2-point")
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-4)
+    res = minimize(P.rosenbrock, np.zeros(4), method="BFGS")    # hess="auto" -> none
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("kw,err,match", [
+    ({"jac": True}, TypeError, "computes jac"),
+    ({"hessp": lambda x, p: p}, TypeError, "hess='hvp'"),
+    ({"method": "trust-exact", "hess": "hvp"}, ValueError, "needs the Hessian matrix"),
+    ({"method": "BFGS", "hess": "exact"}, ValueError, "does not use second"),
+    ({"hess": "bogus"}, ValueError, "hess must be"),
+    ({"method": len}, TypeError, "method must be a name"),
+])
+def test_minimize_bad_input(kw, err, match):
+    with pytest.raises(err, match=match):
+        minimize(P.rosenbrock, np.zeros(3), **kw)
+
+
+def test_vector_objective_is_rejected():
+    with pytest.raises(ValueError, match="must return a scalar"):
+        minimize(lambda x: x ** 2, np.ones(3))
+
+
+# ---------------------------------------------------------------- constraints
+@pytest.mark.parametrize("hess", ["exact", "hvp"])
+def test_hs071(hess):
+    con = constraint(P.hs071_constraints, [25.0, 40.0], [np.inf, 40.0])
+    res = minimize(P.hs071, [1.0, 5.0, 5.0, 1.0], constraints=[con], bounds=so.Bounds(1, 5),
+                   hess=hess, options={"gtol": 1e-12, "xtol": 1e-14, "barrier_tol": 1e-12})
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, P.HS071_SOLUTION, atol=1e-6)
+    assert res.fun == pytest.approx(P.HS071_VALUE, abs=1e-6)
+
+
+def test_sphere_constraint_with_args():
+    """min a . x on |x| = r: x* = -r a / |a|."""
+    a, r = np.array([1.0, 2.0, -2.0]), 2.0
+    con = constraint(lambda x, r: np.sum(x ** 2) - r ** 2, 0.0, 0.0, args=(r,))
+    res = minimize(lambda x, a: a @ x, np.ones(3), args=(a,), constraints=[con],
+                   options={"gtol": 1e-12, "xtol": 1e-14})
+    np.testing.assert_allclose(res.x, -r * a / np.linalg.norm(a), atol=1e-6)
+
+
+def test_constraint_hessian_is_the_weighted_sum():
+    con = constraint(P.hs071_constraints, 0.0, 1.0)
+    x, v = np.array([1.0, 2.0, 3.0, 0.5]), np.array([0.7, -1.3])
+    Hs = nh.hessian(P.hs071_constraints)(x)
+    np.testing.assert_allclose(con.hess(x, v), np.tensordot(v, Hs, 1), rtol=1e-12)
+    np.testing.assert_allclose(con.jac(x), nh.jacfwd(P.hs071_constraints)(x), rtol=1e-12)
+    np.testing.assert_allclose(con.fun(x), P.hs071_constraints(x))
+    with pytest.raises(ValueError, match="3 multipliers for 2 constraints"):
+        con.hess(x, np.ones(3))
+
+
+@pytest.mark.filterwarnings("ignore::scipy.optimize.OptimizeWarning")  # SLSQP ignores hess
+def test_constraint_with_slsqp():
+    con = constraint(P.hs071_constraints, [25.0, 40.0], [np.inf, 40.0])
+    res = so.minimize(P.hs071, [1.0, 5.0, 5.0, 1.0], jac=nh.grad(P.hs071), method="SLSQP",
+                      constraints=[con], bounds=so.Bounds(1, 5), options={"ftol": 1e-12})
+    np.testing.assert_allclose(res.x, P.HS071_SOLUTION, atol=1e-5)
+
+
+# ---------------------------------------------------------------- least squares
+def test_least_squares_with_jacfwd():
+    def resid(p, t, y):
+        return p[0] * np.exp(-p[1] * t) + p[2] - y
+    t = np.linspace(0, 3, 30)
+    y = 2.0 * np.exp(-1.3 * t) + 0.5
+    res = so.least_squares(resid, [1.0, 1.0, 0.0], jac=nh.jacfwd(resid), args=(t, y))
+    np.testing.assert_allclose(res.x, [2.0, 1.3, 0.5], atol=1e-8)
+    assert res.jac.shape == (30, 3)
