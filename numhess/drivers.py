@@ -1,4 +1,5 @@
 """Numba plumbing in one place: chunk sizes, the serial/parallel choice, thread safety."""
+import math
 import threading
 
 import numba
@@ -51,17 +52,25 @@ class Workspaces:
         self.free = {}
         self.lock = threading.Lock()
 
-    def take(self, role, shape):
-        with self.lock:
-            stack = self.free.get((role, shape))
-            if stack:
-                return stack.pop()
-        return np.zeros(shape)
+    SMALL = 1 << 14    # elements: fresh zeros cost less than the lock below this size
 
-    def give(self, role, *arrays):
+    def take(self, *wants):
+        """One buffer for each (role, shape) asked for."""
+        if sum(math.prod(shape) for _, shape in wants) < self.SMALL:
+            return [np.zeros(shape) for _, shape in wants]
+        got = []
         with self.lock:
-            for a in arrays:
-                stack = self.free.setdefault((role, a.shape), [])
+            for want in wants:
+                stack = self.free.get(want)
+                got.append(stack.pop() if stack else None)
+        return [np.zeros(w[1]) if g is None else g for w, g in zip(wants, got)]
+
+    def give(self, wants, buffers):
+        if sum(a.size for a in buffers) < self.SMALL:
+            return
+        with self.lock:
+            for want, a in zip(wants, buffers):
+                stack = self.free.setdefault(want, [])
                 stack.append(a)
                 if len(stack) > 2:
                     stack.pop(0)
@@ -72,6 +81,22 @@ def _workspaces(rep):
     if ws is None:
         ws = rep.entry.derived.setdefault("workspaces", Workspaces())
     return ws
+
+
+def _cached_plan(rep, n_dirs, chunk_size, buffers):
+    key = ("plan", n_dirs, chunk_size, buffers)
+    plan = rep.entry.derived.get(key)
+    if plan is None:
+        plan = rep.entry.derived[key] = _plan(n_dirs, rep.tape, chunk_size, buffers)
+    return plan
+
+
+def _basis(rep):
+    """Seeds of the dense Hessian: input j is direction j."""
+    colors = rep.entry.derived.get("basis")
+    if colors is None:
+        colors = rep.entry.derived["basis"] = np.arange(rep.tape.n_in, dtype=np.int64)
+    return colors
 
 
 def _run(serial, parallel_fn, workers, *args):
@@ -89,20 +114,19 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     tape = rep.tape
     n = tape.n_in
     if colors is None:
-        colors, n_dirs = np.arange(n, dtype=np.int64), n
-    starts, k, workers = _plan(n_dirs, tape, chunk_size, 2)
+        colors, n_dirs = _basis(rep), n
+    starts, k, workers = _cached_plan(rep, n_dirs, chunk_size, 2)
     B = np.empty((W.shape[0], n, n_dirs))
     pool = _workspaces(rep)
-    tans = pool.take("tangent", (workers, tape.total * k))
-    adj = pool.take("adjoint", (workers, tape.total))
-    adjt = pool.take("adjoint", (workers, tape.total * k))
+    wants = (("tangent", (workers, tape.total * k)), ("adjoint", (workers, tape.total)),
+             ("adjoint", (workers, tape.total * k)))
+    tans, adj, adjt = bufs = pool.take(*wants)
     try:
         _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, workers, tape.arrays,
              rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, starts, k,
              tans, adj, adjt, B)
     finally:
-        pool.give("tangent", tans)
-        pool.give("adjoint", adj, adjt)
+        pool.give(wants, bufs)
     return B
 
 
@@ -110,16 +134,16 @@ def jacobian(rep, chunk_size, reverse):
     """The (out_size, n) Jacobian, by forward (columns) or reverse (rows) sweeps."""
     tape = rep.tape
     n, m = tape.n_in, rep.out_size
-    starts, k, workers = _plan(m if reverse else n, tape, chunk_size, 1)
+    starts, k, workers = _cached_plan(rep, m if reverse else n, chunk_size, 1)
     J = np.empty((m, n))
     pool = _workspaces(rep)
-    role = "adjoint" if reverse else "tangent"
-    ws = pool.take(role, (workers, tape.total * k))
+    wants = (("adjoint" if reverse else "tangent", (workers, tape.total * k)),)
+    bufs = pool.take(*wants)
     try:
         _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, workers, tape.arrays,
-             rep.vals, rep.ivals, n, rep.out_off, m, starts, k, reverse, ws, J)
+             rep.vals, rep.ivals, n, rep.out_off, m, starts, k, reverse, bufs[0], J)
     finally:
-        pool.give(role, ws)
+        pool.give(wants, bufs)
     return J
 
 
@@ -127,14 +151,15 @@ def gradient(rep, cotangent):
     """vjp: the cotangent pulled back to the inputs (one reverse sweep)."""
     tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
     pool = _workspaces(rep)
-    adj = pool.take("adjoint", (tape.total,))
+    wants = (("adjoint", (tape.total,)),)
+    (adj,) = bufs = pool.take(*wants)
     try:
         adj[o:o + rep.out_size] = cotangent
         K.adjoint(tape.arrays, rep.vals, rep.ivals, adj, 1)
         g = adj[:n].copy()
         adj[:n] = 0.0
     finally:
-        pool.give("adjoint", adj)
+        pool.give(wants, bufs)
     return g
 
 
@@ -142,14 +167,15 @@ def push_forward(rep, direction):
     """jvp: one tangent direction pushed to the output."""
     tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
     pool = _workspaces(rep)
-    tans = pool.take("tangent", (tape.total,))
+    wants = (("tangent", (tape.total,)),)
+    (tans,) = bufs = pool.take(*wants)
     try:
         tans[:n] = direction
         K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
         t = tans[o:o + rep.out_size].copy()
         tans[:n] = 0.0
     finally:
-        pool.give("tangent", tans)
+        pool.give(wants, bufs)
     return t
 
 
@@ -157,9 +183,9 @@ def hessian_vector(rep, cotangent, direction):
     """(d^2 <cotangent, f> / dx^2) @ direction: one tangent and one second-order adjoint."""
     tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
     pool = _workspaces(rep)
-    tans = pool.take("tangent", (tape.total,))
-    adj = pool.take("adjoint", (tape.total,))
-    adjt = pool.take("adjoint", (tape.total,))
+    wants = (("tangent", (tape.total,)), ("adjoint", (tape.total,)),
+             ("adjoint", (tape.total,)))
+    tans, adj, adjt = bufs = pool.take(*wants)
     try:
         tans[:n] = direction
         K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
@@ -168,6 +194,5 @@ def hessian_vector(rep, cotangent, direction):
         hv = adjt[:n].copy()
         tans[:n] = adj[:n] = adjt[:n] = 0.0
     finally:
-        pool.give("tangent", tans)
-        pool.give("adjoint", adj, adjt)
+        pool.give(wants, bufs)
     return hv

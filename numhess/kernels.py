@@ -13,6 +13,7 @@ The tape is the tuple ``T`` built by ``Tape.arrays``:
 ``sact`` and ``pact`` mark the active slots and buffer positions.
 """
 import math
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -889,7 +890,19 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
                         J[i, j0 + jj] = buf[(out_off + i) * k + jj]
 
 
-hessian_chunks_serial = njit(**_JIT)(_hessian_chunks)
-hessian_chunks_parallel = njit(parallel=True, **_JIT)(_hessian_chunks)
-jacobian_chunks_serial = njit(**_JIT)(_jacobian_chunks)
-jacobian_chunks_parallel = njit(parallel=True, **_JIT)(_jacobian_chunks)
+def _named(fn, name):
+    """fn under another name. Numba's on-disk cache keys a function by its qualified name,
+    so a serial and a parallel compile of one body need names of their own, or whichever
+    is cached first is loaded for both (the parallel one costs milliseconds a call)."""
+    code = fn.__code__.replace(co_name=name, co_qualname=name)
+    named = types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    named.__qualname__ = name
+    return named
+
+
+hessian_chunks_serial = njit(**_JIT)(_named(_hessian_chunks, "hessian_chunks_serial"))
+hessian_chunks_parallel = njit(parallel=True, **_JIT)(
+    _named(_hessian_chunks, "hessian_chunks_parallel"))
+jacobian_chunks_serial = njit(**_JIT)(_named(_jacobian_chunks, "jacobian_chunks_serial"))
+jacobian_chunks_parallel = njit(parallel=True, **_JIT)(
+    _named(_jacobian_chunks, "jacobian_chunks_parallel"))
