@@ -16,7 +16,7 @@ from . import kernels as K
 class TapeBuilder:
     """Collects instructions while a function is traced."""
 
-    def __init__(self, input_values):
+    def __init__(self, input_values, param_values=()):
         self.off, self.size, self.active = [], [], []
         self.alias_src, self.alias_start = [], []    # -1, 0 for a slot of its own
         self.base_off, self.base_slot = [], []        # slots of their own, by offset
@@ -31,6 +31,8 @@ class TapeBuilder:
         self._consts = {}
         self.inputs = [self.new_slot(v.size, True, v) for v in input_values]
         self.n_in = self.total
+        # parameters: loaded at every call like the inputs, never differentiated
+        self.params = [self.new_slot(v.size, False, v) for v in param_values]
         self.zero = self.constant(np.zeros(1))   # a slot whose value and tangent are 0
 
     # -- slots
@@ -126,6 +128,7 @@ class Tape:
         self.total = b.total
         self.ivals_len = b.ivals_len
         self.n_in = n_in
+        self.param_spans = [(b.off[s], b.size[s]) for s in b.params]
         self.out_slots = list(out_slots)
         self.guards = list(b.guards)
         self.alias_src = np.array(b.alias_src, dtype=np.int64)
@@ -140,10 +143,13 @@ class Tape:
     def __len__(self):
         return self.op.size
 
-    def run_forward(self, x):
-        """Evaluate at x (flat float64 of length n_in): returns (vals, ivals)."""
+    def run_forward(self, x, params=()):
+        """Evaluate at x (flat float64 of length n_in) with the parameter arrays: returns
+        (vals, ivals)."""
         vals = np.empty(self.total)
         vals[:self.n_in] = x
+        for (o, size), p in zip(self.param_spans, params):
+            vals[o:o + size] = p.reshape(-1)
         ivals = np.empty(self.ivals_len, dtype=np.int64)
         K.forward(self.arrays, vals, ivals)
         return vals, ivals

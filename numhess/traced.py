@@ -104,6 +104,16 @@ def _static_key(s):
     return (type(s), s.shape, s.dtype) if isinstance(s, np.ndarray) else type(s)
 
 
+PARAM_MIN_SIZE = 64   # float arrays at least this large are parameters, not constants
+
+
+def _is_param(a):
+    """A large float array among the extra arguments (a data matrix, say) is loaded into
+    the tape at every call like x, but not differentiated: comparing it by value on
+    every call, and keeping a copy in the tape, would cost more than the sweeps."""
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size >= PARAM_MIN_SIZE
+
+
 class TracedFunction:
     """f with the arguments `argnums` differentiated; traces per shape and guard outcome."""
 
@@ -118,6 +128,7 @@ class TracedFunction:
         self.lock = threading.Lock()
         self.n_traces = 0
         self._positions = {}           # number of arguments -> positions differentiated
+        self.use_params = True         # off once a trace needed the data as constants
 
     def positions(self, nargs):
         nums = self._positions.get(nargs)
@@ -138,8 +149,12 @@ class TracedFunction:
         inputs = [as_input(args[i], f"argument {i}") for i in nums]
         x = inputs[0].ravel() if len(inputs) == 1 else \
             np.concatenate([v.ravel() for v in inputs])
-        statics = tuple(None if j in nums else a for j, a in enumerate(args))
-        key = (tuple(v.shape for v in inputs), tuple(_static_key(s) for s in statics))
+        pnums = tuple(j for j, a in enumerate(args) if j not in nums and _is_param(a)) \
+            if self.use_params else ()
+        params = [args[j] for j in pnums]
+        statics = tuple(None if j in nums or j in pnums else a for j, a in enumerate(args))
+        key = (tuple(v.shape for v in inputs), pnums,
+               tuple(None if j in nums else _static_key(a) for j, a in enumerate(args)))
         with self.lock:
             entries = self.cache.get(key)
             if entries:
@@ -147,10 +162,16 @@ class TracedFunction:
                 entries = list(entries)
         for e in entries or ():
             if all(_same_static(a, b) for a, b in zip(e.statics, statics)):
-                vals, ivals = e.tape.run_forward(x)
+                vals, ivals = e.tape.run_forward(x, params)
                 if e.tape.guards_hold(vals):
                     return Replay(e, vals, ivals)
-        e = self._trace(args, nums, inputs, tuple(_freeze(s) for s in statics))
+        try:
+            e = self._trace(args, nums, inputs, pnums, tuple(_freeze(s) for s in statics))
+        except (NotImplementedError, TypeError, ValueError):
+            if not pnums:
+                raise
+            self.use_params = False    # the function needs its data as constants
+            return self.evaluate(args)
         with self.lock:
             self.cache.setdefault(key, []).append(e)
             self.cache.move_to_end(key)
@@ -159,15 +180,18 @@ class TracedFunction:
                 self.cache[k0].pop(0)
                 if not self.cache[k0]:
                     del self.cache[k0]
-        vals, ivals = e.tape.run_forward(x)
+        vals, ivals = e.tape.run_forward(x, params)
         return Replay(e, vals, ivals)
 
-    def _trace(self, args, nums, inputs, statics):
+    def _trace(self, args, nums, inputs, pnums, statics):
         self.n_traces += 1
-        b = TapeBuilder([v.ravel() for v in inputs])
+        params = [np.asarray(args[j], dtype=np.float64) for j in pnums]
+        b = TapeBuilder([v.ravel() for v in inputs], [p.ravel() for p in params])
         call = list(args)
         for i, slot, v in zip(nums, b.inputs, inputs):
             call[i] = Tracer(b, slot, v.copy())
+        for j, slot, p in zip(pnums, b.params, params):
+            call[j] = Tracer(b, slot, p.copy())
         with np.errstate(all="ignore"):
             res = self.f(*call)
         aux_tree = None

@@ -222,3 +222,33 @@ def test_reused_workspaces_stay_clean():
         g = nh.grad(lambda x: np.sum(f(x) ** 2))
         assert_close(h(x), nh.hessian(lambda x: np.sum(f(x) ** 2), chunk_size=1)(x), rtol=1e-12)
         assert_close(h(x), central_diff(g, x))
+
+
+def test_large_float_arguments_are_parameters():
+    """A data matrix is loaded at every call, not compared and baked into the tape: new
+    data needs no retrace and is never stale."""
+    def f(w, A, y):
+        return np.sum(np.logaddexp(0.0, -y * (A @ w))) + 0.5 * np.sum(w ** 2)
+    rng = np.random.default_rng(6)
+    A, y, w = rng.normal(size=(80, 10)), np.sign(rng.normal(size=80)), rng.normal(size=10)
+    h, g = nh.hessian(f), nh.grad(f)
+    for _ in range(3):
+        p = 1.0 / (1.0 + np.exp(y * (A @ w)))
+        assert_close(h(w, A, y), A.T @ (A * (p * (1 - p))[:, None]) + np.eye(10), rtol=1e-10)
+        assert_close(g(w, A, y), central_diff(lambda z: f(z, A, y), w))
+        A = A + rng.normal(size=A.shape)
+        A[0, 0] += 1.0                       # also a change in place of one entry
+    assert h.traced.n_traces == 1 and g.traced.n_traces == 1
+
+
+def test_data_that_must_be_constant_falls_back():
+    """Code that needs the data's values while tracing (float() of an entry, a list)
+    still works: the data become constants compared by value."""
+    def f(x, M):
+        scale = float(M[0, 0])               # not traceable: M is then a constant
+        return scale * (x @ M @ x)
+    M = np.arange(64.0).reshape(8, 8) / 64 + 1.0
+    g = nh.grad(f)
+    for M in (M, M + np.eye(8)):
+        assert_close(g(np.ones(8), M), M[0, 0] * (M + M.T) @ np.ones(8))
+    assert not g.traced.use_params
