@@ -8,7 +8,10 @@ import numpy as np
 from . import kernels as K
 
 WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
-PARALLEL_MIN_WORK = 200_000      # below this many (active slots x directions), threads cost more
+# Below this many (active slots x directions), threads cost more than they save: measured
+# on the 2-core machine, a 300-variable logistic regression or Lennard-Jones Hessian ran
+# 1.2-2x slower on two threads than on one.
+PARALLEL_MIN_WORK = 20_000_000
 _parallel_lock = threading.Lock()  # Numba's default threading layer is not re-entrant
 
 
@@ -30,8 +33,10 @@ def _plan(n_dirs, tape, chunk_size, buffers):
     if n_dirs == 0:
         return np.zeros(0, np.int64), 1, 1
     # get_num_threads costs microseconds: ask only when threads could pay off
+    # a matrix product already runs on BLAS's threads: more would oversubscribe the cores
     work = tape.active_total * n_dirs
-    threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK else 1
+    threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK and not tape.has_matmul \
+        else 1
     if chunk_size is None:
         kmax = max(1, WORKSPACE_BYTES // (8 * buffers * max(tape.active_total, 1)))
         nchunks = max(-(-n_dirs // kmax), min(threads, n_dirs))

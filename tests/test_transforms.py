@@ -252,3 +252,19 @@ def test_data_that_must_be_constant_falls_back():
     for M in (M, M + np.eye(8)):
         assert_close(g(np.ones(8), M), M[0, 0] * (M + M.T) @ np.ones(8))
     assert not g.traced.use_params
+
+
+def test_parallel_chunks_agree_with_serial(monkeypatch):
+    """The prange drivers (used for large problems only) give the serial results."""
+    from numhess import drivers
+    f = lambda x: np.sum(np.sin(x) * np.roll(x, 1) ** 2) + np.prod(np.cos(x[:5]))
+    r = lambda x: np.concatenate([np.sin(x) * x[0], np.cumsum(x) ** 2])
+    x = np.random.default_rng(8).normal(size=23)
+    serial = (nh.hessian(f, chunk_size=4)(x), nh.jacfwd(r, chunk_size=3)(x),
+              nh.jacrev(r, chunk_size=5)(x))
+    monkeypatch.setattr(drivers, "PARALLEL_MIN_WORK", 0)
+    for _ in range(2):                      # twice: the kept work buffers stay clean
+        parallel = (nh.hessian(f, chunk_size=4)(x), nh.jacfwd(r, chunk_size=3)(x),
+                    nh.jacrev(r, chunk_size=5)(x))
+        for a, b in zip(serial, parallel):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
