@@ -6,6 +6,7 @@ import numba
 import numpy as np
 
 from . import kernels as K
+from . import progress
 
 WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
 # Below this many (active slots x directions), threads cost more than they save: measured
@@ -126,10 +127,14 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     wants = (("tangent", (workers, tape.total * k)), ("adjoint", (workers, tape.total)),
              ("adjoint", (workers, tape.total * k)))
     tans, adj, adjt = bufs = pool.take(*wants)
-    try:
+
+    def run(part):
         _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, workers, tape.arrays,
-             rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, starts, k,
+             rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, part, k,
              tans, adj, adjt, B)
+    try:
+        progress.in_steps(run, starts, workers, tape.active_total * n_dirs * len(W),
+                          "Hessian")
     finally:
         pool.give(wants, bufs)
     return B
@@ -144,9 +149,13 @@ def jacobian(rep, chunk_size, reverse):
     pool = _workspaces(rep)
     wants = (("adjoint" if reverse else "tangent", (workers, tape.total * k)),)
     bufs = pool.take(*wants)
-    try:
+
+    def run(part):
         _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, workers, tape.arrays,
-             rep.vals, rep.ivals, n, rep.out_off, m, starts, k, reverse, bufs[0], J)
+             rep.vals, rep.ivals, n, rep.out_off, m, part, k, reverse, bufs[0], J)
+    try:
+        progress.in_steps(run, starts, workers, tape.active_total * (m if reverse else n),
+                          "Jacobian")
     finally:
         pool.give(wants, bufs)
     return J

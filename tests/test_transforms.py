@@ -268,3 +268,31 @@ def test_parallel_chunks_agree_with_serial(monkeypatch):
                     nh.jacrev(r, chunk_size=5)(x))
         for a, b in zip(serial, parallel):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+def test_long_work_runs_in_steps_behind_a_progress_bar(monkeypatch):
+    """Long Hessians run chunk group by chunk group, updating a bar (tqdm on a terminal);
+    the result is the same as in one go."""
+    from numhess import progress
+    updates = []
+
+    class Bar:
+        def update(self, n):
+            updates.append(n)
+
+        def close(self):
+            updates.append("closed")
+
+    f = lambda x: np.sum(np.sin(x) * np.roll(x, 1) ** 2)
+    x = np.random.default_rng(9).normal(size=30)
+    want = nh.hessian(f, chunk_size=2)(x)
+    monkeypatch.setattr(progress, "MIN_WORK", 0)
+    monkeypatch.setattr(progress, "bar", lambda total, what: Bar())
+    np.testing.assert_allclose(nh.hessian(f, chunk_size=2)(x), want, rtol=1e-14)
+    assert sum(u for u in updates if u != "closed") == 15 and updates[-1] == "closed"
+
+
+def test_no_progress_bar_off_a_terminal(monkeypatch):
+    from numhess import progress
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
+    assert progress.bar(10, "Hessian") is None
