@@ -22,6 +22,7 @@ _JIT = dict(cache=True, error_model="numpy", nogil=True)
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 # ---------------------------------------------------------------- opcodes
 # Unary elementwise ops: y = f(x; p) with p the instruction's float parameter.
@@ -29,6 +30,8 @@ NEG, EXP, EXP2, EXPM1, LOG, LOG2, LOG10, LOG1P = 0, 1, 2, 3, 4, 5, 6, 7
 SQRT, CBRT, SQUARE, RECIP, SIN, COS, TAN, ARCSIN = 8, 9, 10, 11, 12, 13, 14, 15
 ARCCOS, ARCTAN, SINH, COSH, TANH, ARCSINH, ARCCOSH, ARCTANH = 16, 17, 18, 19, 20, 21, 22, 23
 ABS, POWC, ADDC, MULC, RSUBC, RDIVC, DIVC, RPOWC = 24, 25, 26, 27, 28, 29, 30, 31
+# scipy.special
+EXPIT, LOGIT, LOG_EXPIT, ERF, ERFC, GAMMALN, DIGAMMA, ENTR = 32, 33, 34, 35, 36, 37, 38, 39
 # non-differentiable unary ops (their instructions are never active)
 SIGN, FLOOR, CEIL, RINT, TRUNC, ROUNDC, ISNAN, ISINF = 40, 41, 42, 43, 44, 45, 46, 47
 ISFINITE, NOT = 48, 49
@@ -36,6 +39,7 @@ UNARY_END = 50
 # Binary elementwise ops: y = f(a, b); an operand of size 1 is broadcast.
 ADD, SUB, MUL, DIV, POW, ARCTAN2, HYPOT, LOGADDEXP = 50, 51, 52, 53, 54, 55, 56, 57
 LOGADDEXP2, MAXIMUM, MINIMUM, FMAX, FMIN = 58, 59, 60, 61, 62
+XLOGY, XLOG1PY, REL_ENTR = 63, 64, 65      # scipy.special
 # non-differentiable binary ops
 LT, LE, GT, GE, EQ, NE, AND, OR, XOR = 70, 71, 72, 73, 74, 75, 76, 77, 78
 BINARY_END = 80
@@ -47,6 +51,11 @@ MATMUL = 84     # batched (m, p) @ (p, q); ipool[pi:pi+4] = batch, m, p, q
 MAXRED = 85     # y[g] = max over {i : ipool[pi+i] == g} of x[i]; argmax kept in ivals[iw:]
 MINRED = 86     # as MAXRED with min
 SORT = 87       # rows of length ipool[pi] sorted; permutation kept in ivals[iw:]
+INV = 88        # batched inverse of (n, n) matrices; ipool[pi:pi+2] = batch, n
+LOGABSDET = 89  # y[s] = log|det A_s| of batched (n, n) matrices; ipool[pi:pi+2] = batch, n
+SIGNDET = 90    # y[s] = sign(det A_s) (never active); ipool[pi:pi+2] = batch, n
+CHOL = 91       # batched lower Cholesky factors of symmetric (n, n); ipool[pi:pi+2] = batch, n
+BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL)   # these run on BLAS's or LAPACK's threads
 
 
 # ---------------------------------------------------------------- the rule table
@@ -69,6 +78,117 @@ def _pow(x, p):
     if p == -1.0: return 1.0 / x
     if p == -2.0: return 1.0 / (x * x)
     return x ** p
+
+
+# ---------------------------------------------------------------- special functions
+@njit(**_JIT)
+def _expit(x):
+    """1 / (1 + exp(-x)) without overflow."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(**_JIT)
+def _log_expit(x):
+    if x >= 0.0:
+        return -math.log1p(math.exp(-x))
+    return x - math.log1p(math.exp(x))
+
+
+@njit(**_JIT)
+def _entr(x):
+    if x > 0.0:
+        return -x * math.log(x)
+    if x == 0.0:
+        return 0.0
+    return -np.inf if x < 0.0 else np.nan
+
+
+@njit(**_JIT)
+def _is_pole(x):
+    return x <= 0.0 and x == math.floor(x)
+
+
+@njit(**_JIT)
+def _gammaln(x):
+    """log |Gamma(x)|, as scipy.special.gammaln."""
+    if x == -np.inf:
+        return -np.inf         # scipy's convention
+    if _is_pole(x):
+        return np.inf
+    return math.lgamma(x)
+
+
+@njit(**_JIT)
+def _digamma(x):
+    """psi(x): reflection below 1/2, recurrence up to x >= 10, then the asymptotic series
+    (terms to x**-14, error below 1e-17 there)."""
+    if np.isnan(x):
+        return np.nan
+    if x == 0.0:
+        return -np.inf         # scipy's convention
+    if _is_pole(x):
+        return np.nan
+    acc = 0.0
+    if x < 0.5:
+        # psi(x) = psi(1 - x) - pi / tan(pi x), the argument reduced exactly (period 1)
+        acc = -math.pi / math.tan(math.pi * (x - math.floor(x + 0.5)))
+        x = 1.0 - x
+    while x < 10.0:
+        acc -= 1.0 / x
+        x += 1.0
+    r = 1.0 / (x * x)
+    s = r * (1.0 / 12 - r * (1.0 / 120 - r * (1.0 / 252 - r * (1.0 / 240 - r * (
+        1.0 / 132 - r * (691.0 / 32760 - r / 12.0))))))
+    return acc + math.log(x) - 0.5 / x - s
+
+
+@njit(**_JIT)
+def _trigamma(x):
+    """psi'(x) = polygamma(1, x), by the same scheme as _digamma."""
+    if np.isnan(x) or _is_pole(x):
+        return np.nan
+    acc = 0.0
+    sign = 1.0
+    if x < 0.5:
+        sp = math.sin(math.pi * (x - math.floor(x + 0.5)))
+        acc = math.pi * math.pi / (sp * sp)      # psi1(x) = pi^2/sin^2(pi x) - psi1(1 - x)
+        sign = -1.0
+        x = 1.0 - x
+    t = 0.0
+    while x < 10.0:
+        t += 1.0 / (x * x)
+        x += 1.0
+    r = 1.0 / (x * x)
+    s = r * (1.0 / 6 - r * (1.0 / 30 - r * (1.0 / 42 - r * (1.0 / 30 - r * (
+        5.0 / 66 - r * (691.0 / 2730 - r * 7.0 / 6))))))
+    t += 1.0 / x + 0.5 * r + s / x
+    return acc + sign * t
+
+
+@njit(**_JIT)
+def _tetragamma(x):
+    """psi''(x) = polygamma(2, x), by the same scheme as _digamma."""
+    if np.isnan(x) or _is_pole(x):
+        return np.nan
+    acc = 0.0
+    if x < 0.5:
+        r = x - math.floor(x + 0.5)       # cos/sin^3 has period 1
+        sp = math.sin(math.pi * r)
+        # psi2(x) = psi2(1 - x) - 2 pi^3 cos(pi x) / sin^3(pi x)
+        acc = -2.0 * math.pi ** 3 * math.cos(math.pi * r) / (sp * sp * sp)
+        x = 1.0 - x
+    t = 0.0
+    while x < 10.0:
+        t -= 2.0 / (x * x * x)
+        x += 1.0
+    r = 1.0 / (x * x)
+    s = r * (0.5 - r * (1.0 / 6 - r * (1.0 / 6 - r * (0.3 - r * (
+        5.0 / 6 - r * (691.0 / 210 - r * 17.5))))))
+    t += -r - r / x - s * r
+    return acc + t
 
 
 @njit(**_JIT)
@@ -138,6 +258,22 @@ def unary_values(o, x, y, p):
         for i in range(n): y[i] = x[i] / p
     elif o == RPOWC:
         for i in range(n): y[i] = p ** x[i]
+    elif o == EXPIT:
+        for i in range(n): y[i] = _expit(x[i])
+    elif o == LOGIT:
+        for i in range(n): y[i] = np.log(x[i] / (1.0 - x[i]))
+    elif o == LOG_EXPIT:
+        for i in range(n): y[i] = _log_expit(x[i])
+    elif o == ERF:
+        for i in range(n): y[i] = math.erf(x[i])
+    elif o == ERFC:
+        for i in range(n): y[i] = math.erfc(x[i])
+    elif o == GAMMALN:
+        for i in range(n): y[i] = _gammaln(x[i])
+    elif o == DIGAMMA:
+        for i in range(n): y[i] = _digamma(x[i])
+    elif o == ENTR:
+        for i in range(n): y[i] = _entr(x[i])
     elif o == SIGN:
         for i in range(n): y[i] = np.sign(x[i])
     elif o == FLOOR:
@@ -237,6 +373,28 @@ def unary_derivs(o, x, y, p, d1, d2):
     elif o == RPOWC:
         lp = np.log(p)
         for i in range(n): d1[i] = y[i] * lp; d2[i] = d1[i] * lp
+    elif o == EXPIT:
+        for i in range(n):
+            q = _expit(-x[i])      # 1 - y, without the cancellation
+            d1[i] = y[i] * q; d2[i] = d1[i] * (q - y[i])
+    elif o == LOGIT:
+        for i in range(n):
+            r = 1.0 / (x[i] * (1.0 - x[i]))
+            d1[i] = r; d2[i] = (2.0 * x[i] - 1.0) * r * r
+    elif o == LOG_EXPIT:
+        for i in range(n):
+            q = _expit(-x[i])
+            d1[i] = q; d2[i] = -q * _expit(x[i])
+    elif o == ERF or o == ERFC:
+        sgn = 1.0 if o == ERF else -1.0
+        for i in range(n):
+            d1[i] = sgn * TWO_OVER_SQRT_PI * math.exp(-x[i] * x[i]); d2[i] = -2.0 * x[i] * d1[i]
+    elif o == GAMMALN:
+        for i in range(n): d1[i] = _digamma(x[i]); d2[i] = _trigamma(x[i])
+    elif o == DIGAMMA:
+        for i in range(n): d1[i] = _trigamma(x[i]); d2[i] = _tetragamma(x[i])
+    elif o == ENTR:
+        for i in range(n): d1[i] = -np.log(x[i]) - 1.0; d2[i] = -1.0 / x[i]
     else:
         d1[:] = 0.0
         d2[:] = 0.0
@@ -271,6 +429,22 @@ def binary_values(o, a, b, y):
         for i in range(n): y[i] = np.fmax(a[i], b[i])
     elif o == FMIN:
         for i in range(n): y[i] = np.fmin(a[i], b[i])
+    elif o == XLOGY:
+        for i in range(n):
+            y[i] = 0.0 if a[i] == 0.0 and not np.isnan(b[i]) else a[i] * np.log(b[i])
+    elif o == XLOG1PY:
+        for i in range(n):
+            y[i] = 0.0 if a[i] == 0.0 and not np.isnan(b[i]) else a[i] * np.log1p(b[i])
+    elif o == REL_ENTR:
+        for i in range(n):
+            if np.isnan(a[i]) or np.isnan(b[i]):
+                y[i] = np.nan
+            elif a[i] > 0.0 and b[i] > 0.0:
+                y[i] = a[i] * np.log(a[i] / b[i])
+            elif a[i] == 0.0 and b[i] >= 0.0:
+                y[i] = 0.0
+            else:
+                y[i] = np.inf
     elif o == LT:
         for i in range(n): y[i] = 1.0 if a[i] < b[i] else 0.0
     elif o == LE:
@@ -340,6 +514,21 @@ def binary_derivs(o, a, b, y, fa, fb, faa, fab, fbb):
             else:
                 fa[i] = 0.0
             fb[i] = 1.0 - fa[i]; faa[i] = 0.0; fab[i] = 0.0; fbb[i] = 0.0
+    elif o == XLOGY:
+        for i in range(n):
+            r = 1.0 / b[i]
+            fa[i] = np.log(b[i]); fb[i] = a[i] * r; faa[i] = 0.0; fab[i] = r
+            fbb[i] = -a[i] * r * r
+    elif o == XLOG1PY:
+        for i in range(n):
+            r = 1.0 / (1.0 + b[i])
+            fa[i] = np.log1p(b[i]); fb[i] = a[i] * r; faa[i] = 0.0; fab[i] = r
+            fbb[i] = -a[i] * r * r
+    elif o == REL_ENTR:
+        for i in range(n):
+            r = 1.0 / b[i]
+            fa[i] = np.log(a[i] * r) + 1.0; fb[i] = -a[i] * r; faa[i] = 1.0 / a[i]
+            fab[i] = -r; fbb[i] = a[i] * r * r
     else:
         fa[:] = 0.0
         fb[:] = 0.0
@@ -522,6 +711,12 @@ def forward(T, vals, ivals):
             vals[yo] = s
         elif o == MATMUL:
             _matmul_forward(vals, ipool, pi[t], off[a[t]], off[b[t]], yo)
+        elif o == INV:
+            _inv_forward(vals, ipool, pi[t], off[a[t]], yo)
+        elif o == LOGABSDET or o == SIGNDET:
+            _slogdet_forward(vals, ipool, pi[t], off[a[t]], yo, o == SIGNDET)
+        elif o == CHOL:
+            _chol_forward(vals, ipool, pi[t], off[a[t]], yo)
         elif o == MAXRED or o == MINRED:
             _extreme_forward(vals, ivals, ipool, pi[t], iw[t], off[a[t]], size[a[t]], yo, n,
                              o == MAXRED)
@@ -618,6 +813,12 @@ def tangent(T, vals, ivals, tans, k):
         elif o == MATMUL:
             _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
+        elif o == INV:
+            _inv_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
+        elif o == LOGABSDET:
+            _logdet_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
+        elif o == CHOL:
+            _chol_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT: a gather through the forward sweep's index map
             xo, w = off[a[t]], iw[t]
             for i in range(n):
@@ -689,6 +890,12 @@ def adjoint(T, vals, ivals, adj, k):
         elif o == MATMUL:
             _matmul_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
+        elif o == INV:
+            _inv_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
+        elif o == LOGABSDET:
+            _logdet_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
+        elif o == CHOL:
+            _chol_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, k, ivals, iw[t], off[a[t]], yo, n, pact)
         adj[yo * k:(yo + n) * k] = 0.0
@@ -793,6 +1000,14 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
                             sact[a[t]], sact[b[t]])
             _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                           sact[a[t]], sact[b[t]])
+        elif o == INV:
+            _inv_adjoint(vals, adj, 1, ipool, pi[t], off[a[t]], yo)
+            _inv_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], yo)
+            _inv_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
+        elif o == LOGABSDET:
+            _logdet_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
+        elif o == CHOL:
+            _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, 1, ivals, iw[t], off[a[t]], yo, n, pact)
             _gather_adjoint(adjt, k, ivals, iw[t], off[a[t]], yo, n, pact)
@@ -822,6 +1037,238 @@ def _matmul_cross(vals, tans, adj, adjt, k, ipool, q, ao, bo, co, act_a, act_b):
             for i in range(p):
                 for l in range(r):
                     aBt[i, l, :] += prod[l, i, :]
+
+
+# ---------------------------------------------------------------- inverse and log|det|
+# X = A^-1: dX = -X dA X, and a cotangent aX pulls back to aA = -X^T aX X^T. log|det A|
+# has gradient X^T, whose derivative is -(X dA X)^T. X is recomputed where needed.
+@njit(**_JIT)
+def _inv_forward(vals, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        A = vals[ao + s * m:ao + (s + 1) * m].reshape((n, n))
+        vals[yo + s * m:yo + (s + 1) * m] = np.linalg.inv(A).ravel()
+
+
+@njit(**_JIT)
+def _slogdet_forward(vals, ipool, q, ao, yo, want_sign):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        A = vals[ao + s * m:ao + (s + 1) * m].reshape((n, n))
+        sg, ld = np.linalg.slogdet(A)
+        vals[yo + s] = sg if want_sign else ld
+
+
+@njit(**_JIT)
+def _sandwich(X, D, n, k, sign):
+    """sign * X @ D_j @ X for each of the k directions of D (n, n, k), as (n, n, k)."""
+    T1 = np.dot(X, D.reshape((n, n * k))).reshape((n, n, k))
+    out = np.empty((n, n, k))
+    XT = np.ascontiguousarray(X.T)
+    for i in range(n):
+        out[i] = sign * np.dot(XT, T1[i])     # [m, j] = sum_l X[l, m] T1[i, l, j]
+    return out
+
+
+@njit(**_JIT)
+def _inv_tangent(vals, tans, k, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        X = vals[yo + s * m:yo + (s + 1) * m].reshape((n, n))
+        a0, y0 = (ao + s * m) * k, (yo + s * m) * k
+        dA = np.ascontiguousarray(tans[a0:a0 + m * k]).reshape((n, n, k))
+        tans[y0:y0 + m * k] = _sandwich(X, dA, n, k, -1.0).ravel()
+
+
+@njit(**_JIT)
+def _inv_adjoint(vals, adj, k, ipool, q, ao, yo):
+    """aA += -X^T aX X^T for k cotangents."""
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        X = vals[yo + s * m:yo + (s + 1) * m].reshape((n, n))
+        XT = np.ascontiguousarray(X.T)
+        a0, y0 = (ao + s * m) * k, (yo + s * m) * k
+        aX = np.ascontiguousarray(adj[y0:y0 + m * k]).reshape((n, n, k))
+        adj[a0:a0 + m * k] += _sandwich(XT, aX, n, k, -1.0).ravel()
+
+
+@njit(**_JIT)
+def _inv_cross(vals, tans, adj, adjt, k, ipool, q, ao, yo):
+    """The terms of d(aA) from dX: -(dX^T G X^T + X^T G dX^T), G the one cotangent."""
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    dXj = np.empty((n, n))
+    for s in range(nb):
+        X = vals[yo + s * m:yo + (s + 1) * m].reshape((n, n))
+        G = np.ascontiguousarray(adj[yo + s * m:yo + (s + 1) * m]).reshape((n, n))
+        GXt = np.dot(G, X.T)
+        XtG = np.dot(X.T, G)
+        a0, y0 = (ao + s * m) * k, (yo + s * m) * k
+        for j in range(k):
+            for i in range(n):
+                for l in range(n):
+                    dXj[i, l] = tans[y0 + (i * n + l) * k + j]
+            T = np.dot(dXj.T, GXt) + np.dot(XtG, dXj.T)
+            for i in range(n):
+                for l in range(n):
+                    adjt[a0 + (i * n + l) * k + j] -= T[i, l]
+
+
+@njit(**_JIT)
+def _inv_of(vals, ao, yo, s, n):
+    """A_s^-1, NaN where A_s is singular (log|det| = -inf): no raise inside a sweep."""
+    m = n * n
+    if vals[yo + s] == -np.inf:
+        return np.full((n, n), np.nan)
+    A = vals[ao + s * m:ao + (s + 1) * m].reshape((n, n))
+    return np.ascontiguousarray(np.linalg.inv(A))
+
+
+@njit(**_JIT)
+def _logdet_tangent(vals, tans, k, ipool, q, ao, yo):
+    """d log|det A| = <X^T, dA>."""
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        w = np.ascontiguousarray(_inv_of(vals, ao, yo, s, n).T).ravel()
+        a0 = (ao + s * m) * k
+        dA = np.ascontiguousarray(tans[a0:a0 + m * k]).reshape((m, k))
+        tans[(yo + s) * k:(yo + s + 1) * k] = np.dot(w, dA)
+
+
+@njit(**_JIT)
+def _logdet_adjoint(vals, adj, k, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        w = np.ascontiguousarray(_inv_of(vals, ao, yo, s, n).T).ravel()
+        a0 = (ao + s * m) * k
+        for e in range(m):
+            for j in range(k):
+                adj[a0 + e * k + j] += w[e] * adj[(yo + s) * k + j]
+
+
+@njit(**_JIT)
+def _logdet_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        X = _inv_of(vals, ao, yo, s, n)
+        w = np.ascontiguousarray(X.T).ravel()
+        a0 = (ao + s * m) * k
+        g = adj[yo + s]
+        dA = np.ascontiguousarray(tans[a0:a0 + m * k]).reshape((n, n, k))
+        M = _sandwich(X, dA, n, k, 1.0)            # X dA_j X; d(X^T) = -(X dA X)^T
+        for i in range(n):
+            for l in range(n):
+                e = i * n + l
+                adj[ao + s * m + e] += w[e] * g
+                for j in range(k):
+                    adjt[a0 + e * k + j] += w[e] * adjt[(yo + s) * k + j] - g * M[l, i, j]
+
+
+
+# ---------------------------------------------------------------- Cholesky factor
+# L = chol(A) of a symmetric A (the lowering symmetrizes it). With Li = L^-1 and
+# Phi(M) = tril(M) with the diagonal halved (self-adjoint): dL = L Phi(Li dA Li^T); a
+# cotangent aL pulls back to aA = sym(Li^T Phi(L^T aL) Li) (Murray 2016); and that
+# differentiated along dL and d(aL) is sym(Li^T dP Li - Li^T dL^T S - S dL Li), with
+# S = Li^T Phi(L^T aL) Li and dP = Phi(dL^T aL + L^T d(aL)).
+@njit(**_JIT)
+def _phi(M):
+    n = M.shape[0]
+    for i in range(n):
+        M[i, i] *= 0.5
+        for l in range(i + 1, n):
+            M[i, l] = 0.0
+    return M
+
+
+@njit(**_JIT)
+def _direction(buf, o, n, k, j):
+    """Direction j of the (n, n) block at buffer position o of a k-direction buffer."""
+    D = np.empty((n, n))
+    for i in range(n):
+        for l in range(n):
+            D[i, l] = buf[(o + i * n + l) * k + j]
+    return D
+
+
+@njit(**_JIT)
+def _add_sym(buf, o, n, k, j, S):
+    """buf's direction j of the block at o += (S + S^T) / 2."""
+    for i in range(n):
+        for l in range(n):
+            buf[(o + i * n + l) * k + j] += 0.5 * (S[i, l] + S[l, i])
+
+
+@njit(**_JIT)
+def _chol_forward(vals, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        A = vals[ao + s * m:ao + (s + 1) * m].reshape((n, n))
+        vals[yo + s * m:yo + (s + 1) * m] = np.linalg.cholesky(A).ravel()
+
+
+@njit(**_JIT)
+def _chol_factor(vals, yo, s, n):
+    m = n * n
+    Lm = np.ascontiguousarray(vals[yo + s * m:yo + (s + 1) * m]).reshape((n, n))
+    Li = np.linalg.inv(Lm)
+    return Lm, Li, np.ascontiguousarray(Li.T)
+
+
+@njit(**_JIT)
+def _chol_tangent(vals, tans, k, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        Lm, Li, LiT = _chol_factor(vals, yo, s, n)
+        for j in range(k):
+            D = _direction(tans, ao + s * m, n, k, j)
+            D = 0.5 * (D + D.T)
+            dL = np.dot(Lm, _phi(np.dot(np.dot(Li, D), LiT)))
+            for i in range(n):
+                for l in range(n):
+                    tans[(yo + s * m + i * n + l) * k + j] = dL[i, l]
+
+
+@njit(**_JIT)
+def _chol_adjoint(vals, adj, k, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        Lm, Li, LiT = _chol_factor(vals, yo, s, n)
+        LT = np.ascontiguousarray(Lm.T)
+        for j in range(k):
+            G = _direction(adj, yo + s * m, n, k, j)
+            S = np.dot(np.dot(LiT, _phi(np.dot(LT, G))), Li)
+            _add_sym(adj, ao + s * m, n, k, j, S)
+
+
+@njit(**_JIT)
+def _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    for s in range(nb):
+        Lm, Li, LiT = _chol_factor(vals, yo, s, n)
+        LT = np.ascontiguousarray(Lm.T)
+        G = _direction(adj, yo + s * m, n, 1, 0)
+        S = np.dot(np.dot(LiT, _phi(np.dot(LT, G))), Li)
+        _add_sym(adj, ao + s * m, n, 1, 0, S)
+        for j in range(k):
+            dL = _direction(tans, yo + s * m, n, k, j)
+            Gt = _direction(adjt, yo + s * m, n, k, j)
+            dLT = np.ascontiguousarray(dL.T)
+            dP = _phi(np.dot(dLT, G) + np.dot(LT, Gt))
+            dS = (np.dot(np.dot(LiT, dP), Li) - np.dot(np.dot(LiT, dLT), S)
+                  - np.dot(np.dot(S, dL), Li))
+            _add_sym(adjt, ao + s * m, n, k, j, dS)
 
 
 # ---------------------------------------------------------------- drivers over chunks

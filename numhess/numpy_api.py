@@ -71,6 +71,16 @@ def _copy(a, *args, **kw):
     return _t(a).copy()
 
 
+@implements(np.copyto)
+def _copyto(dst, src, casting="same_kind", where=True):
+    if not isinstance(dst, Tracer):
+        dst[...] = src       # a traced src into a NumPy array: Tracer refuses, clearly
+    elif where is True:
+        dst[...] = src
+    else:
+        dst[...] = np.where(where, src, dst)
+
+
 @implements(np.iscomplexobj)
 def _iscomplexobj(a):
     return False
@@ -127,11 +137,17 @@ def _append(arr, values, axis=None):
     return L.concatenate(b, [arr, values], axis)
 
 
-@implements(np.split, np.array_split)
-def _split(ary, indices_or_sections, axis=0):
-    t = _t(ary)
-    pieces = np.array_split(positions(t), indices_or_sections, axis=axis)
-    return [L.gather(t.b, p, t.active) for p in pieces]
+def _splitter(split):
+    """The pieces are views, as NumPy's are."""
+    def impl(ary, *args, **kw):
+        t = _t(ary)
+        k = len(split(positions(t), *args, **kw))
+        return [L.restructure(t, lambda p, i=i: split(p, *args, **kw)[i]) for i in range(k)]
+    HANDLED[split] = impl
+
+
+for _f in (np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit):
+    _splitter(_f)
 
 
 @implements(np.pad)
@@ -244,12 +260,18 @@ def _min(a, axis=None, out=None, keepdims=False, **kw):
 
 @implements(np.all)
 def _all(a, axis=None, out=None, keepdims=False, **kw):
-    return L.extreme(np.not_equal(_t(a), 0), axis, keepdims, is_max=False)
+    t = _t(a)
+    if t.size == 0:     # True, with no derivative to carry
+        return lift(t.b, np.all(t.value, axis=axis, keepdims=keepdims))
+    return L.extreme(np.not_equal(t, 0), axis, keepdims, is_max=False)
 
 
 @implements(np.any)
 def _any(a, axis=None, out=None, keepdims=False, **kw):
-    return L.extreme(np.not_equal(_t(a), 0), axis, keepdims, is_max=True)
+    t = _t(a)
+    if t.size == 0:
+        return lift(t.b, np.any(t.value, axis=axis, keepdims=keepdims))
+    return L.extreme(np.not_equal(t, 0), axis, keepdims, is_max=True)
 
 
 @implements(np.cumsum)
@@ -302,6 +324,12 @@ def _clip(a, a_min=None, a_max=None, out=None, **kw):
     if a_max is not None:
         r = np.minimum(r, a_max)
     return r
+
+
+@implements(np.fix)
+def _fix(x, out=None):
+    _no_out(out)
+    return np.trunc(x)
 
 
 @implements(np.round, np.around)
@@ -380,3 +408,13 @@ def _norm(x, ord=None, axis=None, keepdims=False):
             raise NotImplementedError(f"numhess: np.linalg.norm with ord={ord!r} on matrices")
         return r if keepdims else np.squeeze(r, axis=axis)
     raise ValueError("Improper number of dimensions to norm.")
+
+
+# ---------------------------------------------------------------- np.linalg (linalg.py)
+def _register_linalg():
+    from . import linalg
+    for name in ("det", "slogdet", "inv", "solve", "cholesky"):
+        HANDLED[getattr(np.linalg, name)] = getattr(linalg, name)
+
+
+_register_linalg()

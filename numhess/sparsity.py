@@ -83,10 +83,12 @@ class _Pattern:
 
     def deps_sized(self, s, n):
         d = self.deps(s)
-        return d[np.zeros(n, dtype=np.int64)] if d.shape[0] == 1 and n > 1 else d
+        return d[np.zeros(n, dtype=np.int64)] if d.shape[0] == 1 and n != 1 else d
 
     def interact(self, A, B=None):
         """Add the pairs (i, j) for i in row r of A, j in row r of B, over all rows r."""
+        if A.shape[0] == 0:
+            return
         ra = np.diff(A.indptr)
         rb = ra if B is None else np.diff(B.indptr)
         self.work += int(np.dot(ra.astype(np.int64), rb))
@@ -113,6 +115,8 @@ class _Pattern:
         tape = self.tape
         o, y = tape.op[t], tape.out[t]
         n = int(tape.size[y])
+        if n == 0:
+            return sp.csr_matrix((0, self.n), dtype=bool)
         if o < K.UNARY_END:
             D = self.deps(tape.a[t])
             if o not in LINEAR_UNARY:
@@ -122,7 +126,7 @@ class _Pattern:
             Da, Db = self.deps_sized(tape.a[t], n), self.deps_sized(tape.b[t], n)
             if o == K.MUL:
                 self.interact(Da, Db)
-            elif o == K.DIV:
+            elif o in (K.DIV, K.XLOGY, K.XLOG1PY):    # no a-a term
                 self.interact(Db, Da + Db)
             elif o not in LINEAR_BINARY:
                 self.interact(Da + Db)
@@ -145,6 +149,13 @@ class _Pattern:
             return sp.kron(sp.eye(n // L, dtype=bool), _ones((L, L))).tocsr() @ Dx
         if o == K.MATMUL:
             return self.matmul(t)
+        if o in (K.INV, K.LOGABSDET, K.CHOL):   # each output of a matrix meets all of its inputs
+            nb, m = (int(v) for v in tape.ipool[tape.pi[t]:tape.pi[t] + 2])
+            U = sp.kron(sp.eye(nb, dtype=bool), _ones((1, m * m))).tocsr() @ Dx
+            self.interact(U)
+            if o == K.LOGABSDET:
+                return U
+            return sp.kron(sp.eye(nb, dtype=bool), _ones((m * m, 1))).tocsr() @ U
         raise AssertionError(f"no sparsity rule for opcode {o}")
 
     def gather(self, t, n):

@@ -136,7 +136,7 @@ class Tape:
         base = self.alias_src < 0
         self.pact = np.repeat(self.sact[base], self.size[base])   # activity by position
         self.active_total = int(self.size[base & self.sact].sum())
-        self.has_matmul = bool(np.any(self.op == K.MATMUL))
+        self.has_matmul = bool(np.any(np.isin(self.op, K.BLAS_OPS)))   # BLAS or LAPACK
         self.arrays = (self.op, self.out, self.a, self.b, self.c, self.pi, self.fp, self.iw,
                        self.off, self.size, self.sact, self.ipool, self.cpos, self.fpool,
                        self.pact)

@@ -11,11 +11,53 @@ class TraceError(TypeError):
 
 
 class Tracer:
-    __slots__ = ("b", "slot", "value")
+    """A traced array. Like NumPy's, it may be a view: `base` is then the array whose
+    memory it shares and `map` (an index array with NumPy's own strides) says which of the
+    base's elements it shows. Writes through a view reach the base, and a view re-reads its
+    base after the base was written (`writes` counts a base's writes, `ver` is the count a
+    view last read)."""
+    __slots__ = ("b", "_slot", "_value", "base", "map", "ver", "writes", "readonly")
     __array_priority__ = 1000
 
     def __init__(self, b, slot, value):
-        self.b, self.slot, self.value = b, slot, np.asarray(value)
+        self.b, self._slot, self._value = b, slot, np.asarray(value)
+        self.base = self.map = None
+        self.ver = self.writes = 0
+        self.readonly = False
+
+    def _sync(self):
+        base = self.base
+        if base is not None and self.ver != base.writes:
+            from .lower import gather
+            new = gather(self.b, positions(base).ravel()[self.map], base.active)
+            self._slot, self._value, self.ver = new._slot, new._value, base.writes
+
+    @property
+    def slot(self):
+        self._sync()
+        return self._slot
+
+    @property
+    def value(self):
+        self._sync()
+        return self._value
+
+    def _write(self, new):
+        """Hold new's values from now on, as a write into this array's memory would."""
+        if self.readonly:
+            raise ValueError("assignment destination is read-only")
+        base = self.base
+        if base is None:
+            self._slot, self._value = new.slot, new.value
+            self.writes += 1
+            return
+        from .lower import gather
+        pos = positions(base).ravel()
+        pos[self.map.ravel()] = positions(new).ravel()
+        root = gather(self.b, pos.reshape(base.shape), base.active or new.active)
+        base._slot, base._value = root._slot, root._value
+        base.writes += 1
+        self._slot, self._value, self.ver = new.slot, new.value, base.writes
 
     # -- what NumPy asks about an array
     shape = property(lambda s: s.value.shape)
@@ -50,18 +92,19 @@ class Tracer:
             raise TraceError(
                 "numhess: converting a traced array to a NumPy array (np.asarray, np.array, "
                 "np.ascontiguousarray, ...) would drop its derivative. Use the array as it "
-                "is, or np.stack / np.concatenate to combine traced arrays.")
+                "is, or np.stack / np.concatenate to combine traced arrays." + _scipy_hint())
         return refuse
 
     # -- values that would leave the tape
     def _cut(self, *args):
         raise TraceError(
-            "numhess: float(), int(), .item(), math.* on a traced value, or writing it into a "
-            "NumPy array (out = np.zeros(n); out[i] = ...), would cut the derivative. Use "
-            "NumPy functions (np.exp, np.sqrt, ...), and build arrays with np.zeros_like(x) "
-            "(then assign into it), np.array([...]) or np.stack.")
+            "numhess: float(), int(), round(), .item(), math.* on a traced value, writing it "
+            "into a NumPy array (out = np.zeros(n); out[i] = ...), or a NumPy function that "
+            "converts np.array([...]) of traced scalars (a NumPy object array, e.g. np.mean "
+            "of it) would cut the derivative. Use NumPy functions (np.exp, np.sqrt, ...), "
+            "and build arrays with np.zeros_like(x) (then assign into it) or np.stack([...]).")
 
-    __float__ = __int__ = __complex__ = __index__ = item = tolist = _cut
+    __float__ = __int__ = __complex__ = __index__ = __round__ = item = tolist = _cut
 
     def __bool__(self):
         """Python control flow: record a guard on the outcome, then answer it."""
@@ -80,8 +123,9 @@ class Tracer:
 
     def __setitem__(self, key, value):
         from .lower import setitem
-        new = setitem(self, concrete_key(self.b, key), value)
-        self.slot, self.value = new.slot, new.value
+        if self.readonly:
+            raise ValueError("assignment destination is read-only")
+        self._write(setitem(self, concrete_key(self.b, key), value))
 
     # -- the NumPy protocols
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -115,6 +159,7 @@ class Tracer:
     flatten = ravel
     def conj(self): return self
     conjugate = conj
+    def fill(self, value): self[...] = value
 
 
 def _method(name):
@@ -129,11 +174,23 @@ for _name in ("sum", "mean", "prod", "max", "min", "var", "std", "cumsum", "cump
 
 
 def _sort_in_place(self, axis=-1, kind=None, order=None):
-    s = np.sort(self, axis=axis)
-    self.slot, self.value = s.slot, s.value
+    self._write(np.sort(self, axis=axis))
 
 
 Tracer.sort = _sort_in_place
+
+
+def _in_place(ufunc):
+    """x += y and friends write into x (and so into what x is a view of), as in NumPy."""
+    def op(self, other):
+        new = ufunc(self, other)
+        if new.shape != self.shape:
+            raise ValueError(f"non-broadcastable output operand with shape {self.shape} "
+                             f"doesn't match the broadcast shape {new.shape}")
+        self._write(new)
+        return self
+    return op
+
 
 # Operators become ufunc calls, so one table (ufuncs.py) holds every elementwise rule.
 _BINARY_OPERATORS = {
@@ -144,6 +201,7 @@ _BINARY_OPERATORS = {
 for _name, _uf in _BINARY_OPERATORS.items():
     setattr(Tracer, f"__{_name}__", lambda s, o, _uf=_uf: _uf(s, o))
     setattr(Tracer, f"__r{_name}__", lambda s, o, _uf=_uf: _uf(o, s))
+    setattr(Tracer, f"__i{_name}__", _in_place(_uf))
 for _name, _uf in {"lt": np.less, "le": np.less_equal, "gt": np.greater,
                    "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal}.items():
     setattr(Tracer, f"__{_name}__", lambda s, o, _uf=_uf: _uf(s, o))
@@ -162,6 +220,21 @@ for _name in ("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "
 
 
 # ---------------------------------------------------------------- helpers
+def _scipy_hint():
+    """When scipy.special's logsumexp, softmax or log_softmax converted a traced array,
+    name numhess's version of it."""
+    import sys
+    f = sys._getframe(1)
+    while f is not None:
+        name = f.f_code.co_name
+        if f.f_globals.get("__name__", "").startswith("scipy.special") and name in (
+                "logsumexp", "softmax", "log_softmax"):
+            return (f" scipy.special.{name} converts its input with np.asarray; use "
+                    f"numhess.special.{name} (same signature) on traced values.")
+        f = f.f_back
+    return ""
+
+
 def builder_of(*xs):
     for x in xs:
         if isinstance(x, Tracer):
@@ -184,12 +257,18 @@ def lift(b, v):
             raise TraceError("numhess: a traced value from another trace was used (was a "
                              "traced array stored outside the function and reused?)")
         return v
-    if isinstance(v, np.ndarray) and v.dtype == object or (
-            isinstance(v, (list, tuple)) and builder_of(v) is not None):
+    if isinstance(v, np.ndarray) and v.dtype == object:
         from .lower import pack
-        arr = np.empty(np.shape(v) if isinstance(v, np.ndarray) else len(v), dtype=object)
-        arr[...] = v if isinstance(v, np.ndarray) else list(v)
-        return pack(b, arr)
+        return pack(b, v)
+    if isinstance(v, (list, tuple)) and builder_of(v) is not None:
+        # as np.array would: nested lists and lists of equal-shaped arrays stack
+        from .lower import gather
+        parts = [lift(b, e) for e in v]
+        if len({p.shape for p in parts}) > 1:
+            raise ValueError("numhess: a list of traced values of different shapes "
+                             f"{[p.shape for p in parts]} is not an array; use "
+                             "np.concatenate or np.stack")
+        return gather(b, np.stack([positions(p) for p in parts]), any(p.active for p in parts))
     arr = np.asarray(v)
     if arr.dtype.kind == "c":
         raise TypeError("numhess: complex values are not supported")

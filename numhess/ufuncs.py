@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import scipy.special as sc
 
 from . import kernels as K
 from . import lower as L
@@ -14,12 +15,17 @@ UNARY = {
     np.arcsin: K.ARCSIN, np.arccos: K.ARCCOS, np.arctan: K.ARCTAN, np.sinh: K.SINH,
     np.cosh: K.COSH, np.tanh: K.TANH, np.arcsinh: K.ARCSINH, np.arccosh: K.ARCCOSH,
     np.arctanh: K.ARCTANH, np.absolute: K.ABS, np.fabs: K.ABS,
+    # scipy.special's ufuncs reach __array_ufunc__ as NumPy's do
+    sc.expit: K.EXPIT, sc.logit: K.LOGIT, sc.log_expit: K.LOG_EXPIT, sc.erf: K.ERF,
+    sc.erfc: K.ERFC, sc.gammaln: K.GAMMALN, sc.digamma: K.DIGAMMA, sc.psi: K.DIGAMMA,
+    sc.entr: K.ENTR,
 }
 BINARY = {
     np.add: K.ADD, np.subtract: K.SUB, np.multiply: K.MUL, np.true_divide: K.DIV,
     np.power: K.POW, np.float_power: K.POW, np.arctan2: K.ARCTAN2, np.hypot: K.HYPOT,
     np.logaddexp: K.LOGADDEXP, np.logaddexp2: K.LOGADDEXP2, np.maximum: K.MAXIMUM,
     np.minimum: K.MINIMUM, np.fmax: K.FMAX, np.fmin: K.FMIN,
+    sc.xlogy: K.XLOGY, sc.xlog1py: K.XLOG1PY, sc.rel_entr: K.REL_ENTR,
 }
 # The non-differentiable: their results carry no derivative (autograd's nograd_functions).
 NOGRAD_UNARY = {
@@ -66,7 +72,7 @@ def _scalar(x):
 
 def apply_ufunc(ufunc, method, inputs, kwargs):
     if kwargs.get("out") is not None or kwargs.get("where", True) is not True:
-        raise NotImplementedError(f"numhess: np.{ufunc.__name__} with out= or where= on "
+        raise NotImplementedError(f"numhess: {_name(ufunc)} with out= or where= on "
                                   "traced values (write the result to a new array instead)")
     if method == "reduce" and ufunc in REDUCE:
         return REDUCE[ufunc](inputs[0], axis=kwargs.get("axis", 0),
@@ -78,7 +84,7 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         nb = np.ndim(_value(b))
         return ufunc(np.reshape(a, np.shape(_value(a)) + (1,) * nb), b)
     if method != "__call__":
-        raise NotImplementedError(f"numhess does not support np.{ufunc.__name__}.{method} "
+        raise NotImplementedError(f"numhess does not support {_name(ufunc)}.{method} "
                                   "on traced values")
     if ufunc is np.matmul:
         return L.matmul(*inputs)
@@ -115,4 +121,13 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
     if ufunc in NOGRAD_BINARY:
         return L.binary(NOGRAD_BINARY[ufunc], inputs[0], inputs[1], value,
                         differentiable=False)
-    raise NotImplementedError(f"numhess does not support np.{ufunc.__name__} on traced values")
+    raise NotImplementedError(f"numhess does not support {_name(ufunc)} on traced values")
+
+
+def _name(ufunc):
+    """np.sin, scipy.special.gamma, or the ufunc's own name (np.frompyfunc, numba)."""
+    if getattr(np, ufunc.__name__, None) is ufunc:
+        return f"np.{ufunc.__name__}"
+    if getattr(sc, ufunc.__name__, None) is ufunc:
+        return f"scipy.special.{ufunc.__name__}"
+    return f"the ufunc {ufunc.__name__!r}"

@@ -5,6 +5,9 @@ the tests check them as vector functions (Jacobians) and through a scalar object
 (gradient, Hessian, HVP) against central finite differences, at two points.
 """
 import numpy as np
+import scipy.special as sc
+
+import numhess.special as nsp
 
 POS = (0.5, 2.0)       # logs, roots, powers
 UNIT = (-0.9, 0.9)     # arcsin, arctanh
@@ -12,11 +15,25 @@ ANY = (-2.0, 2.0)
 
 _mask = np.array([True, False, True, True, False, True, False, True, True, False, True, False])
 _idx = np.array([0, 3, 3, 11, 5, 1])
+_zeros_ones = np.where(_mask, 0.0, 1.5)
+_signs = np.array([1.0, -0.2, 0.5, -0.1])
 
 
 def _half(x):
     n = x.shape[0] // 2
     return x[:n], x[n:]
+
+
+_A3 = np.array([[0.0, 2.0, 1.0], [1.0, 1.0, 0.0], [3.0, 0.5, 2.0]])
+
+
+def _mat3(x):
+    return x[:9].reshape(3, 3) + 3.0 * np.eye(3)
+
+
+def _spd(x):
+    m = x.reshape(3, 4)
+    return m @ m.T + 0.5 * np.eye(3)
 
 
 def _scalar_loop(x):
@@ -196,6 +213,65 @@ CASES = [
     ("norm ord1", lambda x: np.linalg.norm(x, 1) * x, (12,), ANY),
     ("norm ord3", lambda x: np.linalg.norm(x, 3) * x, (12,), ANY),
     ("norm fro", lambda x: np.linalg.norm(x.reshape(3, 4), "fro") * x, (12,), ANY),
+    # -- np.linalg
+    ("det", lambda x: np.linalg.det(_mat3(x)) * x, (12,), ANY),
+    ("det pivoting", lambda x: np.linalg.det(x.reshape(3, 4)[:, 1:]), (12,), ANY),
+    ("det 6x6", lambda x: np.linalg.det(x[:36].reshape(6, 6) + 2.0 * np.eye(6)) * x[:6],
+     (36,), ANY),
+    ("det batched", lambda x: np.linalg.det(x.reshape(3, 2, 2)), (12,), ANY),
+    ("slogdet", lambda x: np.linalg.slogdet(_mat3(x))[1] * x, (12,), ANY),
+    ("slogdet sign batched", lambda x: np.multiply(*np.linalg.slogdet(x.reshape(3, 2, 2))),
+     (12,), ANY),
+    ("inv", lambda x: np.linalg.inv(_mat3(x)), (12,), ANY),
+    ("inv pivoting", lambda x: np.linalg.inv(x.reshape(3, 4)[:, :3]) @ x[:3], (12,), ANY),
+    ("inv 4x4", lambda x: np.linalg.inv(x.reshape(4, 4)) @ x[:4], (16,), ANY),
+    ("slogdet any sign", lambda x: np.multiply(*np.linalg.slogdet(x.reshape(4, 4))), (16,), ANY),
+    ("solve broadcast batch", lambda x: np.linalg.solve(_mat3(x), x.reshape(2, 3, 2) ** 2),
+     (12,), ANY),
+    ("inv batched", lambda x: np.linalg.inv(x.reshape(3, 2, 2) + 2.0 * np.eye(2)), (12,), ANY),
+    ("solve vector", lambda x: np.linalg.solve(_mat3(x), x[9:]), (12,), ANY),
+    ("solve matrix const", lambda x: np.linalg.solve(_mat3(x), np.arange(6.0).reshape(3, 2)),
+     (12,), ANY),
+    ("solve const matrix", lambda x: np.linalg.solve(_A3, x.reshape(3, 4)), (12,), ANY),
+    ("solve batched", lambda x: np.linalg.solve(x.reshape(3, 2, 2) + 2.0 * np.eye(2),
+                                                x.reshape(3, 2, 2)[:, :, :1] ** 2), (12,), ANY),
+    ("cholesky", lambda x: np.linalg.cholesky(_spd(x)), (12,), ANY),
+    ("cholesky lower triangle only", lambda x: np.linalg.cholesky(
+        np.tril(_spd(x)) + np.triu(x[:9].reshape(3, 3), 1)), (12,), ANY),
+    ("cholesky 5x5", lambda x: np.linalg.cholesky(
+        x.reshape(5, 5) @ x.reshape(5, 5).T + np.eye(5)), (25,), ANY),
+    ("cholesky upper batched", lambda x: np.linalg.cholesky(
+        x.reshape(3, 2, 2) @ np.swapaxes(x.reshape(3, 2, 2), 1, 2) + 0.5 * np.eye(2),
+        upper=True), (12,), ANY),
+    # -- scipy.special
+    ("expit", sc.expit, (12,), (-6.0, 6.0)),
+    ("logit", sc.logit, (12,), (0.1, 0.9)),
+    ("log_expit", sc.log_expit, (12,), (-6.0, 6.0)),
+    ("erf", sc.erf, (12,), ANY),
+    ("erfc", sc.erfc, (12,), ANY),
+    ("gammaln", sc.gammaln, (12,), (0.2, 15.0)),
+    ("gammaln negative", sc.gammaln, (12,), (-2.9, -2.1)),
+    ("digamma", sc.digamma, (12,), (0.2, 15.0)),
+    ("digamma negative", lambda x: sc.psi(x - 1.0), (12,), (-0.9, -0.1)),
+    ("entr", sc.entr, (12,), POS),
+    ("xlogy", lambda x: sc.xlogy(*_half(x)), (12,), POS),
+    ("xlogy zero weights", lambda x: sc.xlogy(_zeros_ones, x) + sc.xlogy(x, 2.0), (12,), POS),
+    ("xlog1py", lambda x: sc.xlog1py(*_half(x)), (12,), POS),
+    ("rel_entr", lambda x: sc.rel_entr(*_half(x)), (12,), POS),
+    ("logsumexp", lambda x: nsp.logsumexp(x) * x, (12,), ANY),
+    ("logsumexp axis", lambda x: nsp.logsumexp(x.reshape(3, 4), axis=1), (12,), ANY),
+    ("logsumexp axes keepdims", lambda x: nsp.logsumexp(x.reshape(2, 3, 2), axis=(0, 2),
+                                                       keepdims=True) * x.reshape(2, 3, 2),
+     (12,), ANY),
+    ("logsumexp b", lambda x: nsp.logsumexp(x.reshape(3, 4), axis=0, b=np.arange(1.0, 5.0)),
+     (12,), ANY),
+    ("logsumexp traced b", lambda x: nsp.logsumexp(x[:6], b=x[6:] ** 2) * x, (12,), ANY),
+    ("logsumexp return_sign", lambda x: np.multiply(*nsp.logsumexp(
+        x.reshape(3, 4), axis=1, b=_signs, return_sign=True)), (12,), ANY),
+    ("softmax", lambda x: nsp.softmax(x), (12,), ANY),
+    ("softmax axis", lambda x: nsp.softmax(x.reshape(3, 4), axis=0), (12,), ANY),
+    ("log_softmax", lambda x: nsp.log_softmax(x), (12,), ANY),
+    ("log_softmax axis", lambda x: nsp.log_softmax(x.reshape(3, 4), axis=-1), (12,), ANY),
     # -- Python control flow
     ("guarded branch", _branchy, (12,), ANY),
     # -- compositions

@@ -1,0 +1,150 @@
+"""np.linalg on traced values.
+
+Primitives (rules in kernels.py): ``inv`` (``INV``: dX = -X dA X), ``solve(a, b)`` as
+``inv(a) @ b``, ``slogdet`` (``LOGABSDET``, gradient X^T, and ``SIGNDET``, no derivative)
+and ``cholesky`` (``CHOL`` of the matrix symmetrized from a's lower triangle).
+``det`` of a small matrix (n <= 4) runs Gaussian elimination with partial pivoting, a
+composition of elementwise arithmetic, gathers and reductions (exact derivatives unless
+a column is all zeros before the last step); the pivot order is read from the values at the
+trace point and guarded (as ``if x > y:`` is), so a point that pivots differently traces
+again. Larger ones are sign * exp(log|det|), from the slogdet primitives (derivatives NaN
+at singular matrices). Stacked matrices (``(..., n, n)``) are supported as NumPy
+supports them.
+"""
+import numpy as np
+
+from . import kernels as K
+from . import lower as L
+from .tracer import builder_of, lift, positions
+
+try:
+    from numpy.linalg._linalg import SlogdetResult
+except ImportError:                                     # pragma: no cover
+    SlogdetResult = None
+
+
+def _square(a, b=None):
+    t = lift(builder_of(a, b), a)
+    if t.ndim < 2:
+        raise np.linalg.LinAlgError(f"{t.ndim}-dimensional array given. Array must be at "
+                                    "least two-dimensional")
+    if t.shape[-1] != t.shape[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    return t
+
+
+def _eliminate(M, n):
+    """Gaussian elimination with partial pivoting of the stacked (B, n, n) M: returns the
+    pivots (B, n) and the parity of the row permutation (a (B,) array of +-1). A zero
+    pivot makes the determinant 0, as NumPy's (the derivatives at such a singular point
+    are not the exact ones)."""
+    b = M.b
+    B = M.shape[0]
+    parity = np.ones(B)
+    pivots = []
+    for k in range(n):
+        p = k + np.argmax(np.abs(M.value[:, k:, k]), axis=1)
+        swap = np.flatnonzero(p != k)
+        if swap.size:
+            pos = positions(M).copy()
+            rk, rp = pos[swap, k].copy(), pos[swap, p[swap]].copy()
+            pos[swap, k], pos[swap, p[swap]] = rp, rk
+            M = L.gather(b, pos, M.active)
+            parity[swap] *= -1.0
+        if k < n - 1:    # the pivot is the largest in its column: guard that choice
+            mags = np.abs(M[:, k:, k])
+            ok = np.less_equal(mags, mags[:, :1])
+            b.guard(ok.slot, ok.value)
+        piv = M[:, k, k]
+        nonzero = np.not_equal(piv, 0.0)      # guarded too: singular points retrace
+        b.guard(nonzero.slot, nonzero.value)
+        pivots.append(piv)
+        if not np.all(nonzero.value):
+            piv = np.where(nonzero, piv, 1.0)   # the column is zero: nothing to eliminate
+        if k == n - 1:
+            break
+        r = M[:, k, :]
+        mask = np.ones(n)
+        mask[:k + 1] = 0.0
+        f = M[:, :, k] / piv[:, None] * mask
+        M = M - f[:, :, None] * r[:, None, :]
+    return np.stack(pivots, axis=1), parity
+
+
+def _stacked(t):
+    """t (..., n, n) as (B, n, n), with B and n."""
+    n = t.shape[-1]
+    B = int(np.prod(t.shape[:-2]))
+    return np.reshape(t, (B, n, n)), B, n
+
+
+ELIMINATE_MAX = 4     # det by elimination up to this n; sign * exp(log|det|) above
+
+
+def det(a):
+    t = _square(a)
+    batch = t.shape[:-2]
+    if t.shape[-1] == 0 or t.size == 0:
+        return lift(t.b, np.ones(batch))
+    if t.shape[-1] > ELIMINATE_MAX:     # a tape of size n^2, not n^3
+        sign, logabs = slogdet(t)
+        return sign * np.exp(logabs)
+    M, B, n = _stacked(t)
+    piv, parity = _eliminate(M, n)
+    return np.reshape(np.prod(piv, axis=1) * parity, batch)
+
+
+def slogdet(a):
+    t = _square(a)
+    batch = t.shape[:-2]
+    if t.shape[-1] == 0 or t.size == 0:
+        return _slogdet_result(lift(t.b, np.ones(batch)), lift(t.b, np.zeros(batch)))
+    M, B, n = _stacked(t)
+    sign, logabs = np.linalg.slogdet(M.value)
+    ints = [B, n]
+    s = L._new(t.b, K.SIGNDET, sign.astype(float), (M,), ints=ints, active=False)
+    la = L._new(t.b, K.LOGABSDET, logabs.astype(float), (M,), ints=ints)
+    return _slogdet_result(L.reshape(s, batch), L.reshape(la, batch))
+
+
+def _slogdet_result(sign, logabs):
+    return SlogdetResult(sign, logabs) if SlogdetResult is not None else (sign, logabs)
+
+
+def inv(a):
+    t = _square(a)
+    if t.size == 0:
+        return lift(t.b, np.zeros(t.shape))
+    M, B, n = _stacked(t)
+    value = np.linalg.inv(M.value)           # raises LinAlgError when singular, as NumPy
+    return L.reshape(L._new(t.b, K.INV, value, (M,), ints=[B, n]), t.shape)
+
+
+def solve(a, b):
+    t = _square(a, b)
+    rhs = lift(t.b, b)
+    n = t.shape[-1]
+    if rhs.ndim == 1:                   # NumPy 2: only a 1-d b is a vector
+        if rhs.shape[0] != n:
+            raise ValueError("solve: Input operand 1 has a mismatch in its core dimension 0")
+        return np.matmul(inv(t), rhs)
+    if rhs.shape[-2] != n:
+        raise ValueError("solve: Input operand 1 has a mismatch in its core dimension 0")
+    return np.matmul(inv(t), rhs)
+
+
+def cholesky(a, upper=False):
+    """The lower factor L (L @ L.T == a) from a's lower triangle, as NumPy's: the primitive
+    CHOL of the symmetric matrix with that lower triangle."""
+    t = _square(a)
+    b = t.b
+    n = t.shape[-1]
+    if n == 0 or t.size == 0:
+        return lift(b, np.zeros(t.shape))
+    pos = positions(t)
+    low = np.tril(np.ones((n, n), dtype=bool))
+    S = L.gather(b, np.where(low, pos, np.swapaxes(pos, -1, -2)), t.active)   # symmetric
+    M, B, n = _stacked(S)
+    value = np.linalg.cholesky(M.value)      # raises LinAlgError, as NumPy
+    r = L.reshape(L._new(b, K.CHOL, value, (M,), ints=[B, n]), t.shape)
+    return np.swapaxes(r, -1, -2) if upper else r
