@@ -13,7 +13,13 @@ WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoint
 # on the 2-core machine, a 300-variable logistic regression or Lennard-Jones Hessian ran
 # 1.2-2x slower on two threads than on one.
 PARALLEL_MIN_WORK = 20_000_000
-_parallel_lock = threading.Lock()  # Numba's default threading layer is not re-entrant
+_parallel_lock = threading.Lock()  # parallel regions run one at a time
+# GNU OpenMP, Numba's first choice here, kills a forked child that runs a parallel region
+# after its parent did (multiprocessing's default start method); the workqueue layer is
+# fork-safe, and not thread-safe, which the lock above covers. A layer the user chose
+# (NUMBA_THREADING_LAYER) is kept.
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
 
 
 def check_chunk_size(chunk_size):
@@ -34,7 +40,7 @@ def _plan(n_dirs, tape, chunk_size, buffers):
     if n_dirs == 0:
         return np.zeros(0, np.int64), 1, 1
     # get_num_threads costs microseconds: ask only when threads could pay off
-    # a matrix product already runs on BLAS's threads: more would oversubscribe the cores
+    # matrix products and factorizations run on BLAS's threads: more would oversubscribe
     work = tape.active_total * n_dirs
     threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK and not tape.has_matmul \
         else 1

@@ -1,5 +1,6 @@
 """Hessians of cotangent-weighted outputs, dense or sparse, compressed by the tape's
 colouring whenever its pattern is sparse enough to pay."""
+import os
 import warnings
 
 import numpy as np
@@ -20,9 +21,23 @@ def cotangents(rep, w=None):
     return np.ascontiguousarray(w[None, :])
 
 
+def _check_fits(n_hessians, n):
+    need = 8 * n_hessians * n * n
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > free:
+        raise MemoryError(
+            f"numhess: the dense Hessian ({n_hessians} x {n} x {n}) needs {need / 2 ** 30:.1f} "
+            f"GiB and {free / 2 ** 30:.1f} GiB are free. Use hessian(f, sparse=True) for a "
+            "sparse matrix, or hvp(f) for Hessian-vector products without the matrix.")
+
+
 def dense(rep, W, chunk_size=None):
     """The (len(W), n, n) Hessians of <W[i], f>."""
     n = rep.tape.n_in
+    _check_fits(W.shape[0], n)
     cp = colored_pattern(rep.entry) if n >= COLORING_MIN_N else None
     if cp is None or 2 * cp.ncolors > n:
         return drivers.hessian(rep, W, chunk_size)

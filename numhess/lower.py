@@ -18,7 +18,19 @@ def _new(b, op, value, args=(), **kw):
 def restructure(t, fn):
     """Apply a purely structural NumPy function `fn` (slicing, transpose, ...) to t."""
     pos = fn(positions(t))
-    return gather(t.b, pos, t.active)
+    return view(t, gather(t.b, pos, t.active), fn)
+
+
+def view(t, r, fn):
+    """r = fn(t), made a view of t's memory when NumPy's fn returns a view (it is asked,
+    on an index array with the strides t has)."""
+    probe = t.map if t.base is not None else np.arange(t.size).reshape(t.shape)
+    m = fn(probe)
+    if isinstance(m, np.ndarray) and m.size and np.may_share_memory(m, probe):
+        r.base = t if t.base is None else t.base
+        r.map, r.ver = m, r.base.writes
+        r.readonly = t.readonly or not m.flags.writeable
+    return r
 
 
 def gather(b, pos, active):
@@ -28,7 +40,7 @@ def gather(b, pos, active):
 
 
 def reshape(t, shape):
-    return Tracer(t.b, t.slot, t.value.reshape(shape))
+    return view(t, Tracer(t.b, t.slot, t.value.reshape(shape)), lambda p: p.reshape(shape))
 
 
 def broadcast_to(t, shape):
@@ -101,8 +113,8 @@ def where(cond, x, y):
 
 # ---------------------------------------------------------------- reductions
 def _axes(t, axis):
-    if axis is None:
-        return tuple(range(t.ndim))
+    if axis is None or t.ndim == 0 and np.ndim(axis) == 0 and axis in (0, -1):
+        return tuple(range(t.ndim))     # NumPy accepts axis 0 and -1 on 0-d arrays
     axis = (axis,) if np.ndim(axis) == 0 else tuple(axis)
     return tuple(sorted(_norm(axis, t.ndim)))
 
@@ -193,8 +205,8 @@ def _shifted(t, axis, d, fill):
 
 def cumulative(t, axis, is_sum):
     """cumsum / cumprod by Hillis-Steele doubling: log2(n) gathers and products."""
-    if axis is None:
-        t, axis = reshape(t, (-1,)), 0
+    if axis is None or t.ndim == 0:
+        t, axis = reshape(t, (-1,)), (0 if axis is None else axis)
     axis = _norm((axis,), t.ndim)[0]
     d = 1
     while d < t.shape[axis]:

@@ -25,6 +25,11 @@ def as_input(x, name="input"):
     if isinstance(x, Tracer):
         raise TraceError("numhess: nested transforms (a numhess transform inside a traced "
                          "function) are not supported")
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
+        # their arithmetic differs from ndarray's (matrix `*`, masked-out entries), which
+        # a trace on plain arrays would silently not follow
+        raise TypeError(f"numhess: {name} is a {type(x).__name__}; pass a plain ndarray "
+                        "(np.asarray(x), or x.filled(...) for a masked array)")
     arr = np.asarray(x)
     if arr.dtype.kind == "c":
         raise TypeError(f"numhess: complex {name} is not supported (got dtype {arr.dtype})")

@@ -1,0 +1,185 @@
+"""Concurrency and long-running use: one transformed function shared by threads, thread and
+process pools (fork, forkserver, spawn), and no growth in memory over many calls.
+
+The functions live in tests/workers.py so that spawned workers can import them.
+"""
+import concurrent.futures as cf
+import gc
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import numhess as nh
+import workers
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def _assert_hessians(results, xs):
+    for H, x in zip(results, xs):
+        np.testing.assert_allclose(H, workers.energy_hessian_reference(x), rtol=1e-12,
+                                   atol=1e-12)
+
+
+# ---------------------------------------------------------------- threads
+def test_one_hessian_object_called_from_many_threads_at_once():
+    H = nh.hessian(workers.energy)
+    g = nh.grad(workers.energy)
+    hv = nh.hvp(workers.energy)
+    # both branches of the guard, and two input sizes: threads retrace and replay at once
+    xs = workers.points(40, 9, seed=1) + workers.points(40, 5, seed=2)
+    start = threading.Barrier(8)
+    out = {}
+    errors = []
+
+    def work(t):
+        try:
+            start.wait()
+            for i in range(t, len(xs), 8):
+                x = xs[i]
+                out[i] = H(x), g(x), hv(x, np.ones_like(x))
+        except Exception as err:     # pragma: no cover
+            errors.append(err)
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(out) == len(xs)
+    for i, x in enumerate(xs):
+        Href = workers.energy_hessian_reference(x)
+        np.testing.assert_allclose(out[i][0], Href, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out[i][2], Href @ np.ones_like(x), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out[i][1], nh.grad(workers.energy)(x), rtol=1e-14)
+
+
+def test_inside_a_thread_pool_executor():
+    H = nh.hessian(workers.energy)
+    xs = workers.points(64, 8, seed=3)
+    with cf.ThreadPoolExecutor(max_workers=6) as ex:
+        results = list(ex.map(H, xs))
+    _assert_hessians(results, xs)
+
+
+def test_threads_through_the_parallel_driver(monkeypatch):
+    # make the prange driver run for a small problem, then call it from several threads
+    import numba
+    from numhess import drivers
+    xs = workers.points(6, 60, seed=4)
+    serial = [nh.hessian(workers.dense)(x) for x in xs]
+    monkeypatch.setattr(drivers, "PARALLEL_MIN_WORK", 1)
+    H = nh.hessian(workers.dense)      # plans are kept with the tape: a fresh one
+    with cf.ThreadPoolExecutor(max_workers=3) as ex:
+        parallel = list(ex.map(H, xs))
+    assert numba.threading_layer()     # a parallel region has run
+    for a, b in zip(parallel, serial):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- processes
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_process_pool(method):
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"{method} is not available here")
+    xs = workers.points(4, 7, seed=5)
+    with cf.ProcessPoolExecutor(2, mp_context=mp.get_context(method)) as ex:
+        results = list(ex.map(workers.hessian_in_worker, xs, timeout=300))
+    _assert_hessians(results, xs)
+
+
+FORK_SCRIPT = """
+import concurrent.futures as cf, multiprocessing as mp, sys
+import numpy as np
+sys.path.insert(0, {here!r})
+import workers
+from numhess import drivers
+xs = workers.points(4, 7, seed=6)
+dense_xs = workers.points(2, 40, seed=7)
+workers.ENERGY_HESSIAN(xs[0])     # the parent has traced and compiled (serial) before it forks
+drivers.PARALLEL_MIN_WORK = 1     # the workers run the prange driver
+if {parallel_first}:              # and so has the parent, before it forks
+    workers.DENSE_HESSIAN(np.linspace(-1, 1, 50))
+with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as ex:
+    results = list(ex.map(workers.hessian_in_worker, xs, timeout=120))
+    dense = list(ex.map(workers.dense_hessian_in_worker, dense_xs, timeout=120))
+for H, x in zip(results, xs):
+    np.testing.assert_allclose(H, workers.energy_hessian_reference(x), rtol=1e-12, atol=1e-12)
+for H, x in zip(dense, dense_xs):
+    np.testing.assert_allclose(H, workers.DENSE_HESSIAN(x), rtol=1e-12, atol=1e-12)
+print("fork ok")
+"""
+
+
+def _fork_pool(parallel_first):
+    """A fork pool in a fresh interpreter: whether forking is safe depends on what this
+    process's threading layer has done before, so the test process itself is no place."""
+    script = FORK_SCRIPT.format(here=HERE, parallel_first=parallel_first)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
+                       text=True, timeout=600, env=env)
+    assert r.returncode == 0 and "fork ok" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="no fork here")
+def test_fork_pool():
+    _fork_pool(parallel_first=False)
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="no fork here")
+def test_fork_pool_after_the_parallel_driver_ran():
+    _fork_pool(parallel_first=True)
+
+
+# ---------------------------------------------------------------- memory
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
+def test_no_memory_growth_over_20000_calls_at_new_points():
+    f = workers.guarded     # two tapes, one per branch, both kept in the cache
+    H, g, hv = nh.hessian(f), nh.grad(f), nh.hvp(f)
+    rng = np.random.default_rng(7)
+    xs = rng.uniform(-1, 1, (20_000, 6))
+    v = np.ones(6)
+
+    def run(batch):
+        for i, x in enumerate(batch):
+            H(x)
+            if i % 8 == 0:
+                g(x)
+                hv(x, v)
+    run(xs[:2000])                        # warm up: both branches traced, buffers made
+    gc.collect()
+    blocks0, rss0 = sys.getallocatedblocks(), _rss_bytes()
+    run(xs[2000:])
+    gc.collect()
+    blocks1, rss1 = sys.getallocatedblocks(), _rss_bytes()
+    # Python objects (sys.getallocatedblocks) and everything else, NumPy and Numba buffers
+    # included (the resident set): a leak of 1 KB a call would show as 18 MB
+    assert blocks1 - blocks0 < 2000, f"{blocks1 - blocks0} more Python blocks"
+    assert rss1 - rss0 < 8 * 2 ** 20, f"RSS grew by {(rss1 - rss0) / 2 ** 20:.1f} MiB"
+    assert H.traced.n_traces <= 2
+
+
+def test_the_tape_cache_is_bounded():
+    # every sign pattern of x is a different traced mask, so a different tape
+    def f(x):
+        return np.sum(x[x > 0] ** 3) + np.sum(x ** 2)
+    g = nh.grad(f)
+    tf = g.traced
+    rng = np.random.default_rng(8)
+    for x in rng.uniform(-1, 1, (600, 10)):
+        np.testing.assert_allclose(g(x), 3 * x ** 2 * (x > 0) + 2 * x)
+    assert tf.n_traces > tf.maxsize
+    assert sum(len(v) for v in tf.cache.values()) <= tf.maxsize
