@@ -22,8 +22,8 @@ def _with_aux(result, rep, has_aux):
 
 
 def _wrap(f, transform):
-    transform = functools.wraps(f)(transform) if hasattr(f, "__name__") else transform
-    return transform
+    """transform, named after f (for reprs and tracebacks)."""
+    return functools.wraps(f)(transform) if hasattr(f, "__name__") else transform
 
 
 def grad(f, argnums=0, has_aux=False):
