@@ -55,7 +55,14 @@ INV = 88        # batched inverse of (n, n) matrices; ipool[pi:pi+2] = batch, n
 LOGABSDET = 89  # y[s] = log|det A_s| of batched (n, n) matrices; ipool[pi:pi+2] = batch, n
 SIGNDET = 90    # y[s] = sign(det A_s) (never active); ipool[pi:pi+2] = batch, n
 CHOL = 91       # batched lower Cholesky factors of symmetric (n, n); ipool[pi:pi+2] = batch, n
-BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL)   # these run on BLAS's or LAPACK's threads
+LAPACK = 92     # values of a LAPACK factorization (never active; linalg.py differentiates
+#                 them); ipool[pi:pi+4] = kind, batch, m, n; fp = rcond for PINV
+BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL, LAPACK)   # on BLAS's or LAPACK's threads
+# LAPACK kinds, each over batch (m, n) matrices; outputs packed kind by kind, batch outermost
+EIGH = 0        # symmetric (n, n): eigenvalues (batch, n), then eigenvectors (batch, n, n)
+QR = 1          # reduced: Q (batch, m, min(m, n)), then R (batch, min(m, n), n)
+SVALS = 2       # singular values (batch, min(m, n)), descending
+PINV = 3        # pseudo-inverse (batch, n, m), singular values below rcond * max cut off
 
 
 # ---------------------------------------------------------------- the rule table
@@ -717,6 +724,8 @@ def forward(T, vals, ivals):
             _slogdet_forward(vals, ipool, pi[t], off[a[t]], yo, o == SIGNDET)
         elif o == CHOL:
             _chol_forward(vals, ipool, pi[t], off[a[t]], yo)
+        elif o == LAPACK:
+            _lapack_forward(vals, ipool, pi[t], off[a[t]], yo, fp[t])
         elif o == MAXRED or o == MINRED:
             _extreme_forward(vals, ivals, ipool, pi[t], iw[t], off[a[t]], size[a[t]], yo, n,
                              o == MAXRED)
@@ -1269,6 +1278,47 @@ def _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, yo):
             dS = (np.dot(np.dot(LiT, dP), Li) - np.dot(np.dot(LiT, dLT), S)
                   - np.dot(np.dot(S, dL), Li))
             _add_sym(adjt, ao + s * m, n, k, j, dS)
+
+
+# ---------------------------------------------------------------- LAPACK values
+@njit(**_JIT)
+def _lapack_forward(vals, ipool, q, ao, yo, rcond):
+    """The factorization `kind` of each matrix; NaN for a matrix with a NaN or Inf (LAPACK
+    would raise inside the sweep)."""
+    kind, nb, m, n = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
+    r = min(m, n)
+    size_a = m * n
+    for s in range(nb):
+        A = np.ascontiguousarray(vals[ao + s * size_a:ao + (s + 1) * size_a]).reshape((m, n))
+        finite = np.all(np.isfinite(A))
+        if kind == EIGH:
+            w0, v0 = yo + s * n, yo + nb * n + s * n * n
+            if finite:
+                w, V = np.linalg.eigh(A)
+                vals[w0:w0 + n] = w
+                vals[v0:v0 + n * n] = V.ravel()
+            else:
+                vals[w0:w0 + n] = np.nan
+                vals[v0:v0 + n * n] = np.nan
+        elif kind == QR:
+            q0, r0 = yo + s * m * r, yo + nb * m * r + s * r * n
+            if finite:
+                Q, R = np.linalg.qr(A)
+                vals[q0:q0 + m * r] = Q.ravel()
+                vals[r0:r0 + r * n] = R.ravel()
+            else:
+                vals[q0:q0 + m * r] = np.nan
+                vals[r0:r0 + r * n] = np.nan
+        elif kind == SVALS:
+            if finite:
+                vals[yo + s * r:yo + (s + 1) * r] = np.linalg.svd(A, False)[1]
+            else:
+                vals[yo + s * r:yo + (s + 1) * r] = np.nan
+        else:   # PINV
+            if finite:
+                vals[yo + s * size_a:yo + (s + 1) * size_a] = np.linalg.pinv(A, rcond).ravel()
+            else:
+                vals[yo + s * size_a:yo + (s + 1) * size_a] = np.nan
 
 
 # ---------------------------------------------------------------- drivers over chunks

@@ -137,14 +137,22 @@ def cholesky(a, upper=False):
     """The lower factor L (L @ L.T == a) from a's lower triangle, as NumPy's: the primitive
     CHOL of the symmetric matrix with that lower triangle."""
     t = _square(a)
-    b = t.b
-    n = t.shape[-1]
-    if n == 0 or t.size == 0:
-        return lift(b, np.zeros(t.shape))
-    pos = positions(t)
-    low = np.tril(np.ones((n, n), dtype=bool))
-    S = L.gather(b, np.where(low, pos, np.swapaxes(pos, -1, -2)), t.active)   # symmetric
-    M, B, n = _stacked(S)
+    if t.shape[-1] == 0 or t.size == 0:
+        return lift(t.b, np.zeros(t.shape))
+    M, B, n = _stacked(_symmetric(t, "L"))
     value = np.linalg.cholesky(M.value)      # raises LinAlgError, as NumPy
-    r = L.reshape(L._new(b, K.CHOL, value, (M,), ints=[B, n]), t.shape)
+    r = L.reshape(L._new(t.b, K.CHOL, value, (M,), ints=[B, n]), t.shape)
     return np.swapaxes(r, -1, -2) if upper else r
+
+
+def _symmetric(t, UPLO):
+    """The symmetric matrices that NumPy's cholesky and eigh read: t's lower triangle
+    (UPLO "L") or upper one ("U") mirrored."""
+    if UPLO not in ("L", "U", "l", "u"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
+    n = t.shape[-1]
+    pos = positions(t)
+    keep = np.tril(np.ones((n, n), dtype=bool))
+    if UPLO in ("U", "u"):
+        keep = keep.T
+    return L.gather(t.b, np.where(keep, pos, np.swapaxes(pos, -1, -2)), t.active)

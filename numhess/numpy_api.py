@@ -1,7 +1,10 @@
 """NumPy functions (``__array_function__``) on traced values, lowered to primitives."""
 import numpy as np
 
+from . import factorizations as F
+from . import linalg
 from . import lower as L
+from .einsum import einsum
 from .tracer import Tracer, builder_of, lift, positions
 
 HANDLED = {}
@@ -366,6 +369,22 @@ def _outer(a, b, out=None):
     return np.multiply(np.reshape(np.ravel(a), (-1, 1)), np.reshape(np.ravel(b), (1, -1)))
 
 
+@implements(np.kron)
+def _kron(a, b):
+    """Every product a[i] * b[j], laid out as NumPy's blocks: the axes of both
+    interleaved, then merged pairwise."""
+    x, y = _t(a, b), _t(b, a)
+    nd = max(x.ndim, y.ndim)
+    xs = (1,) * (nd - x.ndim) + x.shape
+    ys = (1,) * (nd - y.ndim) + y.shape
+    x = np.reshape(x, [d for s in xs for d in (s, 1)])
+    y = np.reshape(y, [d for s in ys for d in (1, s)])
+    return np.reshape(x * y, [p * q for p, q in zip(xs, ys)])
+
+
+HANDLED[np.einsum] = einsum
+
+
 @implements(np.vdot)
 def _vdot(a, b):
     return np.sum(np.multiply(np.ravel(a), np.ravel(b)))
@@ -404,17 +423,55 @@ def _norm(x, ord=None, axis=None, keepdims=False):
         elif ord in (np.inf, -np.inf):
             s = np.sum(a, axis=c0, keepdims=True)
             r = (np.max if ord == np.inf else np.min)(s, axis=r0, keepdims=True)
+        elif ord in ("nuc", 2, -2):
+            r = _spectral_norm(np.moveaxis(t, (r0, c0), (-2, -1)), ord)
+            r = np.expand_dims(r, tuple(sorted(ax % t.ndim for ax in axis)))
         else:
-            raise NotImplementedError(f"numhess: np.linalg.norm with ord={ord!r} on matrices")
+            raise ValueError("Invalid norm order for matrices.")
         return r if keepdims else np.squeeze(r, axis=axis)
     raise ValueError("Improper number of dimensions to norm.")
 
 
+def _spectral_norm(t, ord):
+    """Norms of the stacked matrices t (..., m, n) from their singular values."""
+    if ord == "nuc":
+        return F.nuclear_norm(t)
+    s = F.svdvals(t)
+    return s[..., 0] if ord == 2 else s[..., -1]
+
+
+if hasattr(np.linalg, "matrix_norm"):        # NumPy 2's array-API norms
+    @implements(np.linalg.matrix_norm)
+    def _matrix_norm(x, /, *, keepdims=False, ord="fro"):
+        return _norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
+
+    @implements(np.linalg.vector_norm)
+    def _vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+        t = _t(x)
+        if axis is None:
+            r = _norm(np.ravel(t), ord=ord, axis=0)
+            return np.reshape(r, (1,) * t.ndim) if keepdims else r
+        return _norm(t, ord=ord, axis=axis, keepdims=keepdims)
+
+    @implements(np.linalg.svdvals)
+    def _svdvals(x, /):
+        return F.svdvals(x)
+
+
+@implements(np.linalg.svd)
+def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    if compute_uv:
+        raise NotImplementedError("numhess: np.linalg.svd with singular vectors (use "
+                                  "compute_uv=False, np.linalg.eigh or np.linalg.qr)")
+    return F.svdvals(a)
+
+
 # ---------------------------------------------------------------- np.linalg (linalg.py)
 def _register_linalg():
-    from . import linalg
-    for name in ("det", "slogdet", "inv", "solve", "cholesky"):
-        HANDLED[getattr(np.linalg, name)] = getattr(linalg, name)
+    for module, names in ((linalg, ("det", "slogdet", "inv", "solve", "cholesky")),
+                          (F, ("eigh", "eigvalsh", "qr", "pinv", "lstsq"))):
+        for name in names:
+            HANDLED[getattr(np.linalg, name)] = getattr(module, name)
 
 
 _register_linalg()

@@ -36,6 +36,17 @@ def _spd(x):
     return m @ m.T + 0.5 * np.eye(3)
 
 
+def _column_signs_fixed(V):
+    """Eigenvectors with each column's sign set by its first entry (signs are LAPACK's
+    choice, and differ between its UPLO paths)."""
+    return V * np.sign(V[..., :1, :])
+
+
+def _eig_recompose(a):
+    w, V = np.linalg.eigh(a)
+    return np.concatenate([np.ravel((V * np.exp(w)) @ V.T), np.ravel(V[:2] * V[1:3])])
+
+
 def _scalar_loop(x):
     terms = []
     for i in range(len(x) - 1):
@@ -243,6 +254,55 @@ CASES = [
     ("cholesky upper batched", lambda x: np.linalg.cholesky(
         x.reshape(3, 2, 2) @ np.swapaxes(x.reshape(3, 2, 2), 1, 2) + 0.5 * np.eye(2),
         upper=True), (12,), ANY),
+    ("eigvalsh", lambda x: np.linalg.eigvalsh(x.reshape(4, 4)), (16,), ANY),
+    ("eigh", lambda x: np.concatenate([np.ravel(p) for p in np.linalg.eigh(x.reshape(4, 4))]),
+     (16,), ANY),
+    ("eigh upper batched", lambda x: _column_signs_fixed(
+        np.linalg.eigh(x.reshape(2, 3, 3), UPLO="U")[1]), (18,), ANY),
+    ("eigh vectors scaled", lambda x: _eig_recompose(x.reshape(4, 4)), (16,), ANY),
+    ("qr tall", lambda x: np.concatenate([np.ravel(p) for p in np.linalg.qr(x.reshape(4, 3))]),
+     (12,), ANY),
+    ("qr wide", lambda x: np.concatenate([np.ravel(p) for p in np.linalg.qr(x.reshape(3, 4))]),
+     (12,), ANY),
+    ("qr r batched", lambda x: np.linalg.qr(x.reshape(2, 3, 2), mode="r"), (12,), ANY),
+    ("pinv tall", lambda x: np.linalg.pinv(x.reshape(4, 3)), (12,), ANY),
+    ("pinv wide batched", lambda x: np.linalg.pinv(x.reshape(2, 2, 3), rtol=None), (12,), ANY),
+    ("lstsq", lambda x: np.concatenate(np.linalg.lstsq(x[:12].reshape(4, 3), x[12:])[:2]),
+     (16,), ANY),
+    ("lstsq matrix b", lambda x: np.linalg.lstsq(x.reshape(4, 4)[:, :2], x.reshape(4, 4)
+                                                  [:, 2:] ** 2)[1], (16,), ANY),
+    ("lstsq wide const", lambda x: np.linalg.lstsq(x.reshape(2, 6), np.ones(2))[0], (12,), ANY),
+    ("svd values", lambda x: np.linalg.svd(x.reshape(4, 3), compute_uv=False), (12,), ANY),
+    ("svdvals wide batched", lambda x: np.linalg.svdvals(x.reshape(2, 2, 3)), (12,), ANY),
+    ("norm 2", lambda x: np.linalg.norm(x.reshape(4, 3), 2) * x, (12,), ANY),
+    ("norm -2", lambda x: np.linalg.norm(x.reshape(3, 4), -2) * x, (12,), ANY),
+    ("norm nuc", lambda x: np.linalg.norm(x.reshape(4, 3), "nuc") * x, (12,), ANY),
+    ("norm nuc axes keepdims", lambda x: np.linalg.norm(x.reshape(3, 2, 2), "nuc",
+                                                        axis=(0, 2), keepdims=True), (12,), ANY),
+    ("matrix_norm", lambda x: np.linalg.matrix_norm(x.reshape(2, 2, 3), ord=np.inf), (12,), ANY),
+    ("vector_norm", lambda x: np.linalg.vector_norm(x.reshape(3, 4), axis=0, ord=3), (12,), ANY),
+    # -- einsum, kron
+    ("einsum matmul", lambda x: np.einsum("ij,jk->ik", x.reshape(3, 4), x.reshape(4, 3)),
+     (12,), ANY),
+    ("einsum implicit", lambda x: np.einsum("ij,kj", x.reshape(3, 4), np.sin(x).reshape(3, 4)),
+     (12,), ANY),
+    ("einsum diagonal", lambda x: np.einsum("ii->i", x[:9].reshape(3, 3)) * x[9:], (12,), ANY),
+    ("einsum trace sum", lambda x: np.einsum("ii", x[:9].reshape(3, 3)) * x, (12,), ANY),
+    ("einsum batch", lambda x: np.einsum("bij,bjk->bik", x.reshape(3, 2, 2),
+                                         x.reshape(3, 2, 2) ** 2), (12,), ANY),
+    ("einsum ellipsis", lambda x: np.einsum("...ij,...j->...i", x.reshape(2, 2, 3), x[:3]),
+     (12,), ANY),
+    ("einsum three", lambda x: np.einsum("ij,jk,k->i", x[:6].reshape(2, 3), x.reshape(3, 4),
+                                         np.cos(x[:4])), (12,), ANY),
+    ("einsum outer const", lambda x: np.einsum("i,j,ij->ij", x[:3], x[3:7], _A3[:, :1] + 1.0),
+     (12,), ANY),
+    ("einsum interleaved", lambda x: np.einsum(x.reshape(3, 4), [0, 1], x[:4], [1], [0]),
+     (12,), ANY),
+    ("kron", lambda x: np.kron(x[:4].reshape(2, 2), x[4:].reshape(2, 4)), (12,), ANY),
+    ("kron mixed ndim", lambda x: np.kron(x[:3], x[3:9].reshape(2, 3)), (12,), ANY),
+    ("tensordot axes 0", lambda x: np.tensordot(x[:3], x[3:7], axes=0), (12,), ANY),
+    ("tensordot negative axes", lambda x: np.tensordot(x.reshape(2, 3, 2), x.reshape(2, 2, 3),
+                                                       axes=([-1, 0], [0, 1])), (12,), ANY),
     # -- scipy.special
     ("expit", sc.expit, (12,), (-6.0, 6.0)),
     ("logit", sc.logit, (12,), (0.1, 0.9)),

@@ -31,8 +31,8 @@ def test_complex_constant():
 
 
 def test_unsupported_function_is_named():
-    with pytest.raises(NotImplementedError, match="numpy.linalg.eigvalsh"):
-        nh.hessian(lambda x: np.sum(np.linalg.eigvalsh(np.outer(x, x))))(x3)
+    with pytest.raises(NotImplementedError, match="numpy.linalg.eig"):
+        nh.hessian(lambda x: np.sum(np.linalg.eig(np.outer(x, x))[0]))(x3)
     with pytest.raises(NotImplementedError, match="np.sinc|sinc"):
         nh.grad(lambda x: np.sum(np.sinc(x)))(x3)
 
