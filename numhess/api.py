@@ -96,6 +96,8 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
         if sparse:
             _scalar_output(rep, "hessian(sparse=True)")
             H = hessians.sparse_csr(rep, 1.0, chunk_size, warned)
+            if not tf.multi:          # slicing a CSR matrix copies it
+                return _with_aux(H, rep, has_aux)
             blocks = [[H[a:b, c:d] for c, d, _ in rep.spans] for a, b, _ in rep.spans]
         else:
             H = hessians.dense(rep, hessians.cotangents(rep), chunk_size)

@@ -836,6 +836,22 @@ def tangent(T, vals, ivals, tans, k):
                     tans[(yo + i) * k + j] = tans[src * k + j]
 
 
+# Seeded directions are unit columns (or colour groups of them), so the first product an
+# input meets often has a tangent with a few non-zeros per direction: A @ dB is then a
+# sum of A's columns, far cheaper than BLAS's full product. SPARSE_TANGENT is the
+# density below which the columns are summed (BLAS does about 16 scalar loops' work).
+SPARSE_TANGENT = 1.0 / 16.0
+
+
+@njit(**_JIT)
+def _nonzeros(X):
+    c = 0
+    for v in X.ravel():
+        if v != 0.0:
+            c += 1
+    return c
+
+
 @njit(**_JIT)
 def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
@@ -844,17 +860,35 @@ def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
         B = vals[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
         c0 = (co + s * m * r) * k
         dC = tans[c0:c0 + m * r * k].reshape((m, r * k))
+        dC[:, :] = 0.0
         if act_b:
             b0 = (bo + s * p * r) * k
-            dC[:, :] = np.dot(A, tans[b0:b0 + p * r * k].reshape((p, r * k)))
-        else:
-            dC[:, :] = 0.0
+            dB = tans[b0:b0 + p * r * k].reshape((p, r * k))
+            if _nonzeros(dB) < SPARSE_TANGENT * p * r * k:
+                for i in range(p):
+                    for c in range(r * k):
+                        v = dB[i, c]
+                        if v != 0.0:
+                            for l in range(m):
+                                dC[l, c] += v * A[l, i]
+            else:
+                dC[:, :] = np.dot(A, dB)
         if act_a:
             a0 = (ao + s * m * p) * k
             dA = tans[a0:a0 + m * p * k].reshape((m, p, k))
-            BT = B.T
-            for i in range(m):
-                dC[i, :] += np.dot(BT, dA[i]).ravel()
+            if _nonzeros(dA) < SPARSE_TANGENT * m * p * k:
+                dC3 = dC.reshape((m, r, k))
+                for i in range(m):
+                    for l in range(p):
+                        for j in range(k):
+                            v = dA[i, l, j]
+                            if v != 0.0:
+                                for c in range(r):
+                                    dC3[i, c, j] += v * B[l, c]
+            else:
+                BT = B.T
+                for i in range(m):
+                    dC[i, :] += np.dot(BT, dA[i]).ravel()
 
 
 # ---------------------------------------------------------------- adjoint (k cotangents)

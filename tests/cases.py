@@ -27,6 +27,9 @@ def _half(x):
 _A3 = np.array([[0.0, 2.0, 1.0], [1.0, 1.0, 0.0], [3.0, 0.5, 2.0]])
 
 
+_W40 = np.random.default_rng(40).normal(size=(6, 40)) / 6.0
+
+
 def _mat3(x):
     return x[:9].reshape(3, 3) + 3.0 * np.eye(3)
 
@@ -212,6 +215,11 @@ CASES = [
     ("matmul vm", lambda x: x[:3] @ x.reshape(3, 4), (12,), ANY),
     ("batched matmul", lambda x: np.matmul(x.reshape(3, 2, 2), x.reshape(3, 2, 2) ** 2),
      (12,), ANY),
+    # 40 inputs: few non-zeros per seeded direction, the column-sum path of a product
+    ("matmul sparse seeds right", lambda x: np.tanh(_W40 @ x) * x[:6], (40,), ANY),
+    ("matmul sparse seeds left", lambda x: np.tanh(x.reshape(5, 8) @ _W40[:, :8].T), (40,),
+     ANY),
+    ("matmul sparse seeds both", lambda x: x.reshape(5, 8) @ x.reshape(8, 5), (40,), ANY),
     ("batched broadcast matmul", lambda x: x.reshape(3, 2, 2) @ x[:4].reshape(2, 2), (12,), ANY),
     ("vdot", lambda x: np.vdot(x.reshape(3, 4), np.sin(x).reshape(3, 4)), (12,), ANY),
     ("inner", lambda x: np.inner(x.reshape(3, 4), x.reshape(2, 6)[:, :4]), (12,), ANY),
