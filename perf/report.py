@@ -72,9 +72,23 @@ def markdown(result):
     lines += ["", "numhess: median warm time per call. Peer cells: ratio numhess time / peer "
               "time (the peer's own time); below 1 means numhess is faster. ¹ one warm call "
               "(slow); ² the first call only, tracing and compiling included (very slow)."]
+    if result.get("sparse"):
+        lines += [""] + _sparse_table(result["sparse"])
     if result.get("fresh"):
         lines += [""] + _fresh_table(result["fresh"])
     return "\n".join(lines) + "\n"
+
+
+def _sparse_table(rows):
+    lines = ["| sparse Hessian | n | numhess | f in NumPy | ratio (target) | first call | "
+             "non-zeros | error |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        err = f"{r['err']:.1e}" + (" **DISAGREES**" if r["status"] == "disagree" else "")
+        lines.append(f"| {r['problem']} | {r['n']} | {fmt_time(r['time'])} | "
+                     f"{fmt_time(r['f_time'])} | {r['ratio']:.0f} (≤ {r['target']:.0f}) | "
+                     f"{fmt_time(r['first'])} | {r['nnz']} | {err} |")
+    return lines + ["", "ratio: warm hessian(f, sparse=True) time / f's time; first call: "
+                    "trace, pattern, colouring and one Hessian."]
 
 
 def failures(result):
@@ -93,6 +107,10 @@ def failures(result):
             elif r["status"] == "disagree":
                 out.append(f"{case}: {p} disagrees with numhess by {r['err']:.1e} "
                            f"(max-norm relative, tolerance {RTOL})")
+    for r in result.get("sparse", []):
+        if r["status"] == "disagree":
+            out.append(f"sparse {r['problem']}/{r['n']}: differs from the analytic Hessian "
+                       f"by {r['err']:.1e}")
     for what, entry in result.get("fresh", {}).items():
         if "error" in entry:
             out.append(f"{what}: {entry['error']}")
@@ -105,6 +123,8 @@ def ratios(result):
     out = {f"{row['problem']}/{row['n']}/{row['op']}/{p}": r["ratio"]
            for row in result["rows"] for p, r in row["peers"].items()
            if r["status"] == "ok" and r["ratio"] is not None}
+    for r in result.get("sparse", []):
+        out[f"sparse/{r['problem']}/{r['n']}/f"] = r["ratio"]
     for what, entry in result.get("fresh", {}).items():
         if isinstance(entry.get("numhess"), float) and isinstance(entry.get("jax"), float):
             out[f"fresh/{what}/{entry['problem']}/jax"] = entry["numhess"] / entry["jax"]

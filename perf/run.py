@@ -24,6 +24,7 @@ import measure  # noqa: E402
 import peers as P  # noqa: E402
 import problems  # noqa: E402
 import report  # noqa: E402
+import sparse  # noqa: E402
 
 BUDGET = {"tiny": 0.05, "small": 0.2, "full": 0.4}   # seconds of repeats per measurement
 
@@ -122,7 +123,8 @@ def main(argv=None):
     ap.add_argument("--sizes", choices=list(problems.SIZES), default="small")
     ap.add_argument("--peers", help="comma-separated subset of: " + ",".join(P.GROUPS)
                     + " (default: all installed; 'none' for numhess alone)")
-    ap.add_argument("--problems", help="comma-separated subset of: " + ",".join(problems.BUILDERS))
+    ap.add_argument("--problems", help="comma-separated subset of: "
+                    + ",".join(list(problems.BUILDERS) + ["sparse"]))
     ap.add_argument("--out", default=os.path.join(PERF, "results"))
     ap.add_argument("--budget", type=float, help="seconds of repeats per measurement")
     ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-process measurements")
@@ -149,8 +151,11 @@ def main(argv=None):
 
     names = args.problems.split(",") if args.problems else None
     rows = []
-    for p in problems.cases(args.sizes, names):
-        rows += run_case(p, peer_names, budget)
+    dense = [name for name in names if name != "sparse"] if names else None
+    if dense != []:
+        for p in problems.cases(args.sizes, dense):
+            rows += run_case(p, peer_names, budget)
+    sparse_rows = sparse.run(args.sizes, budget) if not names or "sparse" in names else []
     fresh_results = {}
     if not args.no_fresh:
         try:
@@ -166,7 +171,7 @@ def main(argv=None):
                        "machine": {"cpus": os.cpu_count(), "numba_threads":
                                    numba.get_num_threads(), "platform": platform.platform()},
                        "date": datetime.datetime.now().isoformat(timespec="seconds")},
-              "rows": rows, "fresh": fresh_results}
+              "rows": rows, "sparse": sparse_rows, "fresh": fresh_results}
     table = report.markdown(result)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.md"), "w") as fh:
