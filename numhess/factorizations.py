@@ -210,7 +210,9 @@ def qr(a, mode="reduced"):
     _full_rank(M, max(m, n) * np.finfo(float).eps, "qr")
     Q0, R0 = _split(_lapack(K.QR, M, nb * r * (m + n)), [(nb, m, r), (nb, r, n)])
     sign = np.sign(np.diagonal(R0, axis1=-2, axis2=-1))
-    A1 = M if m >= n else M[:, :, :m]
+    A1 = M if m >= n else M[:, :, :m]      # Q Rc[:, :m] = A1: Q is A1's alone
+    if m < n:
+        _full_rank(A1, m * np.finfo(float).eps, "qr of a wide matrix whose first columns")
     Lc = np.linalg.cholesky(_mT(A1) @ A1)       # R = Lc^T up to the signs of its rows
     Qc = A1 @ _mT(np.linalg.inv(Lc))
     Rc = _mT(Lc) if m >= n else _mT(Qc) @ M

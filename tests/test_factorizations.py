@@ -86,6 +86,8 @@ def test_zero_singular_value_keeps_the_value():
 @pytest.mark.parametrize("fn, error, match", [
     (lambda x: np.linalg.pinv(np.outer(x, x)), np.linalg.LinAlgError, "rank-deficient"),
     (lambda x: np.linalg.qr(np.outer(x, x))[1], np.linalg.LinAlgError, "rank-deficient"),
+    (lambda x: np.linalg.qr(np.stack([x * [0, 0, 1], x * [1, 1, 0]]))[0], np.linalg.LinAlgError,
+     "first columns"),
     (lambda x: np.linalg.qr(x.reshape(3, 1), mode="complete")[0], NotImplementedError,
      "mode='reduced'"),
     (lambda x: np.linalg.qr(x.reshape(3, 1), mode="raw")[0], NotImplementedError, "raw"),
