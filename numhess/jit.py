@@ -56,7 +56,7 @@ def njit(cache=False, **options):
     """``numba.njit(**options)``, with the on-disk cache (``cache=True``) where it works."""
     def decorate(func):
         dispatcher = numba.njit(**options)(func)
-        if cache:
+        if cache and not numba.config.DISABLE_JIT:     # else njit returned func itself
             try:
                 dispatcher._cache = _Cache(func)    # what Dispatcher.enable_caching does
             except RuntimeError:      # Numba found no writable directory for this file
