@@ -8,7 +8,8 @@ Gebremedhin, Manne and Pothen (2005), algorithm 4.1, tried over several vertex o
 """
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+
+from .jit import njit
 
 _JIT = dict(cache=True, nogil=True)
 

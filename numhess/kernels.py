@@ -16,7 +16,9 @@ import math
 import types
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .jit import njit
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 

@@ -9,9 +9,9 @@ chunked and sparse), HVP, Jacobians and vector-output Hessian are checked at two
 Richardson-extrapolated finite differences and, when JAX is installed, against JAX with
 x64 enabled.
 
-CI runs a bounded number of examples (120, derandomized, JAX on every 8th: JAX compiles
-every primitive it meets, about 0.5 s a program, while numhess and the finite differences
-take about 25 ms). The long mode, random programs with JAX on each:
+CI runs a bounded number of examples (120, derandomized; JAX, when installed, on every
+8th: JAX compiles every primitive it meets, about 0.5 s a program, while numhess and the
+finite differences take about 25 ms). The long mode, random programs with JAX on each:
 
     NUMHESS_FUZZ_EXAMPLES=5000 python -m pytest -q -s tests/fuzz -p no:cacheprovider
 
