@@ -26,7 +26,13 @@ class _Cache(FunctionCache):
 
     def load_overload(self, sig, target_context):
         try:
-            return super().load_overload(sig, target_context)
+            cres = super().load_overload(sig, target_context)
+            # two processes compiling other signatures at once can leave one's code under
+            # the other's index entry (the index and data files are written apart)
+            if cres is not None and tuple(cres.signature.args) != \
+                    tuple(numba.core.sigutils.normalize_signature(sig)[0]):
+                raise ValueError(f"the cached code is for {cres.signature.args}")
+            return cres
         except Exception as err:
             _warn_once("corrupt", f"unreadable Numba cache in {self.cache_path} "
                        f"({type(err).__name__}: {err}); the kernels compile again and "
