@@ -54,34 +54,61 @@ def _plan(n_dirs, tape, chunk_size, buffers):
     return starts, k, min(threads, starts.size)
 
 
+class Plan:
+    """How one kind of sweep runs on one tape: chunk starts, the chunk width k, the
+    workers, and the work buffers it takes, as (role, shape) pairs ("wants")."""
+    __slots__ = ("starts", "k", "workers", "wants", "small")
+
+    def __init__(self, rep, roles, n_dirs, chunk_size):
+        total = rep.tape.total
+        self.starts, self.k, self.workers = _plan(n_dirs, rep.tape, chunk_size,
+                                                  sum(wide for _, wide in roles))
+        self.wants = tuple((role, (self.workers, total * self.k if wide else total))
+                           for role, wide in roles)
+        self.small = sum(math.prod(shape) for _, shape in self.wants) < Workspaces.SMALL
+
+
+# The work buffers of each kind of sweep: (role, one element per direction?)
+ROLES = {"second": (("tangent", True), ("adjoint", False), ("adjoint", True)),
+         "tangent": (("tangent", True),), "adjoint": (("adjoint", True),)}
+
+
+def _cached_plan(rep, what, n_dirs, chunk_size=None):
+    key = (what, n_dirs, chunk_size)
+    plan = rep.entry.derived.get(key)
+    if plan is None:
+        plan = rep.entry.derived[key] = Plan(rep, ROLES[what], n_dirs, chunk_size)
+    return plan
+
+
 class Workspaces:
     """Work buffers kept with a tape between calls: a large buffer freshly mapped on every
     call would cost page faults on every call. Taken and given back under a lock, so
     concurrent calls never share one, and by role: a tangent buffer is zero at inactive
     slots, an adjoint buffer at active ones (see kernels.py), so the two never swap."""
 
+    SMALL = 1 << 14    # elements: fresh zeros cost less than the lock below this size
+
     def __init__(self):
         self.free = {}
         self.lock = threading.Lock()
 
-    SMALL = 1 << 14    # elements: fresh zeros cost less than the lock below this size
-
-    def take(self, *wants):
-        """One buffer for each (role, shape) asked for."""
-        if sum(math.prod(shape) for _, shape in wants) < self.SMALL:
-            return [np.zeros(shape) for _, shape in wants]
+    def take(self, plan):
+        """One buffer for each (role, shape) the plan wants."""
+        if plan.small:
+            return [np.zeros(shape) for _, shape in plan.wants]
         got = []
         with self.lock:
-            for want in wants:
+            for want in plan.wants:
                 stack = self.free.get(want)
                 got.append(stack.pop() if stack else None)
-        return [np.zeros(w[1]) if g is None else g for w, g in zip(wants, got)]
+        return [np.zeros(w[1]) if g is None else g for w, g in zip(plan.wants, got)]
 
-    def give(self, wants, buffers):
-        if sum(a.size for a in buffers) < self.SMALL:
+    def give(self, plan, buffers):
+        if plan.small:
             return
         with self.lock:
-            for want, a in zip(wants, buffers):
+            for want, a in zip(plan.wants, buffers):
                 stack = self.free.setdefault(want, [])
                 stack.append(a)
                 if len(stack) > 2:
@@ -93,14 +120,6 @@ def _workspaces(rep):
     if ws is None:
         ws = rep.entry.derived.setdefault("workspaces", Workspaces())
     return ws
-
-
-def _cached_plan(rep, n_dirs, chunk_size, buffers):
-    key = ("plan", n_dirs, chunk_size, buffers)
-    plan = rep.entry.derived.get(key)
-    if plan is None:
-        plan = rep.entry.derived[key] = _plan(n_dirs, rep.tape, chunk_size, buffers)
-    return plan
 
 
 def _basis(rep):
@@ -127,22 +146,20 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     n = tape.n_in
     if colors is None:
         colors, n_dirs = _basis(rep), n
-    starts, k, workers = _cached_plan(rep, n_dirs, chunk_size, 2)
+    plan = _cached_plan(rep, "second", n_dirs, chunk_size)
     B = np.empty((W.shape[0], n, n_dirs))
     pool = _workspaces(rep)
-    wants = (("tangent", (workers, tape.total * k)), ("adjoint", (workers, tape.total)),
-             ("adjoint", (workers, tape.total * k)))
-    tans, adj, adjt = bufs = pool.take(*wants)
+    tans, adj, adjt = bufs = pool.take(plan)
 
     def run(part):
-        _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, workers, tape.arrays,
-             rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, part, k,
-             tans, adj, adjt, B)
+        _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, plan.workers, tape.arrays,
+             rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, part,
+             plan.k, tans, adj, adjt, B)
     try:
-        progress.in_steps(run, starts, workers, tape.active_total * n_dirs * len(W),
-                          "Hessian")
+        progress.in_steps(run, plan.starts, plan.workers,
+                          tape.active_total * n_dirs * len(W), "Hessian")
     finally:
-        pool.give(wants, bufs)
+        pool.give(plan, bufs)
     return B
 
 
@@ -150,69 +167,72 @@ def jacobian(rep, chunk_size, reverse):
     """The (out_size, n) Jacobian, by forward (columns) or reverse (rows) sweeps."""
     tape = rep.tape
     n, m = tape.n_in, rep.out_size
-    starts, k, workers = _cached_plan(rep, m if reverse else n, chunk_size, 1)
+    plan = _cached_plan(rep, "adjoint" if reverse else "tangent", m if reverse else n,
+                        chunk_size)
     J = np.empty((m, n))
     pool = _workspaces(rep)
-    wants = (("adjoint" if reverse else "tangent", (workers, tape.total * k)),)
-    bufs = pool.take(*wants)
+    bufs = pool.take(plan)
 
     def run(part):
-        _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, workers, tape.arrays,
-             rep.vals, rep.ivals, n, rep.out_off, m, part, k, reverse, bufs[0], J)
+        _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, plan.workers,
+             tape.arrays, rep.vals, rep.ivals, n, rep.out_off, m, part, plan.k, reverse,
+             bufs[0], J)
     try:
-        progress.in_steps(run, starts, workers, tape.active_total * (m if reverse else n),
-                          "Jacobian")
+        progress.in_steps(run, plan.starts, plan.workers,
+                          tape.active_total * (m if reverse else n), "Jacobian")
     finally:
-        pool.give(wants, bufs)
+        pool.give(plan, bufs)
     return J
 
 
 def gradient(rep, cotangent):
     """vjp: the cotangent pulled back to the inputs (one reverse sweep)."""
-    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
+    tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
+    plan = _cached_plan(rep, "adjoint", 1)
     pool = _workspaces(rep)
-    wants = (("adjoint", (tape.total,)),)
-    (adj,) = bufs = pool.take(*wants)
+    bufs = pool.take(plan)
     try:
-        adj[o:o + rep.out_size] = cotangent
+        adj = bufs[0][0]
+        adj[o:o + rep.entry.out_size] = cotangent
         K.adjoint(tape.arrays, rep.vals, rep.ivals, adj, 1)
         g = adj[:n].copy()
         adj[:n] = 0.0
     finally:
-        pool.give(wants, bufs)
+        pool.give(plan, bufs)
     return g
 
 
 def push_forward(rep, direction):
     """jvp: one tangent direction pushed to the output."""
-    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
+    tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
+    plan = _cached_plan(rep, "tangent", 1)
     pool = _workspaces(rep)
-    wants = (("tangent", (tape.total,)),)
-    (tans,) = bufs = pool.take(*wants)
+    bufs = pool.take(plan)
     try:
+        tans = bufs[0][0]
         tans[:n] = direction
         K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
-        t = tans[o:o + rep.out_size].copy()
+        t = tans[o:o + rep.entry.out_size].copy()
         tans[:n] = 0.0
     finally:
-        pool.give(wants, bufs)
+        pool.give(plan, bufs)
     return t
 
 
 def hessian_vector(rep, cotangent, direction):
     """(d^2 <cotangent, f> / dx^2) @ direction: one tangent and one second-order adjoint."""
-    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
+    tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
+    plan = _cached_plan(rep, "second", 1)
     pool = _workspaces(rep)
-    wants = (("tangent", (tape.total,)), ("adjoint", (tape.total,)),
-             ("adjoint", (tape.total,)))
-    tans, adj, adjt = bufs = pool.take(*wants)
+    bufs = pool.take(plan)
     try:
+        tans, adj, adjt = bufs[0][0], bufs[1][0], bufs[2][0]
         tans[:n] = direction
         K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
-        adj[o:o + rep.out_size] = cotangent
+        adj[o:o + rep.entry.out_size] = cotangent
         K.adjoint_tangent(tape.arrays, rep.vals, rep.ivals, tans, adj, adjt, 1)
         hv = adjt[:n].copy()
         tans[:n] = adj[:n] = adjt[:n] = 0.0
     finally:
-        pool.give(wants, bufs)
+        pool.give(plan, bufs)
     return hv

@@ -12,6 +12,8 @@ import numpy as np
 
 from . import kernels as K
 
+NO_IVALS = np.empty(0, dtype=np.int64)
+
 
 class TapeBuilder:
     """Collects instructions while a function is traced."""
@@ -151,7 +153,8 @@ class Tape:
         vals[:self.n_in] = x
         for (o, size), p in zip(self.param_spans, params):
             vals[o:o + size] = p.reshape(-1)
-        ivals = np.empty(self.ivals_len, dtype=np.int64)
+        # most tapes keep no index maps: share one empty array, nothing ever writes it
+        ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
         K.forward(self.arrays, vals, ivals)
         return vals, ivals
 
