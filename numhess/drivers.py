@@ -5,8 +5,8 @@ import threading
 import numba
 import numpy as np
 
+from . import blas, progress
 from . import kernels as K
-from . import progress
 
 WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
 # Below this many (active slots x directions), threads cost more than they save: measured
@@ -130,11 +130,11 @@ def _basis(rep):
     return colors
 
 
-def _run(serial, parallel_fn, workers, *args):
-    if workers > 1:
+def _run(serial, parallel_fn, plan, tape, *args):
+    if plan.workers > 1:
         with _parallel_lock:
-            return parallel_fn(*args)
-    return serial(*args)
+            return blas.sweep(parallel_fn, tape, plan.k, *args)
+    return blas.sweep(serial, tape, plan.k, *args)
 
 
 def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
@@ -152,7 +152,7 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     tans, adj, adjt = bufs = pool.take(plan)
 
     def run(part):
-        _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, plan.workers, tape.arrays,
+        _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, plan, tape,
              rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, part,
              plan.k, tans, adj, adjt, B)
     try:
@@ -174,8 +174,8 @@ def jacobian(rep, chunk_size, reverse):
     bufs = pool.take(plan)
 
     def run(part):
-        _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, plan.workers,
-             tape.arrays, rep.vals, rep.ivals, n, rep.out_off, m, part, plan.k, reverse,
+        _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, plan,
+             tape, rep.vals, rep.ivals, n, rep.out_off, m, part, plan.k, reverse,
              bufs[0], J)
     try:
         progress.in_steps(run, plan.starts, plan.workers,
@@ -194,7 +194,7 @@ def gradient(rep, cotangent):
     try:
         adj = bufs[0][0]
         adj[o:o + rep.entry.out_size] = cotangent
-        K.adjoint(tape.arrays, rep.vals, rep.ivals, adj, 1)
+        blas.sweep(K.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1)
         g = adj[:n].copy()
         adj[:n] = 0.0
     finally:
@@ -211,7 +211,7 @@ def push_forward(rep, direction):
     try:
         tans = bufs[0][0]
         tans[:n] = direction
-        K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
+        blas.sweep(K.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
         t = tans[o:o + rep.entry.out_size].copy()
         tans[:n] = 0.0
     finally:
@@ -228,9 +228,9 @@ def hessian_vector(rep, cotangent, direction):
     try:
         tans, adj, adjt = bufs[0][0], bufs[1][0], bufs[2][0]
         tans[:n] = direction
-        K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
+        blas.sweep(K.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
         adj[o:o + rep.entry.out_size] = cotangent
-        K.adjoint_tangent(tape.arrays, rep.vals, rep.ivals, tans, adj, adjt, 1)
+        blas.sweep(K.adjoint_tangent, tape, 1, rep.vals, rep.ivals, tans, adj, adjt, 1)
         hv = adjt[:n].copy()
         tans[:n] = adj[:n] = adjt[:n] = 0.0
     finally:
