@@ -1,6 +1,7 @@
 """Sweeps of tapes with matrix products run on one BLAS thread; the caller's setting is
 restored after every call, also when calls overlap in several threads."""
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import numpy as np
@@ -107,21 +108,15 @@ def test_concurrent_calls_restore_the_callers_blas_threads():
     h = nh.hessian(logistic)
     get, set_ = blas.one_thread.controls
     before = get()
-    errors = []
 
     def worker(seed):
         w = np.random.default_rng(seed).normal(size=30)
-        for _ in range(20):
-            if not np.allclose(h(w, A, y), analytic_hessian(w, A), rtol=1e-10):
-                errors.append(seed)
+        return all(np.allclose(h(w, A, y), analytic_hessian(w, A), rtol=1e-10)
+                   for _ in range(20))
     try:
         set_(2)
-        threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors
+        with ThreadPoolExecutor(4) as pool:
+            assert all(pool.map(worker, range(4)))
         assert get() == 2 and blas.one_thread.inside == 0
     finally:
         set_(before)
