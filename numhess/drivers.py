@@ -56,8 +56,9 @@ def _plan(n_dirs, tape, chunk_size, buffers):
 
 class Plan:
     """How one kind of sweep runs on one tape: chunk starts, the chunk width k, the
-    workers, and the work buffers it takes, as (role, shape) pairs ("wants")."""
-    __slots__ = ("starts", "k", "workers", "wants", "small")
+    workers, and the work buffers it takes, as (role, shape) pairs ("wants"), from the
+    tape's pool."""
+    __slots__ = ("starts", "k", "workers", "wants", "small", "pool")
 
     def __init__(self, rep, roles, n_dirs, chunk_size):
         total = rep.tape.total
@@ -66,6 +67,13 @@ class Plan:
         self.wants = tuple((role, (self.workers, total * self.k if wide else total))
                            for role, wide in roles)
         self.small = sum(math.prod(shape) for _, shape in self.wants) < Workspaces.SMALL
+        self.pool = _workspaces(rep)
+
+    def take(self):
+        return self.pool.take(self)
+
+    def give(self, buffers):
+        self.pool.give(self, buffers)
 
 
 # The work buffers of each kind of sweep: (role, one element per direction?)
@@ -148,8 +156,7 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
         colors, n_dirs = _basis(rep), n
     plan = _cached_plan(rep, "second", n_dirs, chunk_size)
     B = np.empty((W.shape[0], n, n_dirs))
-    pool = _workspaces(rep)
-    tans, adj, adjt = bufs = pool.take(plan)
+    tans, adj, adjt = bufs = plan.take()
 
     def run(part):
         _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, plan, tape,
@@ -159,7 +166,7 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
         progress.in_steps(run, plan.starts, plan.workers,
                           tape.active_total * n_dirs * len(W), "Hessian")
     finally:
-        pool.give(plan, bufs)
+        plan.give(bufs)
     return B
 
 
@@ -170,8 +177,7 @@ def jacobian(rep, chunk_size, reverse):
     plan = _cached_plan(rep, "adjoint" if reverse else "tangent", m if reverse else n,
                         chunk_size)
     J = np.empty((m, n))
-    pool = _workspaces(rep)
-    bufs = pool.take(plan)
+    bufs = plan.take()
 
     def run(part):
         _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, plan,
@@ -181,7 +187,7 @@ def jacobian(rep, chunk_size, reverse):
         progress.in_steps(run, plan.starts, plan.workers,
                           tape.active_total * (m if reverse else n), "Jacobian")
     finally:
-        pool.give(plan, bufs)
+        plan.give(bufs)
     return J
 
 
@@ -189,8 +195,7 @@ def gradient(rep, cotangent):
     """vjp: the cotangent pulled back to the inputs (one reverse sweep)."""
     tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
     plan = _cached_plan(rep, "adjoint", 1)
-    pool = _workspaces(rep)
-    bufs = pool.take(plan)
+    bufs = plan.take()
     try:
         adj = bufs[0][0]
         adj[o:o + rep.entry.out_size] = cotangent
@@ -198,7 +203,7 @@ def gradient(rep, cotangent):
         g = adj[:n].copy()
         adj[:n] = 0.0
     finally:
-        pool.give(plan, bufs)
+        plan.give(bufs)
     return g
 
 
@@ -206,8 +211,7 @@ def push_forward(rep, direction):
     """jvp: one tangent direction pushed to the output."""
     tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
     plan = _cached_plan(rep, "tangent", 1)
-    pool = _workspaces(rep)
-    bufs = pool.take(plan)
+    bufs = plan.take()
     try:
         tans = bufs[0][0]
         tans[:n] = direction
@@ -215,7 +219,7 @@ def push_forward(rep, direction):
         t = tans[o:o + rep.entry.out_size].copy()
         tans[:n] = 0.0
     finally:
-        pool.give(plan, bufs)
+        plan.give(bufs)
     return t
 
 
@@ -223,8 +227,7 @@ def hessian_vector(rep, cotangent, direction):
     """(d^2 <cotangent, f> / dx^2) @ direction: one tangent and one second-order adjoint."""
     tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
     plan = _cached_plan(rep, "second", 1)
-    pool = _workspaces(rep)
-    bufs = pool.take(plan)
+    bufs = plan.take()
     try:
         tans, adj, adjt = bufs[0][0], bufs[1][0], bufs[2][0]
         tans[:n] = direction
@@ -234,5 +237,5 @@ def hessian_vector(rep, cotangent, direction):
         hv = adjt[:n].copy()
         tans[:n] = adj[:n] = adjt[:n] = 0.0
     finally:
-        pool.give(plan, bufs)
+        plan.give(bufs)
     return hv

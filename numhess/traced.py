@@ -152,6 +152,10 @@ class TracedFunction:
         self.n_traces = 0
         self._positions = {}           # number of arguments -> (differentiated, others)
         self.use_params = True         # off once a trace needed the data as constants
+        # A repeated key skips the lock and the LRU update: it is the most recent already,
+        # since any other key's look-up replaces _hot. A stale snapshot (another thread
+        # just traced) can only cost a redundant trace.
+        self._hot = None
 
     def positions(self, nargs):
         """(differentiated positions, the other positions) for a call with nargs arguments."""
@@ -174,11 +178,14 @@ class TracedFunction:
         This runs on every call of every transform, so it is kept lean: a float64 array is
         read in place (never written, so not copied), and the key and statics are built in
         one pass over the extra arguments."""
-        nums, others = self.positions(len(args))
-        inputs = [read_input(args[i], "argument", i) for i in nums]
-        x = inputs[0].reshape(-1) if len(inputs) == 1 else \
-            np.concatenate([v.reshape(-1) for v in inputs])
-        shapes = tuple([v.shape for v in inputs])
+        nums, others = self._positions.get(len(args)) or self.positions(len(args))
+        if len(nums) == 1:
+            inputs = (read_input(args[nums[0]], "argument", nums[0]),)
+            x, shapes = inputs[0].reshape(-1), (inputs[0].shape,)
+        else:
+            inputs = [read_input(args[i], "argument", i) for i in nums]
+            x = np.concatenate([v.reshape(-1) for v in inputs])
+            shapes = tuple([v.shape for v in inputs])
         statics, pnums, params = [None] * len(args), (), []
         if others:
             skey, pn = statics.copy(), []
@@ -193,16 +200,21 @@ class TracedFunction:
             key = (shapes, pnums, tuple(skey))
         else:
             key = shapes    # a tuple of shapes never equals a 3-tuple key above
-        with self.lock:
-            entries = self.cache.get(key)
-            if entries:
-                self.cache.move_to_end(key)
-                entries = list(entries)
+        hot = self._hot      # the last key looked up and its entries, read without the lock
+        if hot is not None and hot[0] == key:
+            entries = hot[1]
+        else:
+            with self.lock:
+                entries = self.cache.get(key)
+                if entries:
+                    self.cache.move_to_end(key)
+                    entries = list(entries)
+                    self._hot = (key, entries)
         for e in entries or ():
             if others and not _same_statics(e.statics, statics):
                 continue
             vals, ivals = e.tape.run_forward(x, params)
-            if e.tape.guards_hold(vals):
+            if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals)
         try:
             e = self._trace(args, nums, inputs, pnums, tuple(_freeze(s) for s in statics))
@@ -212,6 +224,7 @@ class TracedFunction:
             self.use_params = False    # the function needs its data as constants
             return self.evaluate(args)
         with self.lock:
+            self._hot = None
             self.cache.setdefault(key, []).append(e)
             self.cache.move_to_end(key)
             while sum(len(v) for v in self.cache.values()) > self.maxsize:
