@@ -158,9 +158,22 @@ class Tape:
         self.active_total = int(self.size[base & self.sact].sum())
         self.has_matmul = bool(np.any(np.isin(self.op, K.BLAS_OPS)))   # BLAS or LAPACK
         self.blas_work = _blas_work(self)
-        self.arrays = (self.op, self.out, self.a, self.b, self.c, self.pi, self.fp, self.iw,
-                       self.off, self.size, self.sact, self.ipool, self.cpos, self.fpool,
-                       self.pact)
+        self._pack()
+
+    INT_FIELDS = ("op", "out", "a", "b", "c", "pi", "iw", "off", "size", "ipool", "cpos")
+
+    def _pack(self):
+        """The kernels' three arrays (kernels.unpack cuts them); the fields become views."""
+        parts = [getattr(self, f).astype(np.int64) for f in self.INT_FIELDS]
+        bounds = len(parts) + 1 + np.cumsum([0] + [p.size for p in parts])
+        ints = np.concatenate([bounds] + parts).astype(np.int64)
+        for f, lo, hi in zip(self.INT_FIELDS, bounds[:-1], bounds[1:]):
+            setattr(self, f, ints[lo:hi])
+        floats = np.concatenate([self.fp, self.fpool])
+        self.fp, self.fpool = floats[:self.fp.size], floats[self.fp.size:]
+        bools = np.concatenate([self.sact, self.pact])
+        self.sact, self.pact = bools[:self.sact.size], bools[self.sact.size:]
+        self.arrays = (ints, floats, bools)
 
     def __len__(self):
         return self.op.size
