@@ -201,7 +201,8 @@ def gradient(rep, cotangent):
         adj[o:o + rep.entry.out_size] = cotangent
         blas.sweep(K.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1)
         g = adj[:n].copy()
-        adj[:n] = 0.0
+        if not plan.small:     # clean for the next call; a small buffer is dropped
+            adj[:n] = 0.0
     finally:
         plan.give(bufs)
     return g
@@ -217,7 +218,8 @@ def push_forward(rep, direction):
         tans[:n] = direction
         blas.sweep(K.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
         t = tans[o:o + rep.entry.out_size].copy()
-        tans[:n] = 0.0
+        if not plan.small:
+            tans[:n] = 0.0
     finally:
         plan.give(bufs)
     return t
@@ -235,7 +237,8 @@ def hessian_vector(rep, cotangent, direction):
         adj[o:o + rep.entry.out_size] = cotangent
         blas.sweep(K.adjoint_tangent, tape, 1, rep.vals, rep.ivals, tans, adj, adjt, 1)
         hv = adjt[:n].copy()
-        tans[:n] = adj[:n] = adjt[:n] = 0.0
+        if not plan.small:
+            tans[:n] = adj[:n] = adjt[:n] = 0.0
     finally:
         plan.give(bufs)
     return hv

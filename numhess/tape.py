@@ -183,8 +183,9 @@ class Tape:
         (vals, ivals)."""
         vals = np.empty(self.total)
         vals[:self.n_in] = x
-        for (o, size), p in zip(self.param_spans, params):
-            vals[o:o + size] = p.reshape(-1)
+        if params:
+            for (o, size), p in zip(self.param_spans, params):
+                vals[o:o + size] = p.reshape(-1)
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
         blas.sweep(K.forward, self, 1, vals, ivals)
