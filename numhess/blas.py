@@ -17,6 +17,7 @@ with products runs, BLAS calls of other threads run on one thread too. With anot
 behind SciPy (MKL, Accelerate), nothing is changed.
 """
 import ctypes
+import os
 import threading
 
 
@@ -69,8 +70,17 @@ class OneThread:
             if self.inside == 0 and self.saved != 1:
                 self.controls[1](self.saved)
 
+    def after_fork(self):
+        """In a child forked while another thread was inside: no sweep runs here, so
+        restore the count and start afresh (the lock may have been copied held)."""
+        if self.inside and self.controls is not None and self.saved != 1:
+            self.controls[1](self.saved)
+        self.lock, self.inside = threading.Lock(), 0
+
 
 one_thread = OneThread(_openblas())
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=one_thread.after_fork)
 
 
 def threads():

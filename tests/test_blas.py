@@ -1,5 +1,6 @@
 """Sweeps of tapes with matrix products run on one BLAS thread; the caller's setting is
 restored after every call, also when calls overlap in several threads."""
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -134,4 +135,32 @@ def test_sweeps_with_large_products_see_one_thread():
             assert blas.sweep(lambda T, a: seen.append((T, a, get())) or a, tape, k, 7) == 7
         assert seen == [("T", 7, 1), ("T", 7, 1), ("T", 7, 2), ("T", 7, 2)] and get() == 2
     finally:
+        set_(before)
+
+
+@needs_openblas
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_mid_sweep_gets_the_count_back():
+    get, set_ = blas.one_thread.controls
+    before = get()
+    inside, leave = threading.Event(), threading.Event()
+
+    def sweep():
+        with blas.one_thread:
+            inside.set()
+            leave.wait()
+    try:
+        set_(2)
+        t = threading.Thread(target=sweep)
+        t.start()
+        inside.wait()
+        pid = os.fork()
+        if pid == 0:     # the child: the sweeping thread is gone
+            os._exit(0 if get() == 2 and blas.one_thread.inside == 0 else 1)
+        assert os.waitpid(pid, 0)[1] == 0
+        leave.set()
+        t.join()
+        assert get() == 2
+    finally:
+        leave.set()
         set_(before)
