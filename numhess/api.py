@@ -96,7 +96,6 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
 
     def hess(*args):
         rep = tf.evaluate(args)
-        n = rep.tape.n_in
         if sparse:
             _scalar_output(rep, "hessian(sparse=True)")
             H = hessians.sparse_csr(rep, 1.0, chunk_size, warned)

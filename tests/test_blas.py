@@ -1,6 +1,8 @@
 """Sweeps of tapes with matrix products run on one BLAS thread; the caller's setting is
 restored after every call, also when calls overlap in several threads."""
 import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -138,29 +140,33 @@ def test_sweeps_with_large_products_see_one_thread():
         set_(before)
 
 
+FORK_MID_SWEEP = """
+import os, threading
+from numhess import blas
+get, set_ = blas.one_thread.controls
+set_(2)
+inside, leave = threading.Event(), threading.Event()
+
+def sweep():
+    with blas.one_thread:
+        inside.set()
+        leave.wait()
+t = threading.Thread(target=sweep)
+t.start()
+inside.wait()
+pid = os.fork()
+if pid == 0:     # the child: the sweeping thread is gone
+    os._exit(0 if get() == 2 and blas.one_thread.inside == 0 else 1)
+child_ok = os.waitpid(pid, 0)[1] == 0
+leave.set()
+t.join()
+raise SystemExit(0 if child_ok and get() == 2 else 1)
+"""
+
+
 @needs_openblas
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_child_forked_mid_sweep_gets_the_count_back():
-    get, set_ = blas.one_thread.controls
-    before = get()
-    inside, leave = threading.Event(), threading.Event()
-
-    def sweep():
-        with blas.one_thread:
-            inside.set()
-            leave.wait()
-    try:
-        set_(2)
-        t = threading.Thread(target=sweep)
-        t.start()
-        inside.wait()
-        pid = os.fork()
-        if pid == 0:     # the child: the sweeping thread is gone
-            os._exit(0 if get() == 2 and blas.one_thread.inside == 0 else 1)
-        assert os.waitpid(pid, 0)[1] == 0
-        leave.set()
-        t.join()
-        assert get() == 2
-    finally:
-        leave.set()
-        set_(before)
+    # in a fresh interpreter: this one may hold other libraries' threads (JAX's)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, "-c", FORK_MID_SWEEP], env=env, check=True, timeout=120)
