@@ -70,10 +70,14 @@ class Plan:
         self.pool = _workspaces(rep)
 
     def take(self):
-        return self.pool.take(self)
+        """One buffer per want: fresh zeros when small (cheaper than the pool's lock)."""
+        if self.small:
+            return [np.zeros(shape) for _, shape in self.wants]
+        return self.pool.take(self.wants)
 
     def give(self, buffers):
-        self.pool.give(self, buffers)
+        if not self.small:
+            self.pool.give(self.wants, buffers)
 
 
 # The work buffers of each kind of sweep: (role, one element per direction?)
@@ -101,22 +105,18 @@ class Workspaces:
         self.free = {}
         self.lock = threading.Lock()
 
-    def take(self, plan):
-        """One buffer for each (role, shape) the plan wants."""
-        if plan.small:
-            return [np.zeros(shape) for _, shape in plan.wants]
+    def take(self, wants):
+        """One buffer for each (role, shape) in wants."""
         got = []
         with self.lock:
-            for want in plan.wants:
+            for want in wants:
                 stack = self.free.get(want)
                 got.append(stack.pop() if stack else None)
-        return [np.zeros(w[1]) if g is None else g for w, g in zip(plan.wants, got)]
+        return [np.zeros(w[1]) if g is None else g for w, g in zip(wants, got)]
 
-    def give(self, plan, buffers):
-        if plan.small:
-            return
+    def give(self, wants, buffers):
         with self.lock:
-            for want, a in zip(plan.wants, buffers):
+            for want, a in zip(wants, buffers):
                 stack = self.free.setdefault(want, [])
                 stack.append(a)
                 if len(stack) > 2:
