@@ -42,8 +42,11 @@ def _same_static(a, b):
     if a is b:
         return True
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        # equal bytes are equal values, NaNs included, for a tenth of a microsecond;
+        # array_equal (5 us with equal_nan) only when they differ (-0.0 == 0.0, say)
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
-                and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+                and a.dtype == b.dtype and (a.tobytes() == b.tobytes() or np.array_equal(
+                    a, b, equal_nan=a.dtype.kind == "f")))
     if type(a) is not type(b):
         return False
     if isinstance(a, (tuple, list)):
