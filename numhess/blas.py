@@ -14,7 +14,7 @@ OpenBLAS's thread count is one process-wide number (`openblas_set_num_threads_lo
 not thread-local in its pthreads builds), so concurrent sweeps share one limit: the first
 to enter saves the count and sets 1, the last to leave restores it. While any numhess sweep
 with products runs, BLAS calls of other threads run on one thread too. With another BLAS
-behind SciPy (MKL, Accelerate), nothing is changed.
+behind SciPy (MKL, Accelerate) or an OpenMP build of OpenBLAS, nothing is changed.
 """
 import ctypes
 import os
@@ -34,8 +34,14 @@ def _openblas():
         try:
             get = getattr(lib, prefix + "openblas_get_num_threads")
             set_ = getattr(lib, prefix + "openblas_set_num_threads")
+            parallel = getattr(lib, prefix + "openblas_get_parallel")
         except AttributeError:
             continue
+        # 1: its own pthreads pool, one process-wide count. 0 runs single-threaded
+        # anyway; 2 (OpenMP) keeps a count per calling thread, which the shared
+        # save-and-restore below would mix up.
+        if parallel() != 1:
+            return None
         get.restype, get.argtypes = ctypes.c_int, []
         set_.restype, set_.argtypes = None, [ctypes.c_int]
         return get, set_
