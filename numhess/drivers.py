@@ -138,11 +138,20 @@ def _basis(rep):
     return colors
 
 
-def _run(serial, parallel_fn, plan, tape, *args):
-    if plan.workers > 1:
-        with _parallel_lock:
-            return blas.sweep(parallel_fn, tape, plan.k, *args)
-    return blas.sweep(serial, tape, plan.k, *args)
+def _chunks(serial, parallel_fn, plan, tape, head, tail, work, what):
+    """kernel(tape.arrays, *head, starts, plan.k, *tail) over the plan's chunk starts: the
+    parallel kernel when the plan has workers (one region at a time), in steps under a
+    progress bar when the work is long; else one direct call, the common case, kept to
+    few Python frames since it runs on every call."""
+    if plan.workers == 1 and work < progress.MIN_WORK:
+        return blas.sweep(serial, tape, plan.k, *head, plan.starts, plan.k, *tail)
+
+    def run(part):
+        if plan.workers > 1:
+            with _parallel_lock:
+                return blas.sweep(parallel_fn, tape, plan.k, *head, part, plan.k, *tail)
+        return blas.sweep(serial, tape, plan.k, *head, part, plan.k, *tail)
+    progress.in_steps(run, plan.starts, plan.workers, work, what)
 
 
 def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
@@ -150,21 +159,17 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     (W: a C-contiguous float64 matrix);
     S holds basis vectors (the dense Hessians, shape (len(W), n, n)) or, given a
     colouring, the compressed seeds S[j, colors[j]] = 1 (shape (len(W), n, n_dirs))."""
-    tape = rep.tape
+    tape, e = rep.tape, rep.entry
     n = tape.n_in
     if colors is None:
         colors, n_dirs = _basis(rep), n
     plan = _cached_plan(rep, "second", n_dirs, chunk_size)
     B = np.empty((W.shape[0], n, n_dirs))
-    tans, adj, adjt = bufs = plan.take()
-
-    def run(part):
-        _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, plan, tape,
-             rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, part,
-             plan.k, tans, adj, adjt, B)
+    bufs = plan.take()
     try:
-        progress.in_steps(run, plan.starts, plan.workers,
-                          tape.active_total * n_dirs * len(W), "Hessian")
+        _chunks(K.hessian_chunks_serial, K.hessian_chunks_parallel, plan, tape,
+                (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, n_dirs),
+                (*bufs, B), tape.active_total * n_dirs * len(W), "Hessian")
     finally:
         plan.give(bufs)
     return B
@@ -172,20 +177,16 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
 
 def jacobian(rep, chunk_size, reverse):
     """The (out_size, n) Jacobian, by forward (columns) or reverse (rows) sweeps."""
-    tape = rep.tape
-    n, m = tape.n_in, rep.out_size
+    tape, e = rep.tape, rep.entry
+    n, m = tape.n_in, e.out_size
     plan = _cached_plan(rep, "adjoint" if reverse else "tangent", m if reverse else n,
                         chunk_size)
     J = np.empty((m, n))
     bufs = plan.take()
-
-    def run(part):
-        _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, plan,
-             tape, rep.vals, rep.ivals, n, rep.out_off, m, part, plan.k, reverse,
-             bufs[0], J)
     try:
-        progress.in_steps(run, plan.starts, plan.workers,
-                          tape.active_total * (m if reverse else n), "Jacobian")
+        _chunks(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, plan, tape,
+                (rep.vals, rep.ivals, n, e.out_off, m), (reverse, bufs[0], J),
+                tape.active_total * (m if reverse else n), "Jacobian")
     finally:
         plan.give(bufs)
     return J
