@@ -4,7 +4,7 @@ import functools
 import numpy as np
 
 from . import drivers, hessians
-from .traced import TracedFunction, as_input
+from .traced import TracedFunction, as_input, read_input
 
 
 def _scalar_output(rep, name):
@@ -15,6 +15,11 @@ def _scalar_output(rep, name):
 
 def _blocks(parts, multi):
     return tuple(parts) if multi else parts[0]
+
+
+def _per_input(rep, flat, multi):
+    """A flat array over all inputs as one array per differentiated argument."""
+    return tuple(rep.split_inputs(flat)) if multi else flat.reshape(rep.entry.spans[0][2])
 
 
 def _with_aux(result, rep, has_aux):
@@ -33,8 +38,7 @@ def grad(f, argnums=0, has_aux=False):
     def g(*args):
         rep = tf.evaluate(args)
         _scalar_output(rep, "grad")
-        return _with_aux(_blocks(rep.split_inputs(drivers.gradient(rep, 1.0)), tf.multi),
-                         rep, has_aux)
+        return _with_aux(_per_input(rep, drivers.gradient(rep, 1.0), tf.multi), rep, has_aux)
     g.traced = tf
     return _wrap(f, g)
 
@@ -48,7 +52,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         rep = tf.evaluate(args)
         _scalar_output(rep, "value_and_grad")
         value = rep.output().reshape(rep.entry.out_shape)[()]
-        g = _blocks(rep.split_inputs(drivers.gradient(rep, 1.0)), tf.multi)
+        g = _per_input(rep, drivers.gradient(rep, 1.0), tf.multi)
         return ((value, rep.aux()) if has_aux else value), g
     vg.traced = tf
     return _wrap(f, vg)
@@ -92,7 +96,6 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
 
     def hess(*args):
         rep = tf.evaluate(args)
-        n = rep.tape.n_in
         if sparse:
             _scalar_output(rep, "hessian(sparse=True)")
             H = hessians.sparse_csr(rep, 1.0, chunk_size, warned)
@@ -102,6 +105,9 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
         else:
             H = hessians.dense(rep, hessians.cotangents(rep), chunk_size)
             out_shape = rep.entry.out_shape
+            if not tf.multi:
+                shape = rep.entry.spans[0][2]
+                return _with_aux(H.reshape(out_shape + shape + shape), rep, has_aux)
             blocks = [[H[:, a:b, c:d].reshape(out_shape + si + sj) for c, d, sj in rep.spans]
                       for a, b, si in rep.spans]
         result = tuple(tuple(row) for row in blocks) if tf.multi else blocks[0][0]
@@ -124,22 +130,23 @@ def hvp(f, argnums=0):
         _scalar_output(rep, "hvp")
         v = args[1] if tf.multi else (args[1],)
         v = _directions(rep, v)
-        return _blocks(rep.split_inputs(drivers.hessian_vector(rep, 1.0, v)), tf.multi)
+        return _per_input(rep, drivers.hessian_vector(rep, 1.0, v), tf.multi)
     hv.traced = tf
     return _wrap(f, hv)
 
 
 def _directions(rep, vs):
-    if len(vs) != len(rep.in_shapes):
-        raise ValueError(f"expected {len(rep.in_shapes)} tangent direction(s), got {len(vs)}")
+    spans = rep.entry.spans
+    if len(vs) != len(spans):
+        raise ValueError(f"expected {len(spans)} tangent direction(s), got {len(vs)}")
     flat = []
-    for v, shape in zip(vs, rep.in_shapes):
-        v = as_input(v, "tangent")
+    for v, (_, _, shape) in zip(vs, spans):
+        v = read_input(v, "tangent")
         if v.shape != shape:
             raise ValueError(f"tangent of shape {v.shape} does not match its primal's "
                              f"shape {shape}")
-        flat.append(v.ravel())
-    return np.concatenate(flat) if flat else np.zeros(0)
+        flat.append(v.reshape(-1))
+    return flat[0] if len(flat) == 1 else np.concatenate(flat) if flat else np.zeros(0)
 
 
 def jvp(f, primals, tangents):

@@ -5,8 +5,8 @@ import threading
 import numba
 import numpy as np
 
+from . import blas, progress
 from . import kernels as K
-from . import progress
 
 WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
 # Below this many (active slots x directions), threads cost more than they save: measured
@@ -54,22 +54,59 @@ def _plan(n_dirs, tape, chunk_size, buffers):
     return starts, k, min(threads, starts.size)
 
 
+class Plan:
+    """How one kind of sweep runs on one tape: chunk starts, the chunk width k, the
+    workers, and the work buffers it takes, as (role, shape) pairs ("wants"), from the
+    tape's pool."""
+    __slots__ = ("starts", "k", "workers", "wants", "small", "pool")
+
+    def __init__(self, rep, roles, n_dirs, chunk_size):
+        total = rep.tape.total
+        self.starts, self.k, self.workers = _plan(n_dirs, rep.tape, chunk_size,
+                                                  sum(wide for _, wide in roles))
+        self.wants = tuple((role, (self.workers, total * self.k if wide else total))
+                           for role, wide in roles)
+        self.small = sum(math.prod(shape) for _, shape in self.wants) < Workspaces.SMALL
+        self.pool = _workspaces(rep)
+
+    def take(self):
+        """One buffer per want: fresh zeros when small (cheaper than the pool's lock)."""
+        if self.small:
+            return [np.zeros(shape) for _, shape in self.wants]
+        return self.pool.take(self.wants)
+
+    def give(self, buffers):
+        if not self.small:
+            self.pool.give(self.wants, buffers)
+
+
+# The work buffers of each kind of sweep: (role, one element per direction?)
+ROLES = {"second": (("tangent", True), ("adjoint", False), ("adjoint", True)),
+         "tangent": (("tangent", True),), "adjoint": (("adjoint", True),)}
+
+
+def _cached_plan(rep, what, n_dirs, chunk_size=None):
+    key = (what, n_dirs, chunk_size)
+    plan = rep.entry.derived.get(key)
+    if plan is None:
+        plan = rep.entry.derived[key] = Plan(rep, ROLES[what], n_dirs, chunk_size)
+    return plan
+
+
 class Workspaces:
     """Work buffers kept with a tape between calls: a large buffer freshly mapped on every
     call would cost page faults on every call. Taken and given back under a lock, so
     concurrent calls never share one, and by role: a tangent buffer is zero at inactive
     slots, an adjoint buffer at active ones (see kernels.py), so the two never swap."""
 
+    SMALL = 1 << 14    # elements: fresh zeros cost less than the lock below this size
+
     def __init__(self):
         self.free = {}
         self.lock = threading.Lock()
 
-    SMALL = 1 << 14    # elements: fresh zeros cost less than the lock below this size
-
-    def take(self, *wants):
-        """One buffer for each (role, shape) asked for."""
-        if sum(math.prod(shape) for _, shape in wants) < self.SMALL:
-            return [np.zeros(shape) for _, shape in wants]
+    def take(self, wants):
+        """One buffer for each (role, shape) in wants."""
         got = []
         with self.lock:
             for want in wants:
@@ -78,8 +115,6 @@ class Workspaces:
         return [np.zeros(w[1]) if g is None else g for w, g in zip(wants, got)]
 
     def give(self, wants, buffers):
-        if sum(a.size for a in buffers) < self.SMALL:
-            return
         with self.lock:
             for want, a in zip(wants, buffers):
                 stack = self.free.setdefault(want, [])
@@ -95,14 +130,6 @@ def _workspaces(rep):
     return ws
 
 
-def _cached_plan(rep, n_dirs, chunk_size, buffers):
-    key = ("plan", n_dirs, chunk_size, buffers)
-    plan = rep.entry.derived.get(key)
-    if plan is None:
-        plan = rep.entry.derived[key] = _plan(n_dirs, rep.tape, chunk_size, buffers)
-    return plan
-
-
 def _basis(rep):
     """Seeds of the dense Hessian: input j is direction j."""
     colors = rep.entry.derived.get("basis")
@@ -111,11 +138,20 @@ def _basis(rep):
     return colors
 
 
-def _run(serial, parallel_fn, workers, *args):
-    if workers > 1:
-        with _parallel_lock:
-            return parallel_fn(*args)
-    return serial(*args)
+def _chunks(serial, parallel_fn, plan, tape, head, tail, work, what):
+    """kernel(tape.arrays, *head, starts, plan.k, *tail) over the plan's chunk starts: the
+    parallel kernel when the plan has workers (one region at a time), in steps under a
+    progress bar when the work is long; else one direct call, the common case, kept to
+    few Python frames since it runs on every call."""
+    if plan.workers == 1 and work < progress.MIN_WORK:
+        return blas.sweep(serial, tape, plan.k, *head, plan.starts, plan.k, *tail)
+
+    def run(part):
+        if plan.workers > 1:
+            with _parallel_lock:
+                return blas.sweep(parallel_fn, tape, plan.k, *head, part, plan.k, *tail)
+        return blas.sweep(serial, tape, plan.k, *head, part, plan.k, *tail)
+    progress.in_steps(run, plan.starts, plan.workers, work, what)
 
 
 def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
@@ -123,96 +159,87 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     (W: a C-contiguous float64 matrix);
     S holds basis vectors (the dense Hessians, shape (len(W), n, n)) or, given a
     colouring, the compressed seeds S[j, colors[j]] = 1 (shape (len(W), n, n_dirs))."""
-    tape = rep.tape
+    tape, e = rep.tape, rep.entry
     n = tape.n_in
     if colors is None:
         colors, n_dirs = _basis(rep), n
-    starts, k, workers = _cached_plan(rep, n_dirs, chunk_size, 2)
+    plan = _cached_plan(rep, "second", n_dirs, chunk_size)
     B = np.empty((W.shape[0], n, n_dirs))
-    pool = _workspaces(rep)
-    wants = (("tangent", (workers, tape.total * k)), ("adjoint", (workers, tape.total)),
-             ("adjoint", (workers, tape.total * k)))
-    tans, adj, adjt = bufs = pool.take(*wants)
-
-    def run(part):
-        _run(K.hessian_chunks_serial, K.hessian_chunks_parallel, workers, tape.arrays,
-             rep.vals, rep.ivals, n, rep.out_off, rep.out_size, W, colors, n_dirs, part, k,
-             tans, adj, adjt, B)
+    bufs = plan.take()
     try:
-        progress.in_steps(run, starts, workers, tape.active_total * n_dirs * len(W),
-                          "Hessian")
+        _chunks(K.hessian_chunks_serial, K.hessian_chunks_parallel, plan, tape,
+                (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, n_dirs),
+                (*bufs, B), tape.active_total * n_dirs * len(W), "Hessian")
     finally:
-        pool.give(wants, bufs)
+        plan.give(bufs)
     return B
 
 
 def jacobian(rep, chunk_size, reverse):
     """The (out_size, n) Jacobian, by forward (columns) or reverse (rows) sweeps."""
-    tape = rep.tape
-    n, m = tape.n_in, rep.out_size
-    starts, k, workers = _cached_plan(rep, m if reverse else n, chunk_size, 1)
+    tape, e = rep.tape, rep.entry
+    n, m = tape.n_in, e.out_size
+    plan = _cached_plan(rep, "adjoint" if reverse else "tangent", m if reverse else n,
+                        chunk_size)
     J = np.empty((m, n))
-    pool = _workspaces(rep)
-    wants = (("adjoint" if reverse else "tangent", (workers, tape.total * k)),)
-    bufs = pool.take(*wants)
-
-    def run(part):
-        _run(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, workers, tape.arrays,
-             rep.vals, rep.ivals, n, rep.out_off, m, part, k, reverse, bufs[0], J)
+    bufs = plan.take()
     try:
-        progress.in_steps(run, starts, workers, tape.active_total * (m if reverse else n),
-                          "Jacobian")
+        _chunks(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, plan, tape,
+                (rep.vals, rep.ivals, n, e.out_off, m), (reverse, bufs[0], J),
+                tape.active_total * (m if reverse else n), "Jacobian")
     finally:
-        pool.give(wants, bufs)
+        plan.give(bufs)
     return J
 
 
 def gradient(rep, cotangent):
     """vjp: the cotangent pulled back to the inputs (one reverse sweep)."""
-    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
-    pool = _workspaces(rep)
-    wants = (("adjoint", (tape.total,)),)
-    (adj,) = bufs = pool.take(*wants)
+    tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
+    plan = _cached_plan(rep, "adjoint", 1)
+    bufs = plan.take()
     try:
-        adj[o:o + rep.out_size] = cotangent
-        K.adjoint(tape.arrays, rep.vals, rep.ivals, adj, 1)
+        adj = bufs[0][0]
+        adj[o:o + rep.entry.out_size] = cotangent
+        blas.sweep(K.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1)
         g = adj[:n].copy()
-        adj[:n] = 0.0
+        if not plan.small:     # clean for the next call; a small buffer is dropped
+            adj[:n] = 0.0
     finally:
-        pool.give(wants, bufs)
+        plan.give(bufs)
     return g
 
 
 def push_forward(rep, direction):
     """jvp: one tangent direction pushed to the output."""
-    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
-    pool = _workspaces(rep)
-    wants = (("tangent", (tape.total,)),)
-    (tans,) = bufs = pool.take(*wants)
+    tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
+    plan = _cached_plan(rep, "tangent", 1)
+    bufs = plan.take()
     try:
+        tans = bufs[0][0]
         tans[:n] = direction
-        K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
-        t = tans[o:o + rep.out_size].copy()
-        tans[:n] = 0.0
+        blas.sweep(K.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
+        t = tans[o:o + rep.entry.out_size].copy()
+        if not plan.small:
+            tans[:n] = 0.0
     finally:
-        pool.give(wants, bufs)
+        plan.give(bufs)
     return t
 
 
 def hessian_vector(rep, cotangent, direction):
     """(d^2 <cotangent, f> / dx^2) @ direction: one tangent and one second-order adjoint."""
-    tape, n, o = rep.tape, rep.tape.n_in, rep.out_off
-    pool = _workspaces(rep)
-    wants = (("tangent", (tape.total,)), ("adjoint", (tape.total,)),
-             ("adjoint", (tape.total,)))
-    tans, adj, adjt = bufs = pool.take(*wants)
+    tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
+    plan = _cached_plan(rep, "second", 1)
+    bufs = plan.take()
     try:
+        tans, adj, adjt = bufs[0][0], bufs[1][0], bufs[2][0]
         tans[:n] = direction
-        K.tangent(tape.arrays, rep.vals, rep.ivals, tans, 1)
-        adj[o:o + rep.out_size] = cotangent
-        K.adjoint_tangent(tape.arrays, rep.vals, rep.ivals, tans, adj, adjt, 1)
+        blas.sweep(K.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
+        adj[o:o + rep.entry.out_size] = cotangent
+        blas.sweep(K.adjoint_tangent, tape, 1, rep.vals, rep.ivals, tans, adj, adjt, 1)
         hv = adjt[:n].copy()
-        tans[:n] = adj[:n] = adjt[:n] = 0.0
+        if not plan.small:
+            tans[:n] = adj[:n] = adjt[:n] = 0.0
     finally:
-        pool.give(wants, bufs)
+        plan.give(bufs)
     return hv

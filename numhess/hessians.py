@@ -15,14 +15,19 @@ ONE = np.ones((1, 1))    # the cotangent of a scalar output
 
 def cotangents(rep, w=None):
     """The rows W of cotangents: one unit row per output element (w=None), or w itself."""
-    if w is None:
+    if w is None or type(w) is float and w == 1.0 and rep.out_size == 1:
         return ONE if rep.out_size == 1 else np.eye(rep.out_size)
     w = np.broadcast_to(np.asarray(w, dtype=np.float64), (rep.out_size,))
     return np.ascontiguousarray(w[None, :])
 
 
+FITS_CHECKED_BYTES = 2 ** 26   # smaller Hessians skip the free-memory query (two syscalls)
+
+
 def _check_fits(n_hessians, n):
     need = 8 * n_hessians * n * n
+    if need < FITS_CHECKED_BYTES:
+        return
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

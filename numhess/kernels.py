@@ -8,8 +8,8 @@ element ``e`` of direction ``j`` at ``e * k + j`` ("direction innermost"), so an
 elementwise rule computes its derivative once and applies it to ``k`` contiguous values,
 and a matrix product over ``k`` directions is one BLAS call.
 
-The tape is the tuple ``T`` built by ``Tape.arrays``:
-``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact)``;
+The tape is the tuple ``T`` built by ``Tape.arrays``, three arrays that ``unpack`` cuts
+into ``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact)``;
 ``sact`` and ``pact`` mark the active slots and buffer positions.
 """
 import math
@@ -670,11 +670,28 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
                     adjt[ib * k + j] += fb[i] * gt + fbb[i] * tans[ib * k + j] * g
 
 
+# ---------------------------------------------------------------- the packed tape
+# Tape.arrays packs the tape's 15 arrays into three, (ints, floats, bools): Numba's
+# dispatcher unboxes every array of every call, and 15 of them cost microseconds.
+# ints starts with the 12 bounds of its 11 segments: op out a b c pi iw off size ipool cpos.
+# floats is fp then fpool, bools sact then pact.
+@njit(**_JIT)
+def unpack(T):
+    """(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact)."""
+    ints, floats, bools = T
+    h = ints[:12]
+    n_instr, n_slots = h[1] - h[0], h[8] - h[7]
+    return (ints[h[0]:h[1]], ints[h[1]:h[2]], ints[h[2]:h[3]], ints[h[3]:h[4]],
+            ints[h[4]:h[5]], ints[h[5]:h[6]], floats[:n_instr], ints[h[6]:h[7]],
+            ints[h[7]:h[8]], ints[h[8]:h[9]], bools[:n_slots], ints[h[9]:h[10]],
+            ints[h[10]:h[11]], floats[n_instr:], bools[n_slots:])
+
+
 # ---------------------------------------------------------------- forward
 @njit(**_JIT)
 def forward(T, vals, ivals):
     """Values of every slot; also the value-dependent index maps (argmax, sort order)."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = unpack(T)
     for i in range(cpos.size):
         vals[cpos[i]] = fpool[i]
     scr = np.empty((8, TILE))
@@ -777,7 +794,7 @@ def _extreme_forward(vals, ivals, ipool, q, w, xo, nx, yo, ny, is_max):
 @njit(**_JIT)
 def tangent(T, vals, ivals, tans, k):
     """Push k tangent directions forward. Tangents of inactive slots must be zero on entry."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size):
         y = out[t]
@@ -900,7 +917,7 @@ def adjoint(T, vals, ivals, adj, k):
     other active slot. Each instruction clears its result's cotangents once it has pulled
     them back, so on exit adj is zero again at active slots except the inputs, and a
     workspace is reused without clearing it whole."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size - 1, -1, -1):
         y = out[t]
@@ -1000,7 +1017,7 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
     at every other active slot; on exit adjt at the inputs holds k columns of the Hessian
     of <adj_out, f>, and both are zero again at the other active slots (as in adjoint).
     """
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = T
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size - 1, -1, -1):
         y = out[t]

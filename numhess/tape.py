@@ -10,7 +10,10 @@ import bisect
 
 import numpy as np
 
+from . import blas
 from . import kernels as K
+
+NO_IVALS = np.empty(0, dtype=np.int64)
 
 
 class TapeBuilder:
@@ -109,6 +112,23 @@ class TapeBuilder:
         return Tape(self, self.n_in, out_slots)
 
 
+def _blas_work(tape):
+    """The multiply-adds of the tape's largest BLAS or LAPACK call, per direction of a
+    sweep: (m, p) @ (p, q) costs m p q, a factorization of an n x n matrix about n^3; an
+    op of unknown cost counts as infinite. blas.py decides by it when to hold BLAS to one
+    thread."""
+    work = 0.0
+    for t in np.flatnonzero(np.isin(tape.op, K.BLAS_OPS)):
+        dims = tape.ipool[tape.pi[t]:tape.pi[t] + 4]
+        if tape.op[t] == K.MATMUL:
+            work = max(work, float(dims[1]) * dims[2] * dims[3])
+        elif tape.op[t] in (K.INV, K.LOGABSDET, K.SIGNDET, K.CHOL):
+            work = max(work, float(dims[1]) ** 3)
+        else:
+            return float("inf")
+    return work
+
+
 class Tape:
     """An immutable, picklable tape of flat arrays."""
 
@@ -137,9 +157,23 @@ class Tape:
         self.pact = np.repeat(self.sact[base], self.size[base])   # activity by position
         self.active_total = int(self.size[base & self.sact].sum())
         self.has_matmul = bool(np.any(np.isin(self.op, K.BLAS_OPS)))   # BLAS or LAPACK
-        self.arrays = (self.op, self.out, self.a, self.b, self.c, self.pi, self.fp, self.iw,
-                       self.off, self.size, self.sact, self.ipool, self.cpos, self.fpool,
-                       self.pact)
+        self.blas_work = _blas_work(self)
+        self._pack()
+
+    INT_FIELDS = ("op", "out", "a", "b", "c", "pi", "iw", "off", "size", "ipool", "cpos")
+
+    def _pack(self):
+        """The kernels' three arrays (kernels.unpack cuts them); the fields become views."""
+        parts = [getattr(self, f).astype(np.int64) for f in self.INT_FIELDS]
+        bounds = len(parts) + 1 + np.cumsum([0] + [p.size for p in parts])
+        ints = np.concatenate([bounds] + parts).astype(np.int64)
+        for f, lo, hi in zip(self.INT_FIELDS, bounds[:-1], bounds[1:]):
+            setattr(self, f, ints[lo:hi])
+        floats = np.concatenate([self.fp, self.fpool])
+        self.fp, self.fpool = floats[:self.fp.size], floats[self.fp.size:]
+        bools = np.concatenate([self.sact, self.pact])
+        self.sact, self.pact = bools[:self.sact.size], bools[self.sact.size:]
+        self.arrays = (ints, floats, bools)
 
     def __len__(self):
         return self.op.size
@@ -149,10 +183,12 @@ class Tape:
         (vals, ivals)."""
         vals = np.empty(self.total)
         vals[:self.n_in] = x
-        for (o, size), p in zip(self.param_spans, params):
-            vals[o:o + size] = p.reshape(-1)
-        ivals = np.empty(self.ivals_len, dtype=np.int64)
-        K.forward(self.arrays, vals, ivals)
+        if params:
+            for (o, size), p in zip(self.param_spans, params):
+                vals[o:o + size] = p.reshape(-1)
+        # most tapes keep no index maps: share one empty array, nothing ever writes it
+        ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
+        blas.sweep(K.forward, self, 1, vals, ivals)
         return vals, ivals
 
     def guards_hold(self, vals):

@@ -57,6 +57,19 @@ def _fresh_table(fresh):
     return lines
 
 
+def _overhead_table(result):
+    """The fixed cost per call, and its share of the Rosenbrock n = 10 call when measured."""
+    over = result["overhead"]
+    rosen = {row["op"]: row["numhess"].get("time") for row in result["rows"]
+             if row["problem"] == "rosenbrock" and row["n"] == 10}
+    lines = ["| call overhead: f(x) = x[0], n = 10 | time | share of rosenbrock/10 |",
+             "|---|---:|---:|"]
+    for what, t in over.items():
+        share = f"{t / rosen[what]:.0%}" if rosen.get(what) else ""
+        lines.append(f"| {what} | {fmt_time(t)} | {share} |")
+    return lines
+
+
 def markdown(result):
     meta, peers = result["meta"], result["meta"]["peers"]
     lines = [f"numhess perf, sizes={meta['sizes']}, {meta['date']}, "
@@ -74,6 +87,8 @@ def markdown(result):
               "(slow); ² the first call only, tracing and compiling included (very slow)."]
     if result.get("sparse"):
         lines += [""] + _sparse_table(result["sparse"])
+    if result.get("overhead"):
+        lines += [""] + _overhead_table(result)
     if result.get("fresh"):
         lines += [""] + _fresh_table(result["fresh"])
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 import fresh  # noqa: E402
 import measure  # noqa: E402
+import overhead  # noqa: E402
 import peers as P  # noqa: E402
 import problems  # noqa: E402
 import report  # noqa: E402
@@ -156,6 +157,8 @@ def main(argv=None):
         for p in problems.cases(args.sizes, dense):
             rows += run_case(p, peer_names, budget)
     sparse_rows = sparse.run(args.sizes, budget) if not names or "sparse" in names else []
+    log("call overhead (f = x[0], n = 10) ...")
+    overhead_s = overhead.measure_all(budget)
     fresh_results = {}
     if not args.no_fresh:
         try:
@@ -171,7 +174,8 @@ def main(argv=None):
                        "machine": {"cpus": os.cpu_count(), "numba_threads":
                                    numba.get_num_threads(), "platform": platform.platform()},
                        "date": datetime.datetime.now().isoformat(timespec="seconds")},
-              "rows": rows, "sparse": sparse_rows, "fresh": fresh_results}
+              "rows": rows, "sparse": sparse_rows, "overhead": overhead_s,
+              "fresh": fresh_results}
     table = report.markdown(result)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.md"), "w") as fh:

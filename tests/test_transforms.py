@@ -146,6 +146,19 @@ def test_replay_does_not_retrace():
     assert h.traced.n_traces == 2
 
 
+def test_small_array_arguments_are_compared_by_value():
+    """A small array among the extra arguments is a constant: equal values (a new array,
+    -0.0 for 0.0, NaN for NaN) replay the tape, another value traces again."""
+    g = nh.grad(lambda x, c: np.sum(x * c))
+    x = np.ones(3)
+    c = np.array([1.0, 0.0, np.nan])
+    for same in (c, c.copy(), np.array([1.0, -0.0, np.nan])):
+        g(x, same)
+    assert g.traced.n_traces == 1
+    assert_close(g(x, np.array([2.0, 0.0, 1.0])), [2.0, 0.0, 1.0])
+    assert g.traced.n_traces == 2
+
+
 def test_traced_mask_shape_is_guarded():
     f = lambda x: np.sum(x[x > 0] ** 2)
     g = nh.grad(f)
@@ -296,3 +309,23 @@ def test_no_progress_bar_off_a_terminal(monkeypatch):
     from numhess import progress
     monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
     assert progress.bar(10, "Hessian") is None
+
+
+def test_float64_inputs_are_read_in_place_never_kept():
+    """A float64 x or v is read where it lies (no defensive copy): results own their
+    memory, and strided, Fortran-ordered or byte-swapped inputs give the same answers."""
+    f = lambda x: np.sum(np.sin(x) * x.ravel()[0])
+    x, v = np.linspace(0.1, 1.0, 6), np.linspace(1.0, 2.0, 6)
+    outs = [nh.grad(f)(x), nh.hessian(f)(x), nh.hvp(f)(x, v), nh.jacfwd(np.sin)(x),
+            nh.jacrev(np.sin)(x), nh.value_and_grad(f)(x)[1], nh.jvp(np.sin, (x,), (v,))[1]]
+    for out in outs:
+        assert not np.shares_memory(out, x) and not np.shares_memory(out, v)
+    before = [out.copy() for out in outs]
+    x[:], v[:] = 7.0, 3.0
+    for out, b in zip(outs, before):
+        np.testing.assert_array_equal(out, b)
+    x = np.linspace(0.1, 1.0, 6)
+    h, hv = nh.hessian(f), nh.hvp(f)
+    for y in (np.repeat(x, 2)[::2], x.astype(">f8"), x.reshape(2, 3).T.copy(order="F").T):
+        assert_close(h(y), h(np.ascontiguousarray(y, dtype=np.float64)), rtol=0)
+        assert_close(hv(y, y), hv(x.reshape(y.shape), x.reshape(y.shape)), rtol=0)
