@@ -189,9 +189,8 @@ def _full_rank(M, rcond, what):
     the factorization has no derivative there."""
     s = np.linalg.svd(M.value, compute_uv=False)
     if np.any(s[:, -1] <= rcond * s[:, 0]):
-        raise np.linalg.LinAlgError(f"numhess: {what} of a rank-deficient matrix: its "
-                                    "derivative is not defined there")
-
+        raise np.linalg.LinAlgError(f"numhess: {what}: its derivative is not defined "
+                                    "there")
 
 
 def qr(a, mode="reduced"):
@@ -207,12 +206,13 @@ def qr(a, mode="reduced"):
     if M.size == 0:
         Q, R = lift(M.b, np.zeros(batch + (m, r))), lift(M.b, np.zeros(batch + (r, n)))
         return R if mode == "r" else _result("QRResult", Q, R)
-    _full_rank(M, max(m, n) * np.finfo(float).eps, "qr")
+    _full_rank(M, max(m, n) * np.finfo(float).eps, "qr of a rank-deficient matrix")
     Q0, R0 = _split(_lapack(K.QR, M, nb * r * (m + n)), [(nb, m, r), (nb, r, n)])
     sign = np.sign(np.diagonal(R0, axis1=-2, axis2=-1))
     A1 = M if m >= n else M[:, :, :m]      # Q Rc[:, :m] = A1: Q is A1's alone
     if m < n:
-        _full_rank(A1, m * np.finfo(float).eps, "qr of a wide matrix whose first columns")
+        _full_rank(A1, m * np.finfo(float).eps,
+                   "qr of a wide matrix whose first columns are rank-deficient")
     Lc = np.linalg.cholesky(_mT(A1) @ A1)       # R = Lc^T up to the signs of its rows
     Qc = A1 @ _mT(np.linalg.inv(Lc))
     Rc = _mT(Lc) if m >= n else _mT(Qc) @ M
@@ -243,7 +243,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=_NO):
     if M.size == 0:
         return lift(M.b, np.zeros(batch + (n, m)))
     rc = _pinv_rcond(m, n, rcond, rtol)
-    _full_rank(M, rc, "pinv")
+    _full_rank(M, rc, "pinv of a rank-deficient matrix")
     P0 = _lapack(K.PINV, M, nb * n * m, rc).reshape((nb, n, m))
     Pc = np.linalg.inv(_mT(M) @ M) @ _mT(M) if m >= n else _mT(M) @ np.linalg.inv(M @ _mT(M))
     return np.reshape(P0 + delta(Pc), batch + (n, m))
