@@ -114,9 +114,9 @@ class TapeBuilder:
 
 def _blas_work(tape):
     """The multiply-adds of the tape's largest BLAS or LAPACK call, per direction of a
-    sweep: (m, p) @ (p, q) costs m p q, a factorization of an n x n matrix about n^3; an
-    op of unknown cost counts as infinite. blas.py decides by it when to hold BLAS to one
-    thread."""
+    sweep: (m, p) @ (p, q) costs m p q, a factorization of an m x n matrix about
+    m n min(m, n); an op of unknown cost counts as infinite. blas.py decides by it when
+    to hold BLAS to one thread."""
     work = 0.0
     for t in np.flatnonzero(np.isin(tape.op, K.BLAS_OPS)):
         dims = tape.ipool[tape.pi[t]:tape.pi[t] + 4]
@@ -124,6 +124,8 @@ def _blas_work(tape):
             work = max(work, float(dims[1]) * dims[2] * dims[3])
         elif tape.op[t] in (K.INV, K.LOGABSDET, K.SIGNDET, K.CHOL):
             work = max(work, float(dims[1]) ** 3)
+        elif tape.op[t] == K.LAPACK:       # kind, batch, m, n
+            work = max(work, float(dims[2]) * dims[3] * min(dims[2], dims[3]))
         else:
             return float("inf")
     return work
