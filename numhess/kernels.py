@@ -1382,12 +1382,13 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
 # slot, the reverse sweeps clear what they consume, and the drivers clear the input rows
 # they seeded or read. Inactive slots are never touched, so their pages are never mapped.
 
-def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, starts, k,
-                    ws_tans, ws_adj, ws_adjt, B):
+def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dirs, starts,
+                    k, ws_tans, ws_adj, ws_adjt, B):
     """B[w, :, d] = H_w @ s_d for every cotangent row w of W, where H_w is the Hessian of
-    <W[w], f> and the seed s_d has ones at the inputs j with colors[j] == d (a basis
-    vector when colors = arange(n)). One tangent sweep per chunk of seeds, then one
-    second-order adjoint sweep per cotangent."""
+    <W[w], f> and the seed s_d is column d of V when V has columns (hvp: one direction),
+    else has ones at the inputs j with colors[j] == d (a basis vector when colors =
+    arange(n)). One tangent sweep per chunk of seeds, then one second-order adjoint sweep
+    per cotangent."""
     nchunks = starts.size
     nthreads = ws_tans.shape[0]
     for tid in prange(nthreads):
@@ -1396,10 +1397,15 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, 
             d0 = starts[ci]
             nv = min(k, n_dirs - d0)
             tans[:n_in * k] = 0.0
-            for j in range(n_in):
-                d = colors[j] - d0
-                if d >= 0 and d < nv:
-                    tans[j * k + d] = 1.0
+            if V.shape[1] > 0:
+                for j in range(n_in):
+                    for d in range(nv):
+                        tans[j * k + d] = V[j, d0 + d]
+            else:
+                for j in range(n_in):
+                    d = colors[j] - d0
+                    if d >= 0 and d < nv:
+                        tans[j * k + d] = 1.0
             tangent(T, vals, ivals, tans, k)
             for w in range(W.shape[0]):
                 adj[out_off:out_off + out_size] = W[w]
@@ -1440,17 +1446,30 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
                         J[i, j0 + jj] = buf[(out_off + i) * k + jj]
 
 
-def _named(fn, name):
-    """fn under another name. Numba's on-disk cache keys a function by its qualified name,
-    so a serial and a parallel compile of one body need names of their own, or whichever
-    is cached first is loaded for both (the parallel one costs milliseconds a call)."""
+def _named(fn, name, **replace):
+    """fn under another name, and with the globals in `replace` replaced. Numba's on-disk
+    cache keys a function by its qualified name, so a serial and a parallel compile of one
+    body need names of their own, or whichever is cached first is loaded for both (the
+    parallel one costs milliseconds a call)."""
     code = fn.__code__.replace(co_name=name, co_qualname=name)
-    named = types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    glob = dict(fn.__globals__, **replace) if replace else fn.__globals__
+    named = types.FunctionType(code, glob, name, fn.__defaults__, fn.__closure__)
     named.__qualname__ = name
     return named
 
 
-hessian_chunks_serial = njit(**_JIT)(_named(_hessian_chunks, "hessian_chunks_serial"))
+def _inlined(kernel):
+    """The kernel's body, inlined into its caller by Numba (before LLVM). A call to a
+    compiled function compiles the callee on its own, then links its code into the caller
+    and optimizes and generates the whole again: the serial Hessian driver, which hvp
+    uses too, compiles the tangent and second-order sweeps once this way, not twice."""
+    return njit(inline="always", error_model="numpy", nogil=True)(
+        getattr(kernel, "py_func", kernel))
+
+
+hessian_chunks_serial = njit(**_JIT)(_named(
+    _hessian_chunks, "hessian_chunks_serial", tangent=_inlined(tangent),
+    adjoint_tangent=_inlined(adjoint_tangent)))
 hessian_chunks_parallel = njit(parallel=True, **_JIT)(
     _named(_hessian_chunks, "hessian_chunks_parallel"))
 jacobian_chunks_serial = njit(**_JIT)(_named(_jacobian_chunks, "jacobian_chunks_serial"))
