@@ -1458,18 +1458,7 @@ def _named(fn, name, **replace):
     return named
 
 
-def _inlined(kernel):
-    """The kernel's body, inlined into its caller by Numba (before LLVM). A call to a
-    compiled function compiles the callee on its own, then links its code into the caller
-    and optimizes and generates the whole again: the serial Hessian driver, which hvp
-    uses too, compiles the tangent and second-order sweeps once this way, not twice."""
-    return njit(inline="always", error_model="numpy", nogil=True)(
-        getattr(kernel, "py_func", kernel))
-
-
-hessian_chunks_serial = njit(**_JIT)(_named(
-    _hessian_chunks, "hessian_chunks_serial", tangent=_inlined(tangent),
-    adjoint_tangent=_inlined(adjoint_tangent)))
+hessian_chunks_serial = njit(**_JIT)(_named(_hessian_chunks, "hessian_chunks_serial"))
 hessian_chunks_parallel = njit(parallel=True, **_JIT)(
     _named(_hessian_chunks, "hessian_chunks_parallel"))
 jacobian_chunks_serial = njit(**_JIT)(_named(_jacobian_chunks, "jacobian_chunks_serial"))
