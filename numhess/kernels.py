@@ -60,6 +60,11 @@ CHOL = 91       # batched lower Cholesky factors of symmetric (n, n); ipool[pi:p
 LAPACK = 92     # values of a LAPACK factorization (never active; linalg.py differentiates
 #                 them); ipool[pi:pi+4] = kind, batch, m, n; fp = rcond for PINV
 BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL, LAPACK)   # on BLAS's or LAPACK's threads
+LINALG_OPS = (INV, LOGABSDET, SIGNDET, CHOL, LAPACK)
+# The sweeps test `LINALG and o == INV` and so on: the "_plain" kernels below are compiled
+# with LINALG = False, so Numba prunes those branches and never compiles the linear-algebra
+# rules (a third of a cold compile) for a tape without such instructions.
+LINALG = True
 # LAPACK kinds, each over batch (m, n) matrices; outputs packed kind by kind, batch outermost
 EIGH = 0        # symmetric (n, n): eigenvalues (batch, n), then eigenvectors (batch, n, n)
 QR = 1          # reduced: Q (batch, m, min(m, n)), then R (batch, min(m, n), n)
@@ -737,13 +742,13 @@ def forward(T, vals, ivals):
             vals[yo] = s
         elif o == MATMUL:
             _matmul_forward(vals, ipool, pi[t], off[a[t]], off[b[t]], yo)
-        elif o == INV:
+        elif LINALG and o == INV:
             _inv_forward(vals, ipool, pi[t], off[a[t]], yo)
-        elif o == LOGABSDET or o == SIGNDET:
+        elif LINALG and (o == LOGABSDET or o == SIGNDET):
             _slogdet_forward(vals, ipool, pi[t], off[a[t]], yo, o == SIGNDET)
-        elif o == CHOL:
+        elif LINALG and o == CHOL:
             _chol_forward(vals, ipool, pi[t], off[a[t]], yo)
-        elif o == LAPACK:
+        elif LINALG and o == LAPACK:
             _lapack_forward(vals, ipool, pi[t], off[a[t]], yo, fp[t])
         elif o == MAXRED or o == MINRED:
             _extreme_forward(vals, ivals, ipool, pi[t], iw[t], off[a[t]], size[a[t]], yo, n,
@@ -841,11 +846,11 @@ def tangent(T, vals, ivals, tans, k):
         elif o == MATMUL:
             _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
-        elif o == INV:
+        elif LINALG and o == INV:
             _inv_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
-        elif o == LOGABSDET:
+        elif LINALG and o == LOGABSDET:
             _logdet_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
-        elif o == CHOL:
+        elif LINALG and o == CHOL:
             _chol_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT: a gather through the forward sweep's index map
             xo, w = off[a[t]], iw[t]
@@ -952,11 +957,11 @@ def adjoint(T, vals, ivals, adj, k):
         elif o == MATMUL:
             _matmul_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
-        elif o == INV:
+        elif LINALG and o == INV:
             _inv_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
-        elif o == LOGABSDET:
+        elif LINALG and o == LOGABSDET:
             _logdet_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
-        elif o == CHOL:
+        elif LINALG and o == CHOL:
             _chol_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, k, ivals, iw[t], off[a[t]], yo, n, pact)
@@ -1062,13 +1067,13 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
                             sact[a[t]], sact[b[t]])
             _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                           sact[a[t]], sact[b[t]])
-        elif o == INV:
+        elif LINALG and o == INV:
             _inv_adjoint(vals, adj, 1, ipool, pi[t], off[a[t]], yo)
             _inv_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], yo)
             _inv_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
-        elif o == LOGABSDET:
+        elif LINALG and o == LOGABSDET:
             _logdet_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
-        elif o == CHOL:
+        elif LINALG and o == CHOL:
             _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, 1, ivals, iw[t], off[a[t]], yo, n, pact)
@@ -1451,6 +1456,7 @@ def _named(fn, name, **replace):
     cache keys a function by its qualified name, so a serial and a parallel compile of one
     body need names of their own, or whichever is cached first is loaded for both (the
     parallel one costs milliseconds a call)."""
+    fn = getattr(fn, "py_func", fn)     # a compiled kernel's Python function
     code = fn.__code__.replace(co_name=name, co_qualname=name)
     glob = dict(fn.__globals__, **replace) if replace else fn.__globals__
     named = types.FunctionType(code, glob, name, fn.__defaults__, fn.__closure__)
@@ -1459,8 +1465,41 @@ def _named(fn, name, **replace):
 
 
 hessian_chunks_serial = njit(**_JIT)(_named(_hessian_chunks, "hessian_chunks_serial"))
+# Without the linear-algebra branches (LINALG = False), for tapes with no LINALG_OPS.
+forward_plain = njit(**_JIT)(_named(forward, "forward_plain", LINALG=False))
+tangent_plain = njit(**_JIT)(_named(tangent, "tangent_plain", LINALG=False))
+adjoint_plain = njit(**_JIT)(_named(adjoint, "adjoint_plain", LINALG=False))
+adjoint_tangent_plain = njit(**_JIT)(
+    _named(adjoint_tangent, "adjoint_tangent_plain", LINALG=False))
+hessian_chunks_serial_plain = njit(**_JIT)(_named(
+    _hessian_chunks, "hessian_chunks_serial_plain", tangent=tangent_plain,
+    adjoint_tangent=adjoint_tangent_plain))
+hessian_chunks_parallel_plain = njit(parallel=True, **_JIT)(_named(
+    _hessian_chunks, "hessian_chunks_parallel_plain", tangent=tangent_plain,
+    adjoint_tangent=adjoint_tangent_plain))
+jacobian_chunks_serial_plain = njit(**_JIT)(_named(
+    _jacobian_chunks, "jacobian_chunks_serial_plain", tangent=tangent_plain,
+    adjoint=adjoint_plain))
+jacobian_chunks_parallel_plain = njit(parallel=True, **_JIT)(_named(
+    _jacobian_chunks, "jacobian_chunks_parallel_plain", tangent=tangent_plain,
+    adjoint=adjoint_plain))
 hessian_chunks_parallel = njit(parallel=True, **_JIT)(
     _named(_hessian_chunks, "hessian_chunks_parallel"))
 jacobian_chunks_serial = njit(**_JIT)(_named(_jacobian_chunks, "jacobian_chunks_serial"))
 jacobian_chunks_parallel = njit(parallel=True, **_JIT)(
     _named(_jacobian_chunks, "jacobian_chunks_parallel"))
+
+
+# The kernels the drivers run on a tape: Tape.kernels is one of these.
+FULL = types.SimpleNamespace(
+    forward=forward, tangent=tangent, adjoint=adjoint, adjoint_tangent=adjoint_tangent,
+    hessian_chunks_serial=hessian_chunks_serial,
+    hessian_chunks_parallel=hessian_chunks_parallel,
+    jacobian_chunks_serial=jacobian_chunks_serial,
+    jacobian_chunks_parallel=jacobian_chunks_parallel)
+PLAIN = types.SimpleNamespace(
+    forward=forward_plain, tangent=tangent_plain, adjoint=adjoint_plain,
+    adjoint_tangent=adjoint_tangent_plain, hessian_chunks_serial=hessian_chunks_serial_plain,
+    hessian_chunks_parallel=hessian_chunks_parallel_plain,
+    jacobian_chunks_serial=jacobian_chunks_serial_plain,
+    jacobian_chunks_parallel=jacobian_chunks_parallel_plain)
