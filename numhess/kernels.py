@@ -1465,41 +1465,31 @@ def _named(fn, name, **replace):
 
 
 hessian_chunks_serial = njit(**_JIT)(_named(_hessian_chunks, "hessian_chunks_serial"))
-# Without the linear-algebra branches (LINALG = False), for tapes with no LINALG_OPS.
-forward_plain = njit(**_JIT)(_named(forward, "forward_plain", LINALG=False))
-tangent_plain = njit(**_JIT)(_named(tangent, "tangent_plain", LINALG=False))
-adjoint_plain = njit(**_JIT)(_named(adjoint, "adjoint_plain", LINALG=False))
-adjoint_tangent_plain = njit(**_JIT)(
-    _named(adjoint_tangent, "adjoint_tangent_plain", LINALG=False))
-hessian_chunks_serial_plain = njit(**_JIT)(_named(
-    _hessian_chunks, "hessian_chunks_serial_plain", tangent=tangent_plain,
-    adjoint_tangent=adjoint_tangent_plain))
-hessian_chunks_parallel_plain = njit(parallel=True, **_JIT)(_named(
-    _hessian_chunks, "hessian_chunks_parallel_plain", tangent=tangent_plain,
-    adjoint_tangent=adjoint_tangent_plain))
-jacobian_chunks_serial_plain = njit(**_JIT)(_named(
-    _jacobian_chunks, "jacobian_chunks_serial_plain", tangent=tangent_plain,
-    adjoint=adjoint_plain))
-jacobian_chunks_parallel_plain = njit(parallel=True, **_JIT)(_named(
-    _jacobian_chunks, "jacobian_chunks_parallel_plain", tangent=tangent_plain,
-    adjoint=adjoint_plain))
 hessian_chunks_parallel = njit(parallel=True, **_JIT)(
     _named(_hessian_chunks, "hessian_chunks_parallel"))
 jacobian_chunks_serial = njit(**_JIT)(_named(_jacobian_chunks, "jacobian_chunks_serial"))
 jacobian_chunks_parallel = njit(parallel=True, **_JIT)(
     _named(_jacobian_chunks, "jacobian_chunks_parallel"))
 
+# Without the linear-algebra branches (LINALG = False), for tapes with no LINALG_OPS.
+forward_plain = njit(**_JIT)(_named(forward, "forward_plain", LINALG=False))
+tangent_plain = njit(**_JIT)(_named(tangent, "tangent_plain", LINALG=False))
+adjoint_plain = njit(**_JIT)(_named(adjoint, "adjoint_plain", LINALG=False))
+adjoint_tangent_plain = njit(**_JIT)(
+    _named(adjoint_tangent, "adjoint_tangent_plain", LINALG=False))
+_PLAIN_SWEEPS = dict(tangent=tangent_plain, adjoint=adjoint_plain,
+                     adjoint_tangent=adjoint_tangent_plain)
+hessian_chunks_serial_plain = njit(**_JIT)(
+    _named(_hessian_chunks, "hessian_chunks_serial_plain", **_PLAIN_SWEEPS))
+hessian_chunks_parallel_plain = njit(parallel=True, **_JIT)(
+    _named(_hessian_chunks, "hessian_chunks_parallel_plain", **_PLAIN_SWEEPS))
+jacobian_chunks_serial_plain = njit(**_JIT)(
+    _named(_jacobian_chunks, "jacobian_chunks_serial_plain", **_PLAIN_SWEEPS))
+jacobian_chunks_parallel_plain = njit(parallel=True, **_JIT)(
+    _named(_jacobian_chunks, "jacobian_chunks_parallel_plain", **_PLAIN_SWEEPS))
 
 # The kernels the drivers run on a tape: Tape.kernels is one of these.
-FULL = types.SimpleNamespace(
-    forward=forward, tangent=tangent, adjoint=adjoint, adjoint_tangent=adjoint_tangent,
-    hessian_chunks_serial=hessian_chunks_serial,
-    hessian_chunks_parallel=hessian_chunks_parallel,
-    jacobian_chunks_serial=jacobian_chunks_serial,
-    jacobian_chunks_parallel=jacobian_chunks_parallel)
-PLAIN = types.SimpleNamespace(
-    forward=forward_plain, tangent=tangent_plain, adjoint=adjoint_plain,
-    adjoint_tangent=adjoint_tangent_plain, hessian_chunks_serial=hessian_chunks_serial_plain,
-    hessian_chunks_parallel=hessian_chunks_parallel_plain,
-    jacobian_chunks_serial=jacobian_chunks_serial_plain,
-    jacobian_chunks_parallel=jacobian_chunks_parallel_plain)
+_KERNELS = ("forward", "tangent", "adjoint", "adjoint_tangent", "hessian_chunks_serial",
+            "hessian_chunks_parallel", "jacobian_chunks_serial", "jacobian_chunks_parallel")
+FULL = types.SimpleNamespace(**{name: globals()[name] for name in _KERNELS})
+PLAIN = types.SimpleNamespace(**{name: globals()[name + "_plain"] for name in _KERNELS})
