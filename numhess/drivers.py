@@ -167,8 +167,9 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     B = np.empty((W.shape[0], n, n_dirs))
     bufs = plan.take()
     try:
-        _chunks(K.hessian_chunks_serial, K.hessian_chunks_parallel, plan, tape,
-                (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, n_dirs),
+        kern = tape.kernels
+        _chunks(kern.hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape,
+                (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, _NO_SEEDS, n_dirs),
                 (*bufs, B), tape.active_total * n_dirs * len(W), "Hessian")
     finally:
         plan.give(bufs)
@@ -184,7 +185,8 @@ def jacobian(rep, chunk_size, reverse):
     J = np.empty((m, n))
     bufs = plan.take()
     try:
-        _chunks(K.jacobian_chunks_serial, K.jacobian_chunks_parallel, plan, tape,
+        kern = tape.kernels
+        _chunks(kern.jacobian_chunks_serial, kern.jacobian_chunks_parallel, plan, tape,
                 (rep.vals, rep.ivals, n, e.out_off, m), (reverse, bufs[0], J),
                 tape.active_total * (m if reverse else n), "Jacobian")
     finally:
@@ -200,7 +202,7 @@ def gradient(rep, cotangent):
     try:
         adj = bufs[0][0]
         adj[o:o + rep.entry.out_size] = cotangent
-        blas.sweep(K.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1)
+        blas.sweep(tape.kernels.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1)
         g = adj[:n].copy()
         if not plan.small:     # clean for the next call; a small buffer is dropped
             adj[:n] = 0.0
@@ -217,7 +219,7 @@ def push_forward(rep, direction):
     try:
         tans = bufs[0][0]
         tans[:n] = direction
-        blas.sweep(K.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
+        blas.sweep(tape.kernels.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
         t = tans[o:o + rep.entry.out_size].copy()
         if not plan.small:
             tans[:n] = 0.0
@@ -226,20 +228,23 @@ def push_forward(rep, direction):
     return t
 
 
+_NO_SEEDS = np.zeros((0, 0))      # hessian: the seeds are given by colours
+_UNIT = np.ones((1, 1))             # the cotangent of a scalar output, the common case
+
+
 def hessian_vector(rep, cotangent, direction):
-    """(d^2 <cotangent, f> / dx^2) @ direction: one tangent and one second-order adjoint."""
-    tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
+    """(d^2 <cotangent, f> / dx^2) @ direction: one tangent and one second-order adjoint,
+    run by the serial Hessian kernel with the direction as its one seed (so hvp compiles
+    nothing that hessian does not)."""
+    tape, n, m = rep.tape, rep.tape.n_in, rep.entry.out_size
     plan = _cached_plan(rep, "second", 1)
+    W = _UNIT if m == 1 and cotangent == 1.0 else np.full((1, m), cotangent, dtype=float)
+    V = np.ascontiguousarray(direction, dtype=np.float64).reshape(n, 1)
+    B = np.empty((1, n, 1))
     bufs = plan.take()
     try:
-        tans, adj, adjt = bufs[0][0], bufs[1][0], bufs[2][0]
-        tans[:n] = direction
-        blas.sweep(K.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
-        adj[o:o + rep.entry.out_size] = cotangent
-        blas.sweep(K.adjoint_tangent, tape, 1, rep.vals, rep.ivals, tans, adj, adjt, 1)
-        hv = adjt[:n].copy()
-        if not plan.small:
-            tans[:n] = adj[:n] = adjt[:n] = 0.0
+        blas.sweep(tape.kernels.hessian_chunks_serial, tape, 1, rep.vals, rep.ivals, n,
+                   rep.entry.out_off, m, W, _basis(rep), V, 1, plan.starts, 1, *bufs, B)
     finally:
         plan.give(bufs)
-    return hv
+    return B[0, :, 0]

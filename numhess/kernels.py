@@ -60,6 +60,11 @@ CHOL = 91       # batched lower Cholesky factors of symmetric (n, n); ipool[pi:p
 LAPACK = 92     # values of a LAPACK factorization (never active; linalg.py differentiates
 #                 them); ipool[pi:pi+4] = kind, batch, m, n; fp = rcond for PINV
 BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL, LAPACK)   # on BLAS's or LAPACK's threads
+LINALG_OPS = (INV, LOGABSDET, SIGNDET, CHOL, LAPACK)
+# The sweeps test `LINALG and o == INV` and so on: the "_plain" kernels below are compiled
+# with LINALG = False, so Numba prunes those branches and never compiles the linear-algebra
+# rules (a third of a cold compile) for a tape without such instructions.
+LINALG = True
 # LAPACK kinds, each over batch (m, n) matrices; outputs packed kind by kind, batch outermost
 EIGH = 0        # symmetric (n, n): eigenvalues (batch, n), then eigenvectors (batch, n, n)
 QR = 1          # reduced: Q (batch, m, min(m, n)), then R (batch, min(m, n), n)
@@ -737,13 +742,13 @@ def forward(T, vals, ivals):
             vals[yo] = s
         elif o == MATMUL:
             _matmul_forward(vals, ipool, pi[t], off[a[t]], off[b[t]], yo)
-        elif o == INV:
+        elif LINALG and o == INV:
             _inv_forward(vals, ipool, pi[t], off[a[t]], yo)
-        elif o == LOGABSDET or o == SIGNDET:
+        elif LINALG and (o == LOGABSDET or o == SIGNDET):
             _slogdet_forward(vals, ipool, pi[t], off[a[t]], yo, o == SIGNDET)
-        elif o == CHOL:
+        elif LINALG and o == CHOL:
             _chol_forward(vals, ipool, pi[t], off[a[t]], yo)
-        elif o == LAPACK:
+        elif LINALG and o == LAPACK:
             _lapack_forward(vals, ipool, pi[t], off[a[t]], yo, fp[t])
         elif o == MAXRED or o == MINRED:
             _extreme_forward(vals, ivals, ipool, pi[t], iw[t], off[a[t]], size[a[t]], yo, n,
@@ -841,11 +846,11 @@ def tangent(T, vals, ivals, tans, k):
         elif o == MATMUL:
             _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
-        elif o == INV:
+        elif LINALG and o == INV:
             _inv_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
-        elif o == LOGABSDET:
+        elif LINALG and o == LOGABSDET:
             _logdet_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
-        elif o == CHOL:
+        elif LINALG and o == CHOL:
             _chol_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT: a gather through the forward sweep's index map
             xo, w = off[a[t]], iw[t]
@@ -952,11 +957,11 @@ def adjoint(T, vals, ivals, adj, k):
         elif o == MATMUL:
             _matmul_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
-        elif o == INV:
+        elif LINALG and o == INV:
             _inv_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
-        elif o == LOGABSDET:
+        elif LINALG and o == LOGABSDET:
             _logdet_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
-        elif o == CHOL:
+        elif LINALG and o == CHOL:
             _chol_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, k, ivals, iw[t], off[a[t]], yo, n, pact)
@@ -1062,13 +1067,13 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
                             sact[a[t]], sact[b[t]])
             _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                           sact[a[t]], sact[b[t]])
-        elif o == INV:
+        elif LINALG and o == INV:
             _inv_adjoint(vals, adj, 1, ipool, pi[t], off[a[t]], yo)
             _inv_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], yo)
             _inv_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
-        elif o == LOGABSDET:
+        elif LINALG and o == LOGABSDET:
             _logdet_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
-        elif o == CHOL:
+        elif LINALG and o == CHOL:
             _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, 1, ivals, iw[t], off[a[t]], yo, n, pact)
@@ -1382,12 +1387,13 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
 # slot, the reverse sweeps clear what they consume, and the drivers clear the input rows
 # they seeded or read. Inactive slots are never touched, so their pages are never mapped.
 
-def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, starts, k,
-                    ws_tans, ws_adj, ws_adjt, B):
+def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dirs, starts,
+                    k, ws_tans, ws_adj, ws_adjt, B):
     """B[w, :, d] = H_w @ s_d for every cotangent row w of W, where H_w is the Hessian of
-    <W[w], f> and the seed s_d has ones at the inputs j with colors[j] == d (a basis
-    vector when colors = arange(n)). One tangent sweep per chunk of seeds, then one
-    second-order adjoint sweep per cotangent."""
+    <W[w], f> and the seed s_d is column d of V when V has columns (hvp: one direction),
+    else has ones at the inputs j with colors[j] == d (a basis vector when colors =
+    arange(n)). One tangent sweep per chunk of seeds, then one second-order adjoint sweep
+    per cotangent."""
     nchunks = starts.size
     nthreads = ws_tans.shape[0]
     for tid in prange(nthreads):
@@ -1396,10 +1402,15 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, n_dirs, 
             d0 = starts[ci]
             nv = min(k, n_dirs - d0)
             tans[:n_in * k] = 0.0
-            for j in range(n_in):
-                d = colors[j] - d0
-                if d >= 0 and d < nv:
-                    tans[j * k + d] = 1.0
+            if V.shape[1] > 0:
+                for j in range(n_in):
+                    for d in range(nv):
+                        tans[j * k + d] = V[j, d0 + d]
+            else:
+                for j in range(n_in):
+                    d = colors[j] - d0
+                    if d >= 0 and d < nv:
+                        tans[j * k + d] = 1.0
             tangent(T, vals, ivals, tans, k)
             for w in range(W.shape[0]):
                 adj[out_off:out_off + out_size] = W[w]
@@ -1440,12 +1451,15 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
                         J[i, j0 + jj] = buf[(out_off + i) * k + jj]
 
 
-def _named(fn, name):
-    """fn under another name. Numba's on-disk cache keys a function by its qualified name,
-    so a serial and a parallel compile of one body need names of their own, or whichever
-    is cached first is loaded for both (the parallel one costs milliseconds a call)."""
+def _named(fn, name, **replace):
+    """fn under another name, and with the globals in `replace` replaced. Numba's on-disk
+    cache keys a function by its qualified name, so a serial and a parallel compile of one
+    body need names of their own, or whichever is cached first is loaded for both (the
+    parallel one costs milliseconds a call)."""
+    fn = getattr(fn, "py_func", fn)     # a compiled kernel's Python function
     code = fn.__code__.replace(co_name=name, co_qualname=name)
-    named = types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    glob = dict(fn.__globals__, **replace) if replace else fn.__globals__
+    named = types.FunctionType(code, glob, name, fn.__defaults__, fn.__closure__)
     named.__qualname__ = name
     return named
 
@@ -1456,3 +1470,26 @@ hessian_chunks_parallel = njit(parallel=True, **_JIT)(
 jacobian_chunks_serial = njit(**_JIT)(_named(_jacobian_chunks, "jacobian_chunks_serial"))
 jacobian_chunks_parallel = njit(parallel=True, **_JIT)(
     _named(_jacobian_chunks, "jacobian_chunks_parallel"))
+
+# Without the linear-algebra branches (LINALG = False), for tapes with no LINALG_OPS.
+forward_plain = njit(**_JIT)(_named(forward, "forward_plain", LINALG=False))
+tangent_plain = njit(**_JIT)(_named(tangent, "tangent_plain", LINALG=False))
+adjoint_plain = njit(**_JIT)(_named(adjoint, "adjoint_plain", LINALG=False))
+adjoint_tangent_plain = njit(**_JIT)(
+    _named(adjoint_tangent, "adjoint_tangent_plain", LINALG=False))
+_PLAIN_SWEEPS = dict(tangent=tangent_plain, adjoint=adjoint_plain,
+                     adjoint_tangent=adjoint_tangent_plain)
+hessian_chunks_serial_plain = njit(**_JIT)(
+    _named(_hessian_chunks, "hessian_chunks_serial_plain", **_PLAIN_SWEEPS))
+hessian_chunks_parallel_plain = njit(parallel=True, **_JIT)(
+    _named(_hessian_chunks, "hessian_chunks_parallel_plain", **_PLAIN_SWEEPS))
+jacobian_chunks_serial_plain = njit(**_JIT)(
+    _named(_jacobian_chunks, "jacobian_chunks_serial_plain", **_PLAIN_SWEEPS))
+jacobian_chunks_parallel_plain = njit(parallel=True, **_JIT)(
+    _named(_jacobian_chunks, "jacobian_chunks_parallel_plain", **_PLAIN_SWEEPS))
+
+# The kernels the drivers run on a tape: Tape.kernels is one of these.
+_KERNELS = ("forward", "tangent", "adjoint", "adjoint_tangent", "hessian_chunks_serial",
+            "hessian_chunks_parallel", "jacobian_chunks_serial", "jacobian_chunks_parallel")
+FULL = types.SimpleNamespace(**{name: globals()[name] for name in _KERNELS})
+PLAIN = types.SimpleNamespace(**{name: globals()[name + "_plain"] for name in _KERNELS})

@@ -159,6 +159,8 @@ class Tape:
         self.pact = np.repeat(self.sact[base], self.size[base])   # activity by position
         self.active_total = int(self.size[base & self.sact].sum())
         self.has_matmul = bool(np.any(np.isin(self.op, K.BLAS_OPS)))   # BLAS or LAPACK
+        # the kernels compiled without the linear-algebra rules when none is on the tape
+        self.kernels = K.FULL if np.any(np.isin(self.op, K.LINALG_OPS)) else K.PLAIN
         self.blas_work = _blas_work(self)
         self._pack()
 
@@ -190,7 +192,7 @@ class Tape:
                 vals[o:o + size] = p.reshape(-1)
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
-        blas.sweep(K.forward, self, 1, vals, ivals)
+        blas.sweep(self.kernels.forward, self, 1, vals, ivals)
         return vals, ivals
 
     def guards_hold(self, vals):
