@@ -13,6 +13,10 @@ WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoint
 # on the 2-core machine, a 300-variable logistic regression or Lennard-Jones Hessian ran
 # 1.2-2x slower on two threads than on one.
 PARALLEL_MIN_WORK = 20_000_000
+# A handful of directions (a sparse Hessian's colour groups) run in one round of chunks
+# even where the budget above would split them: a sweep of one direction costs about
+# twice as much per direction as one of three (chained Rosenbrock, n = 10^6).
+FEW_DIRECTIONS = 4
 _parallel_lock = threading.Lock()  # parallel regions run one at a time
 # GNU OpenMP, Numba's first choice here, kills a forked child that runs a parallel region
 # after its parent did (multiprocessing's default start method); the workqueue layer is
@@ -46,6 +50,8 @@ def _plan(n_dirs, tape, chunk_size, buffers):
         else 1
     if chunk_size is None:
         kmax = max(1, WORKSPACE_BYTES // (8 * buffers * max(tape.active_total, 1)))
+        if n_dirs <= FEW_DIRECTIONS * threads:    # one round, even past the budget
+            kmax = max(kmax, -(-n_dirs // threads))
         nchunks = max(-(-n_dirs // kmax), min(threads, n_dirs))
         k = -(-n_dirs // nchunks)
     else:
@@ -219,7 +225,7 @@ def push_forward(rep, direction):
     try:
         tans = bufs[0][0]
         tans[:n] = direction
-        blas.sweep(tape.kernels.tangent, tape, 1, rep.vals, rep.ivals, tans, 1)
+        blas.sweep(tape.kernels.tangent, tape, 1, rep.vals, rep.ivals, tans, 1, True)
         t = tans[o:o + rep.entry.out_size].copy()
         if not plan.small:
             tans[:n] = 0.0

@@ -61,6 +61,8 @@ LAPACK = 92     # values of a LAPACK factorization (never active; linalg.py diff
 #                 them); ipool[pi:pi+4] = kind, batch, m, n; fp = rcond for PINV
 BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL, LAPACK)   # on BLAS's or LAPACK's threads
 LINALG_OPS = (INV, LOGABSDET, SIGNDET, CHOL, LAPACK)
+# zero second derivatives: their second-order rules read no tangent (_linear tests them)
+LINEAR_OPS = (NEG, ADDC, MULC, RSUBC, DIVC, ADD, SUB)
 # The sweeps test `LINALG and o == INV` and so on: the "_plain" kernels below are compiled
 # with LINALG = False, so Numba prunes those branches and never compiles the linear-algebra
 # rules (a third of a cold compile) for a tape without such instructions.
@@ -585,25 +587,43 @@ def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr):
         if k == 1:
             for i in range(m):
                 adj[xo + s + i] += d1[i] * adj[yo + s + i]
+                adj[yo + s + i] = 0.0     # consumed: cleared here, while in cache
         else:
             for i in range(m):
                 for j in range(k):
                     adj[(xo + s + i) * k + j] += d1[i] * adj[(yo + s + i) * k + j]
+                    adj[(yo + s + i) * k + j] = 0.0
+
+
+@njit(**_JIT)
+def _linear(o):
+    """Opcodes whose second derivatives are zero (LINEAR_OPS): their second-order rules
+    read no tangent."""
+    return (o == NEG or o == ADDC or o == MULC or o == RSUBC or o == DIVC or o == ADD
+            or o == SUB)
 
 
 @njit(**_JIT)
 def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr):
+    linear = _linear(o)
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
-        d1, d2 = scr[0, :m], scr[1, :m]
-        unary_derivs(o, vals[xo + s:xo + s + m], vals[yo + s:yo + s + m], p, d1, d2)
+        d1, c = scr[0, :m], scr[1, :m]
+        unary_derivs(o, vals[xo + s:xo + s + m], vals[yo + s:yo + s + m], p, d1, c)
+        x0, y0 = xo + s, yo + s
+        for i in range(m):      # the result's cotangents are consumed: cleared here
+            g = adj[y0 + i]
+            adj[y0 + i] = 0.0
+            adj[x0 + i] += d1[i] * g
+            c[i] *= g
         for i in range(m):
-            x, y = xo + s + i, yo + s + i
-            g = adj[y]
-            adj[x] += d1[i] * g
-            c = d2[i] * g
+            x, y = (x0 + i) * k, (y0 + i) * k
             for j in range(k):
-                adjt[x * k + j] += d1[i] * adjt[y * k + j] + c * tans[x * k + j]
+                v = d1[i] * adjt[y + j]
+                adjt[y + j] = 0.0
+                if not linear:
+                    v += c[i] * tans[x + j]
+                adjt[x + j] += v
 
 
 @njit(**_JIT)
@@ -643,6 +663,7 @@ def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
             ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
             for j in range(k):
                 g = adj[y * k + j]
+                adj[y * k + j] = 0.0
                 if act_a:
                     adj[ia * k + j] += fa[i] * g
                 if act_b:
@@ -653,19 +674,27 @@ def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
 def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, act_a,
                             act_b, scr):
     fa, fb, faa, fab, fbb = scr[0], scr[1], scr[2], scr[3], scr[4]
+    linear = _linear(o)
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         for i in range(m):
             ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
             g = adj[y]
+            adj[y] = 0.0     # consumed: cleared here
             if act_a:
                 adj[ia] += fa[i] * g
             if act_b:
                 adj[ib] += fb[i] * g
             for j in range(k):
                 gt = adjt[y * k + j]
-                if act_a and act_b:
+                adjt[y * k + j] = 0.0
+                if linear:
+                    if act_a:
+                        adjt[ia * k + j] += fa[i] * gt
+                    if act_b:
+                        adjt[ib * k + j] += fb[i] * gt
+                elif act_a and act_b:
                     ta, tb = tans[ia * k + j], tans[ib * k + j]
                     adjt[ia * k + j] += fa[i] * gt + (faa[i] * ta + fab[i] * tb) * g
                     adjt[ib * k + j] += fb[i] * gt + (fab[i] * ta + fbb[i] * tb) * g
@@ -676,27 +705,29 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
 
 
 # ---------------------------------------------------------------- the packed tape
-# Tape.arrays packs the tape's 15 arrays into three, (ints, floats, bools): Numba's
-# dispatcher unboxes every array of every call, and 15 of them cost microseconds.
+# Tape.arrays packs the tape's 16 arrays into three, (ints, floats, bools): Numba's
+# dispatcher unboxes every array of every call, and 16 of them cost microseconds.
 # ints starts with the 12 bounds of its 11 segments: op out a b c pi iw off size ipool cpos.
-# floats is fp then fpool, bools sact then pact.
+# floats is fp then fpool, bools sact, tused (per instruction), then pact.
 @njit(**_JIT)
 def unpack(T):
-    """(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact)."""
+    """(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused)."""
     ints, floats, bools = T
     h = ints[:12]
     n_instr, n_slots = h[1] - h[0], h[8] - h[7]
     return (ints[h[0]:h[1]], ints[h[1]:h[2]], ints[h[2]:h[3]], ints[h[3]:h[4]],
             ints[h[4]:h[5]], ints[h[5]:h[6]], floats[:n_instr], ints[h[6]:h[7]],
             ints[h[7]:h[8]], ints[h[8]:h[9]], bools[:n_slots], ints[h[9]:h[10]],
-            ints[h[10]:h[11]], floats[n_instr:], bools[n_slots:])
+            ints[h[10]:h[11]], floats[n_instr:], bools[n_slots + n_instr:],
+            bools[n_slots:n_slots + n_instr])
 
 
 # ---------------------------------------------------------------- forward
 @njit(**_JIT)
 def forward(T, vals, ivals):
     """Values of every slot; also the value-dependent index maps (argmax, sort order)."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = unpack(T)
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
+        unpack(T)
     for i in range(cpos.size):
         vals[cpos[i]] = fpool[i]
     scr = np.empty((8, TILE))
@@ -797,13 +828,16 @@ def _extreme_forward(vals, ivals, ipool, q, w, xo, nx, yo, ny, is_max):
 
 # ---------------------------------------------------------------- tangent (k directions)
 @njit(**_JIT)
-def tangent(T, vals, ivals, tans, k):
-    """Push k tangent directions forward. Tangents of inactive slots must be zero on entry."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = unpack(T)
+def tangent(T, vals, ivals, tans, k, every):
+    """Push k tangent directions forward. Tangents of inactive slots must be zero on entry.
+    every=False (a Hessian's sweep) skips the instructions whose tangents no second-order
+    rule reads (tused), and leaves theirs as they were."""
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
+        unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size):
         y = out[t]
-        if not sact[y]:
+        if not sact[y] or not (every or tused[t]):
             continue
         o = op[t]
         yo = off[y]
@@ -922,7 +956,8 @@ def adjoint(T, vals, ivals, adj, k):
     other active slot. Each instruction clears its result's cotangents once it has pulled
     them back, so on exit adj is zero again at active slots except the inputs, and a
     workspace is reused without clearing it whole."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = unpack(T)
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
+        unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size - 1, -1, -1):
         y = out[t]
@@ -965,7 +1000,8 @@ def adjoint(T, vals, ivals, adj, k):
             _chol_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, k, ivals, iw[t], off[a[t]], yo, n, pact)
-        adj[yo * k:(yo + n) * k] = 0.0
+        if o >= BINARY_END:     # the elementwise rules clear as they go
+            adj[yo * k:(yo + n) * k] = 0.0
 
 
 @njit(**_JIT)
@@ -1022,7 +1058,8 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
     at every other active slot; on exit adjt at the inputs holds k columns of the Hessian
     of <adj_out, f>, and both are zero again at the other active slots (as in adjoint).
     """
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact = unpack(T)
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
+        unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size - 1, -1, -1):
         y = out[t]
@@ -1078,8 +1115,9 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, 1, ivals, iw[t], off[a[t]], yo, n, pact)
             _gather_adjoint(adjt, k, ivals, iw[t], off[a[t]], yo, n, pact)
-        adj[yo:yo + n] = 0.0
-        adjt[yo * k:(yo + n) * k] = 0.0
+        if o >= BINARY_END:     # the elementwise rules clear as they go
+            adj[yo:yo + n] = 0.0
+            adjt[yo * k:(yo + n) * k] = 0.0
 
 
 @njit(**_JIT)
@@ -1384,8 +1422,9 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
 # the workspaces. Every chunk has the same width k (the last one padded with empty
 # directions), so a workspace keeps one layout for good. Workspaces are zero where the
 # sweeps expect zeros when handed in, and are left so: tangent overwrites every active
-# slot, the reverse sweeps clear what they consume, and the drivers clear the input rows
-# they seeded or read. Inactive slots are never touched, so their pages are never mapped.
+# slot it does not skip (and no rule reads the ones a Hessian skips), the reverse sweeps
+# clear what they consume, and the drivers clear the input rows they seeded or read.
+# Inactive slots are never touched, so their pages are never mapped.
 
 def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dirs, starts,
                     k, ws_tans, ws_adj, ws_adjt, B):
@@ -1411,7 +1450,7 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dir
                     d = colors[j] - d0
                     if d >= 0 and d < nv:
                         tans[j * k + d] = 1.0
-            tangent(T, vals, ivals, tans, k)
+            tangent(T, vals, ivals, tans, k, False)
             for w in range(W.shape[0]):
                 adj[out_off:out_off + out_size] = W[w]
                 adjoint_tangent(T, vals, ivals, tans, adj, adjt, k)
@@ -1445,7 +1484,7 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
                 buf[:n_in * k] = 0.0
                 for jj in range(nv):
                     buf[(j0 + jj) * k + jj] = 1.0
-                tangent(T, vals, ivals, buf, k)
+                tangent(T, vals, ivals, buf, k, True)
                 for i in range(out_size):
                     for jj in range(nv):
                         J[i, j0 + jj] = buf[(out_off + i) * k + jj]

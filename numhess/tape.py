@@ -131,6 +131,39 @@ def _blas_work(tape):
     return work
 
 
+# Instructions whose second-order adjoint rules read no tangent (linear and index ops).
+_NO_SECOND_ORDER = K.LINEAR_OPS + (K.WHERE, K.GATHER, K.SCATTER, K.SUMALL, K.MAXRED,
+                                   K.MINRED, K.SORT)
+
+
+def _tangents_read(tape):
+    """Per instruction: does a Hessian read its result's tangent, in a second-order rule
+    or in the tangent rule of an instruction whose tangent is read? The tangent sweep of
+    a Hessian skips the others (a sum of squares computes the squares' tangents, not the
+    sum's). Unknown opcodes count as reading every tangent they touch."""
+    n_slots = tape.off.size
+    base = np.where(tape.alias_src < 0, np.arange(n_slots), tape.alias_src)
+    base_slots = np.flatnonzero(tape.alias_src < 0)      # in the order of their offsets
+    read = np.zeros(n_slots, dtype=np.bool_)
+    used = np.zeros(tape.op.size, dtype=np.bool_)
+    for t in range(tape.op.size - 1, -1, -1):
+        o, y = int(tape.op[t]), tape.out[t]
+        if not tape.sact[y]:
+            continue
+        operands = [s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]
+        if o not in _NO_SECOND_ORDER:
+            read[base[operands]] = True
+            if o >= K.BINARY_END and o != K.MATMUL:
+                read[y] = True          # the linear-algebra rules read their result's too
+        used[t] = read[y]
+        if used[t]:
+            read[base[operands]] = True
+            if o == K.GATHER:            # sources by absolute position, in any slot
+                pos = tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[y]]
+                read[base_slots[np.searchsorted(tape.off[base_slots], pos, "right") - 1]] = True
+    return used
+
+
 class Tape:
     """An immutable, picklable tape of flat arrays."""
 
@@ -162,6 +195,7 @@ class Tape:
         # the kernels compiled without the linear-algebra rules when none is on the tape
         self.kernels = K.FULL if np.any(np.isin(self.op, K.LINALG_OPS)) else K.PLAIN
         self.blas_work = _blas_work(self)
+        self.tused = _tangents_read(self)
         self._pack()
 
     INT_FIELDS = ("op", "out", "a", "b", "c", "pi", "iw", "off", "size", "ipool", "cpos")
@@ -175,17 +209,19 @@ class Tape:
             setattr(self, f, ints[lo:hi])
         floats = np.concatenate([self.fp, self.fpool])
         self.fp, self.fpool = floats[:self.fp.size], floats[self.fp.size:]
-        bools = np.concatenate([self.sact, self.pact])
-        self.sact, self.pact = bools[:self.sact.size], bools[self.sact.size:]
+        ns, ni = self.sact.size, self.tused.size
+        bools = np.concatenate([self.sact, self.tused, self.pact])
+        self.sact, self.tused, self.pact = bools[:ns], bools[ns:ns + ni], bools[ns + ni:]
         self.arrays = (ints, floats, bools)
 
     def __len__(self):
         return self.op.size
 
-    def run_forward(self, x, params=()):
-        """Evaluate at x (flat float64 of length n_in) with the parameter arrays: returns
-        (vals, ivals)."""
-        vals = np.empty(self.total)
+    def run_forward(self, x, params=(), vals=None):
+        """Evaluate at x (flat float64 of length n_in) with the parameter arrays, into
+        vals (a new buffer when None): returns (vals, ivals)."""
+        if vals is None:
+            vals = np.empty(self.total)
         vals[:self.n_in] = x
         if params:
             for (o, size), p in zip(self.param_spans, params):

@@ -84,6 +84,31 @@ def test_threads_through_the_parallel_driver(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_recycled_value_buffers(monkeypatch):
+    """Value buffers of large tapes are reused between calls (RECYCLE_MIN lowered so these
+    small ones are): never while a result of the call that filled one is held, and never
+    by two threads at once."""
+    from numhess import traced
+    monkeypatch.setattr(traced, "RECYCLE_MIN", 1)
+    tf = traced.TracedFunction(lambda x: np.sum(np.sin(x) * x ** 2))
+    x1, x2 = workers.points(2, 9, seed=6)
+    held = tf.evaluate((x1,))
+    before = held.vals.copy()
+    other = tf.evaluate((x2,))
+    assert other.vals is not held.vals
+    np.testing.assert_array_equal(held.vals, before)      # untouched by the second call
+    spare = id(other.vals)
+    del held, other
+    again = tf.evaluate((x1,))
+    assert id(again.vals) == spare        # dropped, then handed out again
+    np.testing.assert_array_equal(again.vals, before)
+    H = nh.hessian(workers.energy)
+    xs = workers.points(64, 9, seed=7)
+    with cf.ThreadPoolExecutor(max_workers=6) as ex:
+        results = list(ex.map(H, xs))
+    _assert_hessians(results, xs)
+
+
 # ---------------------------------------------------------------- processes
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])

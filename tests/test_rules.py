@@ -13,6 +13,7 @@ import pytest
 
 import numhess as nh
 from cases import CASES
+from numhess.traced import TracedFunction
 
 
 def central_diff(fn, x, h=1e-6):
@@ -62,3 +63,44 @@ def test_rule(name, fn, shape, domain):
         assert_close(jf(x), J, what="jacfwd vs finite differences")
         assert_close(jr(x), J, what="jacrev vs finite differences")
         np.testing.assert_array_equal(x, x_before)   # the caller's array is untouched
+
+
+def _skipped_poisoned(rep):
+    """The Hessian of a traced scalar function, by the serial kernel, with every tangent
+    the Hessian's tangent sweep skips (Tape.tused) set to NaN beforehand."""
+    tape, n = rep.tape, rep.tape.n_in
+    tans = np.zeros((1, tape.total * n))
+    for t in np.flatnonzero(~tape.tused):
+        y = tape.out[t]
+        tans[0, tape.off[y] * n:(tape.off[y] + tape.size[y]) * n] = np.nan
+    B = np.empty((1, n, n))
+    tape.kernels.hessian_chunks_serial(
+        tape.arrays, rep.vals, rep.ivals, n, rep.entry.out_off, 1, np.ones((1, 1)),
+        np.arange(n), np.zeros((0, 0)), n, np.zeros(1, np.int64), n, tans,
+        np.zeros((1, tape.total)), np.zeros((1, tape.total * n)), B)
+    return B[0]
+
+
+@pytest.mark.parametrize("name, fn, shape, domain", CASES, ids=[c[0] for c in CASES])
+def test_hessian_reads_no_skipped_tangent(name, fn, shape, domain):
+    """No second-order rule reads a tangent the Hessian's tangent sweep skips."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    x = rng.uniform(*domain, size=shape)
+    w = rng.normal(size=np.shape(fn(x)))
+
+    def F(x):
+        y = fn(x)
+        return np.sum(w * y + 0.3 * y * y)
+
+    rep = TracedFunction(F, 0).evaluate((x,))
+    assert_close(_skipped_poisoned(rep), nh.hessian(F)(x), rtol=1e-10, what="Hessian")
+
+
+def test_tangents_read_by_a_hessian():
+    """Chained Rosenbrock: the Hessian's tangent sweep needs x[:-1]**2, x[1:] - x[:-1]**2
+    and 1 - x[:-1] (operands of squares), not the squares, their sum or the products."""
+    f = lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    x = np.linspace(-1.0, 1.0, 6)
+    rep = TracedFunction(f, 0).evaluate((x,))
+    assert rep.tape.tused.tolist() == [True, True, False, False, True, False, False, False]
+    assert_close(_skipped_poisoned(rep), nh.hessian(f)(x), rtol=1e-12, what="Hessian")
