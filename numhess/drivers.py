@@ -43,11 +43,12 @@ def _plan(n_dirs, tape, chunk_size, buffers):
     the width is evened out over the chunks, so the padding of the last one stays small."""
     if n_dirs == 0:
         return np.zeros(0, np.int64), 1, 1
-    # get_num_threads costs microseconds: ask only when threads could pay off
-    # matrix products and factorizations run on BLAS's threads: more would oversubscribe
-    work = tape.active_total * n_dirs
-    threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK and not tape.has_matmul \
-        else 1
+    # get_num_threads costs microseconds: ask only when threads could pay off. Products
+    # and factorizations count with their multiply-adds. They run on BLAS's threads when
+    # numhess cannot hold BLAS to one (blas.py): more threads would oversubscribe.
+    work = (tape.active_total + tape.blas_work) * n_dirs
+    threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK and (
+        not tape.has_matmul or blas.one_thread.controls is not None) else 1
     if chunk_size is None:
         kmax = max(1, WORKSPACE_BYTES // (8 * buffers * max(tape.active_total, 1)))
         if n_dirs <= FEW_DIRECTIONS * threads:    # one round, even past the budget

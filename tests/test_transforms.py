@@ -269,16 +269,25 @@ def test_data_that_must_be_constant_falls_back():
 
 def test_parallel_chunks_agree_with_serial(monkeypatch):
     """The prange drivers (used for large problems only) give the serial results."""
-    from numhess import drivers
+    from numhess import blas, drivers
     f = lambda x: np.sum(np.sin(x) * np.roll(x, 1) ** 2) + np.prod(np.cos(x[:5]))
     r = lambda x: np.concatenate([np.sin(x) * x[0], np.cumsum(x) ** 2])
-    x = np.random.default_rng(8).normal(size=23)
-    serial = (nh.hessian(f, chunk_size=4)(x), nh.jacfwd(r, chunk_size=3)(x),
-              nh.jacrev(r, chunk_size=5)(x))
+    rng = np.random.default_rng(8)
+    x, A = rng.normal(size=23), rng.normal(size=(30, 23))
+    # products and a factorization: their chunks run in parallel on one BLAS thread
+    m = lambda x: (np.sum(np.tanh(A @ x) ** 2)
+                   + np.linalg.slogdet(np.outer(x, x) + 5.0 * np.eye(23))[1])
+    hm = nh.hessian(m, chunk_size=4)
+    calls = lambda: (nh.hessian(f, chunk_size=4)(x), nh.jacfwd(r, chunk_size=3)(x),
+                     nh.jacrev(r, chunk_size=5)(x), hm(x))
+    serial = calls()
     monkeypatch.setattr(drivers, "PARALLEL_MIN_WORK", 0)
+    hm = nh.hessian(m, chunk_size=4)        # plans are kept with the tape: a fresh one
     for _ in range(2):                      # twice: the kept work buffers stay clean
-        parallel = (nh.hessian(f, chunk_size=4)(x), nh.jacfwd(r, chunk_size=3)(x),
-                    nh.jacrev(r, chunk_size=5)(x))
+        parallel = calls()
+    if blas.one_thread.controls is not None:
+        [entry] = [e for es in hm.traced.cache.values() for e in es]
+        assert entry.derived[("second", 23, 4)].workers > 1
         for a, b in zip(serial, parallel):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
 
