@@ -569,9 +569,10 @@ def _unary_tangent(vals, tans, k, o, p, xo, yo, n, scr):
         m = min(TILE, n - s)
         d1, d2 = scr[0, :m], scr[1, :m]
         unary_derivs(o, vals[xo + s:xo + s + m], vals[yo + s:yo + s + m], p, d1, d2)
-        if k == 1:
+        if k == 1:       # slices: simple loops LLVM vectorizes
+            ty, tx = tans[yo + s:yo + s + m], tans[xo + s:xo + s + m]
             for i in range(m):
-                tans[yo + s + i] = d1[i] * tans[xo + s + i]
+                ty[i] = d1[i] * tx[i]
         else:
             for i in range(m):
                 for j in range(k):
@@ -585,9 +586,10 @@ def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr):
         d1, d2 = scr[0, :m], scr[1, :m]
         unary_derivs(o, vals[xo + s:xo + s + m], vals[yo + s:yo + s + m], p, d1, d2)
         if k == 1:
+            gx, gy = adj[xo + s:xo + s + m], adj[yo + s:yo + s + m]
             for i in range(m):
-                adj[xo + s + i] += d1[i] * adj[yo + s + i]
-                adj[yo + s + i] = 0.0     # consumed: cleared here, while in cache
+                gx[i] += d1[i] * gy[i]
+            gy[:] = 0.0     # consumed: cleared here, while in cache
         else:
             for i in range(m):
                 for j in range(k):
@@ -611,11 +613,21 @@ def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr):
         d1, c = scr[0, :m], scr[1, :m]
         unary_derivs(o, vals[xo + s:xo + s + m], vals[yo + s:yo + s + m], p, d1, c)
         x0, y0 = xo + s, yo + s
-        for i in range(m):      # the result's cotangents are consumed: cleared here
-            g = adj[y0 + i]
-            adj[y0 + i] = 0.0
-            adj[x0 + i] += d1[i] * g
-            c[i] *= g
+        gx, gy = adj[x0:x0 + m], adj[y0:y0 + m]
+        for i in range(m):
+            gx[i] += d1[i] * gy[i]
+            c[i] *= gy[i]
+        gy[:] = 0.0             # the result's cotangents are consumed: cleared here
+        if k == 1:
+            ax, ay, tx = adjt[x0:x0 + m], adjt[y0:y0 + m], tans[x0:x0 + m]
+            if linear:
+                for i in range(m):
+                    ax[i] += d1[i] * ay[i]
+            else:
+                for i in range(m):
+                    ax[i] += d1[i] * ay[i] + c[i] * tx[i]
+            ay[:] = 0.0
+            continue
         for i in range(m):
             x, y = (x0 + i) * k, (y0 + i) * k
             for j in range(k):
@@ -640,6 +652,18 @@ def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
+        if k == 1 and da == 1 and db == 1:     # one direction, whole operands: slices
+            ty, ta, tb = tans[yo + s:yo + s + m], tans[ao + s:ao + s + m], tans[bo + s:bo + s + m]
+            if act_a and act_b:
+                for i in range(m):
+                    ty[i] = fa[i] * ta[i] + fb[i] * tb[i]
+            elif act_a:
+                for i in range(m):
+                    ty[i] = fa[i] * ta[i]
+            else:
+                for i in range(m):
+                    ty[i] = fb[i] * tb[i]
+            continue
         for i in range(m):
             ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
             for j in range(k):
@@ -659,6 +683,9 @@ def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
+        if k == 1 and da == 1 and db == 1:
+            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, scr[7])
+            continue
         for i in range(m):
             ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
             for j in range(k):
@@ -673,19 +700,29 @@ def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
 @njit(**_JIT)
 def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, act_a,
                             act_b, scr):
-    fa, fb, faa, fab, fbb = scr[0], scr[1], scr[2], scr[3], scr[4]
+    fa, fb, faa, fab, fbb, gs = scr[0], scr[1], scr[2], scr[3], scr[4], scr[7]
     linear = _linear(o)
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
+        if da == 1 and db == 1:
+            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, gs)
+            if k == 1:
+                _binary_second_1(tans, adjt, ao + s, bo + s, yo + s, m, fa, fb, faa, fab,
+                                 fbb, gs, linear, act_a, act_b)
+                continue
+        else:
+            for i in range(m):
+                ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
+                g = gs[i] = adj[y]
+                adj[y] = 0.0     # consumed: cleared here
+                if act_a:
+                    adj[ia] += fa[i] * g
+                if act_b:
+                    adj[ib] += fb[i] * g
         for i in range(m):
             ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
-            g = adj[y]
-            adj[y] = 0.0     # consumed: cleared here
-            if act_a:
-                adj[ia] += fa[i] * g
-            if act_b:
-                adj[ib] += fb[i] * g
+            g = gs[i]
             for j in range(k):
                 gt = adjt[y * k + j]
                 adjt[y * k + j] = 0.0
@@ -702,6 +739,54 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
                     adjt[ia * k + j] += fa[i] * gt + faa[i] * tans[ia * k + j] * g
                 else:
                     adjt[ib * k + j] += fb[i] * gt + fbb[i] * tans[ib * k + j] * g
+
+
+@njit(**_JIT)
+def _binary_pull_1(adj, a0, b0, y0, m, fa, fb, act_a, act_b, g):
+    """One cotangent through a binary op with whole operands, over slices: g = adj[y]
+    (kept for the second-order terms), adj[a] += fa g, adj[b] += fb g, adj[y] cleared."""
+    gy = adj[y0:y0 + m]
+    g[:m] = gy
+    gy[:] = 0.0
+    if act_a:
+        ga = adj[a0:a0 + m]
+        for i in range(m):
+            ga[i] += fa[i] * g[i]
+    if act_b:
+        gb = adj[b0:b0 + m]
+        for i in range(m):
+            gb[i] += fb[i] * g[i]
+
+
+@njit(**_JIT)
+def _binary_second_1(tans, adjt, a0, b0, y0, m, fa, fb, faa, fab, fbb, g, linear, act_a,
+                     act_b):
+    """_binary_adjoint_tangent's loop for one direction and whole operands, over slices
+    (loops LLVM can vectorize). a and b may be one slot: every update adds."""
+    gt, ta, tb = adjt[y0:y0 + m], tans[a0:a0 + m], tans[b0:b0 + m]
+    if act_a:
+        ga = adjt[a0:a0 + m]
+        if linear:
+            for i in range(m):
+                ga[i] += fa[i] * gt[i]
+        elif act_b:
+            for i in range(m):
+                ga[i] += fa[i] * gt[i] + (faa[i] * ta[i] + fab[i] * tb[i]) * g[i]
+        else:
+            for i in range(m):
+                ga[i] += fa[i] * gt[i] + faa[i] * ta[i] * g[i]
+    if act_b:
+        gb = adjt[b0:b0 + m]
+        if linear:
+            for i in range(m):
+                gb[i] += fb[i] * gt[i]
+        elif act_a:
+            for i in range(m):
+                gb[i] += fb[i] * gt[i] + (fab[i] * ta[i] + fbb[i] * tb[i]) * g[i]
+        else:
+            for i in range(m):
+                gb[i] += fb[i] * gt[i] + fbb[i] * tb[i] * g[i]
+    gt[:] = 0.0
 
 
 # ---------------------------------------------------------------- the packed tape
@@ -986,9 +1071,12 @@ def adjoint(T, vals, ivals, adj, k):
                     adj[(xo + i) * k + j] += adj[src * k + j]
         elif o == SUMALL:
             xo = off[a[t]]
-            for i in range(size[a[t]]):
-                for j in range(k):
-                    adj[(xo + i) * k + j] += adj[yo * k + j]
+            if k == 1:
+                adj[xo:xo + size[a[t]]] += adj[yo]
+            else:
+                for i in range(size[a[t]]):
+                    for j in range(k):
+                        adj[(xo + i) * k + j] += adj[yo * k + j]
         elif o == MATMUL:
             _matmul_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
