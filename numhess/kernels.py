@@ -765,28 +765,25 @@ def _binary_second_1(tans, adjt, a0, b0, y0, m, fa, fb, faa, fab, fbb, g, linear
     (loops LLVM can vectorize). a and b may be one slot: every update adds."""
     gt, ta, tb = adjt[y0:y0 + m], tans[a0:a0 + m], tans[b0:b0 + m]
     if act_a:
-        ga = adjt[a0:a0 + m]
-        if linear:
-            for i in range(m):
-                ga[i] += fa[i] * gt[i]
-        elif act_b:
-            for i in range(m):
-                ga[i] += fa[i] * gt[i] + (faa[i] * ta[i] + fab[i] * tb[i]) * g[i]
-        else:
-            for i in range(m):
-                ga[i] += fa[i] * gt[i] + faa[i] * ta[i] * g[i]
+        _operand_second_1(adjt[a0:a0 + m], fa, faa, fab, ta, tb, gt, g, linear, act_b)
     if act_b:
-        gb = adjt[b0:b0 + m]
-        if linear:
-            for i in range(m):
-                gb[i] += fb[i] * gt[i]
-        elif act_a:
-            for i in range(m):
-                gb[i] += fb[i] * gt[i] + (fab[i] * ta[i] + fbb[i] * tb[i]) * g[i]
-        else:
-            for i in range(m):
-                gb[i] += fb[i] * gt[i] + fbb[i] * tb[i] * g[i]
+        _operand_second_1(adjt[b0:b0 + m], fb, fbb, fab, tb, ta, gt, g, linear, act_a)
     gt[:] = 0.0
+
+
+@njit(**_JIT)
+def _operand_second_1(gs, f, f_self, f_cross, t_self, t_other, gt, g, linear, other):
+    """One operand's terms: gs += f gt + (f_self t_self + f_cross t_other) g, reading
+    only the tangents the op's second derivatives need."""
+    if linear:
+        for i in range(gs.size):
+            gs[i] += f[i] * gt[i]
+    elif other:
+        for i in range(gs.size):
+            gs[i] += f[i] * gt[i] + (f_self[i] * t_self[i] + f_cross[i] * t_other[i]) * g[i]
+    else:
+        for i in range(gs.size):
+            gs[i] += f[i] * gt[i] + f_self[i] * t_self[i] * g[i]
 
 
 # ---------------------------------------------------------------- the packed tape
