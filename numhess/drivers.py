@@ -54,6 +54,7 @@ def _plan(n_dirs, tape, chunk_size, buffers):
         if n_dirs <= FEW_DIRECTIONS * threads:    # one round, even past the budget
             kmax = max(kmax, -(-n_dirs // threads))
         nchunks = max(-(-n_dirs // kmax), min(threads, n_dirs))
+        nchunks = -(-nchunks // threads) * threads   # whole rounds: every worker as busy
         k = -(-n_dirs // nchunks)
     else:
         k = min(chunk_size, n_dirs)
