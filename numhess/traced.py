@@ -1,6 +1,7 @@
 """A user function, traced on demand and replayed: argument checks, the tape cache, guards."""
 import sys
 import threading
+import types
 from collections import OrderedDict
 
 import numpy as np
@@ -84,6 +85,14 @@ RECYCLE_MIN = 1 << 17     # elements: smaller value buffers come from malloc's f
 _spare_lock = threading.Lock()
 
 
+def _spare_refs(entry):
+    """The references to entry.spare, counted the same way every time: compared with the
+    count of a spare nothing else holds (measured below, so whatever the interpreter
+    counts for the local and the argument cancels out)."""
+    buf = entry.spare
+    return sys.getrefcount(buf)
+
+
 class Entry:
     """One traced tape with what it takes to read its results, and what was derived from
     it once (the Hessian's colouring)."""
@@ -112,11 +121,12 @@ class Entry:
         if total < RECYCLE_MIN:
             return np.empty(total)
         with _spare_lock:
-            buf = self.spare
-            # the references: self.spare, buf and getrefcount's own argument
-            if buf is None or sys.getrefcount(buf) > 3:
-                buf = self.spare = np.empty(total)
-        return buf
+            if self.spare is None or _spare_refs(self) > _FREE_SPARE_REFS:
+                self.spare = np.empty(total)
+            return self.spare
+
+
+_FREE_SPARE_REFS = _spare_refs(types.SimpleNamespace(spare=np.empty(1)))
 
 
 class Replay:
