@@ -1,6 +1,7 @@
 """numhess: exact Hessians, Jacobians, gradients and Hessian-vector products of plain
 NumPy functions, traced once into a flat tape and replayed by Numba-compiled sweeps."""
 from . import numpy_api as _numpy_api  # noqa: F401  (registers the NumPy functions)
+from . import composites as _composites  # noqa: F401  (and those built from them)
 from . import functional, special
 from .api import grad, hessian, hvp, jacfwd, jacrev, jvp, value_and_grad, vjp
 from .scipy_api import constraint, minimize

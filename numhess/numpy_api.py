@@ -294,10 +294,25 @@ def _sort(a, axis=-1, kind=None, order=None, **kw):
     return L.sort(_t(a), axis)
 
 
-@implements(np.argmax, np.argmin)
-def _argext(a, axis=None, out=None, keepdims=False):
-    raise NotImplementedError("numhess: np.argmax/np.argmin of a traced value; use "
-                              "np.max/np.min (differentiable) or index with a boolean mask")
+def _argext(a, axis, out, keepdims, is_max):
+    """The index of the extreme as NumPy gives it (the first one, or the first NaN), a
+    constant of the trace: where it is, at each slice, is guarded."""
+    _no_out(out)
+    t = _t(a)
+    ext = (np.max if is_max else np.min)(t, axis=axis, keepdims=True)
+    at = (t == ext) | np.isnan(t)
+    t.b.guard(at.slot, at.value)
+    return np.argmax(at.value, axis=axis, keepdims=keepdims)
+
+
+@implements(np.argmax)
+def _argmax(a, axis=None, out=None, *, keepdims=False):
+    return _argext(a, axis, out, keepdims, True)
+
+
+@implements(np.argmin)
+def _argmin(a, axis=None, out=None, *, keepdims=False):
+    return _argext(a, axis, out, keepdims, False)
 
 
 # ---------------------------------------------------------------- elementwise helpers

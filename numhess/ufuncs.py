@@ -52,6 +52,9 @@ POWER_SHORTCUTS = {2.0: K.SQUARE, 0.5: K.SQRT, -1.0: K.RECIP}
 REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
           np.logical_and: np.all, np.logical_or: np.any, np.fmax: np.nanmax}
 ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
+# Ufuncs written with the ones above.
+COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
+             np.conjugate: lambda x: x}      # real values only
 
 
 def _value(x):
@@ -88,6 +91,8 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
                                   "on traced values")
     if ufunc is np.matmul:
         return L.matmul(*inputs)
+    if ufunc in COMPOSITE:
+        return COMPOSITE[ufunc](*inputs)
     b = builder_of(*inputs)
     inputs = [lift(b, x) if isinstance(x, (np.ndarray, list, tuple)) and
               builder_of(x) is not None else x for x in inputs]

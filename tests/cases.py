@@ -340,6 +340,51 @@ CASES = [
     ("softmax axis", lambda x: nsp.softmax(x.reshape(3, 4), axis=0), (12,), ANY),
     ("log_softmax", lambda x: nsp.log_softmax(x), (12,), ANY),
     ("log_softmax axis", lambda x: nsp.log_softmax(x.reshape(3, 4), axis=-1), (12,), ANY),
+    # -- built from the primitives (composites.py)
+    ("trapezoid dx axis", lambda x: np.trapezoid(x.reshape(5, 2) ** 2, dx=0.3, axis=0),
+     (10,), ANY),
+    ("trapezoid x", lambda x: np.trapezoid(np.exp(x.reshape(3, 4)), x=[0, 0.1, 0.3, 1]),
+     (12,), ANY),
+    ("trapezoid traced x", lambda x: np.trapezoid(x[:6] ** 2, x=np.cumsum(np.exp(x[6:]))),
+     (12,), ANY),
+    ("polyval traced p", lambda x: np.polyval(x, np.array([0.5, -1.0, 2.0])), (4,), ANY),
+    ("polyval traced x", lambda x: np.polyval([1.0, -2.0, 0.5, 3.0], x), (5,), ANY),
+    ("cross", lambda x: np.cross(x.reshape(2, 6)[:, :3], x.reshape(2, 6)[:, 3:]), (12,), ANY),
+    ("cross axis", lambda x: np.cross(x.reshape(3, 4)[:, :2], np.sin(x.reshape(3, 4)[:, 2:]),
+                                      axis=0), (12,), ANY),
+    ("convolve", lambda x: np.convolve(x, [1.0, -2.0, 0.5]), (6,), ANY),
+    ("convolve same", lambda x: np.convolve(x[:5], np.sin(x[5:]), mode="same"), (8,), ANY),
+    ("convolve valid", lambda x: np.convolve(np.exp(x[:3]), x, mode="valid"), (7,), ANY),
+    ("correlate", lambda x: np.correlate(x, [0.5, 1.0, -1.0], mode="full"), (6,), ANY),
+    ("correlate short a", lambda x: np.correlate(x[:2], x[2:], mode="same"), (6,), ANY),
+    ("matrix_power", lambda x: np.linalg.matrix_power(x.reshape(3, 3), 3), (9,), ANY),
+    ("matrix_power negative", lambda x: np.linalg.matrix_power(
+        x.reshape(3, 3) + 3 * np.eye(3), -2), (9,), ANY),
+    ("average weights axis", lambda x: np.average(x.reshape(2, 3), axis=1,
+                                                  weights=[1.0, 2.0, 3.0]), (6,), ANY),
+    ("average traced weights", lambda x: np.multiply(*np.average(
+        x[:4], weights=np.exp(x[4:]), returned=True)), (8,), ANY),
+    ("nan reductions", lambda x: np.stack([
+        f(np.where(x > 1.2, np.nan, x).reshape(4, 3), axis=0)
+        for f in (np.nansum, np.nanmean, np.nanmax, np.nanmin, np.nanprod)]), (12,), ANY),
+    ("ptp", lambda x: np.ptp(x.reshape(4, 3), axis=0), (12,), ANY),
+    ("median odd and even", lambda x: np.concatenate([
+        np.median(x.reshape(3, 4)[:, :3], axis=1), np.median(x.reshape(3, 4), axis=1)]),
+     (12,), ANY),
+    ("median keepdims", lambda x: np.median(x.reshape(3, 2) ** 2, keepdims=True) * x,
+     (6,), ANY),
+    ("quantile", lambda x: np.quantile(x.reshape(5, 2), [0.1, 0.5, 0.9], axis=0), (10,), ANY),
+    ("percentile", lambda x: np.percentile(np.exp(x), 30.0) * x, (7,), ANY),
+    ("sinc", np.sinc, (12,), ANY),
+    ("heaviside", lambda x: np.heaviside(x, 0.5) * x ** 2, (12,), ANY),
+    ("interp traced fp", lambda x: np.interp([0.1, 0.45, 0.9, -1.0, 2.0],
+                                             [0.0, 0.3, 0.6, 1.0], x), (4,), ANY),
+    ("interp traced x", lambda x: np.interp(x, [-1.5, -0.2, 0.4, 1.1],
+                                            [1.0, -2.0, 0.5, 3.0], left=-1.0) * x, (12,), ANY),
+    ("argmax", lambda x: x[np.argmax(x)] * x, (12,), ANY),
+    ("argmin axis", lambda x: np.take_along_axis(
+        x.reshape(3, 4), np.argmin(x.reshape(3, 4), axis=1, keepdims=True), axis=1) ** 2,
+     (12,), ANY),
     # -- Python control flow
     ("guarded branch", _branchy, (12,), ANY),
     # -- compositions

@@ -33,8 +33,8 @@ def test_complex_constant():
 def test_unsupported_function_is_named():
     with pytest.raises(NotImplementedError, match="numpy.linalg.eig"):
         nh.hessian(lambda x: np.sum(np.linalg.eig(np.outer(x, x))[0]))(x3)
-    with pytest.raises(NotImplementedError, match="np.sinc|sinc"):
-        nh.grad(lambda x: np.sum(np.sinc(x)))(x3)
+    with pytest.raises(NotImplementedError, match="unwrap"):
+        nh.grad(lambda x: np.sum(np.unwrap(x)))(x3)
 
 
 @pytest.mark.parametrize("cut", [float, int, lambda t: math.exp(t), lambda t: t.item()])

@@ -1,0 +1,300 @@
+"""NumPy functions built from the traced primitives: integration and polynomials,
+convolutions, weighted and NaN-skipping reductions, order statistics, interpolation.
+
+NumPy's own versions convert their arguments with ``np.asarray`` (which would drop the
+derivative), so these are written again from operations numhess traces. They follow
+NumPy's semantics (shapes, axes, modes) and refuse what they do not cover.
+"""
+import numpy as np
+
+from .numpy_api import _t, implements
+from .tracer import Tracer, builder_of, lift
+
+
+def _along(a, axis, index):
+    """a[..., index, ...] with the index on `axis`."""
+    key = [slice(None)] * np.ndim(a)
+    key[axis] = index
+    return a[tuple(key)]
+
+
+# ---------------------------------------------------------------- calculus, polynomials
+def _trapezoid(y, x=None, dx=1.0, axis=-1):
+    y = _t(y, x)
+    if x is None:
+        d = dx
+    else:
+        d = np.diff(x) if np.ndim(x) == 1 else np.diff(x, axis=axis)
+        if np.ndim(x) == 1 and y.ndim > 1:
+            shape = [1] * y.ndim
+            shape[axis] = -1
+            d = np.reshape(d, shape)
+    avg = (_along(y, axis, slice(1, None)) + _along(y, axis, slice(None, -1))) / 2.0
+    return np.sum(d * avg, axis=axis)
+
+
+for _name in ("trapezoid", "trapz"):       # trapz: NumPy < 2.0, and deprecated after
+    if hasattr(np, _name):
+        implements(getattr(np, _name))(_trapezoid)
+
+
+@implements(np.polyval)
+def _polyval(p, x):
+    """Horner's rule, as NumPy evaluates it; p (highest power first) or x traced."""
+    if isinstance(p, Tracer) and p.ndim != 1:
+        raise ValueError("numhess: np.polyval needs a 1-D coefficient array")
+    y = np.zeros_like(x, dtype=float) if not isinstance(x, Tracer) else x * 0.0
+    for i in range(len(p)):
+        y = y * x + p[i]
+    return y
+
+
+@implements(np.cross)
+def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Cross products of 2- and 3-vectors along the last (or the given) axes."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    bl = builder_of(a, b)
+    a = np.moveaxis(lift(bl, a), axisa, -1)
+    b = np.moveaxis(lift(bl, b), axisb, -1)
+    if a.shape[-1] not in (2, 3) or b.shape[-1] not in (2, 3):
+        raise ValueError("incompatible dimensions for cross product\n"
+                         "(dimension must be 2 or 3)")
+    a0, a1, b0, b1 = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
+    z = a0 * b1 - a1 * b0
+    if a.shape[-1] == 2 and b.shape[-1] == 2:
+        return z
+    a2 = a[..., 2] if a.shape[-1] == 3 else 0.0
+    b2 = b[..., 2] if b.shape[-1] == 3 else 0.0
+    parts = (a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, z)
+    shape = np.broadcast_shapes(*(np.shape(c) for c in parts))
+    c = np.stack([np.broadcast_to(c, shape) for c in parts], axis=-1)
+    return np.moveaxis(c, -1, axisc)
+
+
+# ---------------------------------------------------------------- convolutions
+@implements(np.convolve)
+def _convolve(a, v, mode="full"):
+    """The discrete linear convolution of two 1-D sequences: the shorter one's entries
+    scale shifted copies of the longer one (a sum of len(shorter) traced terms)."""
+    bl = builder_of(a, v)
+    a, v = lift(bl, a), lift(bl, v)
+    if a.ndim != 1 or v.ndim != 1:
+        raise ValueError("object too deep for desired array")
+    if a.size == 0 or v.size == 0:
+        raise ValueError("v cannot be empty" if v.size == 0 else "a cannot be empty")
+    long, short = (a, v) if a.size >= v.size else (v, a)
+    n, m = long.size, short.size
+    full = short[0] * np.pad(long, (0, m - 1))
+    for j in range(1, m):
+        full = full + short[j] * np.pad(long, (j, m - 1 - j))
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = (m - 1) // 2
+        return full[start:start + n]
+    if mode == "valid":
+        return full[m - 1:n]
+    raise ValueError(f"mode must be one of 'full', 'same', or 'valid' (got {mode!r})")
+
+
+@implements(np.correlate)
+def _correlate(a, v, mode="valid"):
+    bl = builder_of(a, v)
+    a, v = lift(bl, a), lift(bl, v)
+    if a.size < v.size:             # NumPy's correlate of a shorter a: reversed roles
+        return _convolve(v, a[::-1], mode)[::-1]
+    return _convolve(a, v[::-1], mode)
+
+
+# ---------------------------------------------------------------- linear algebra
+@implements(np.linalg.matrix_power)
+def _matrix_power(a, n):
+    a = _t(a)
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError("exponent must be an integer")
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    if n == 0:
+        return np.broadcast_to(np.eye(a.shape[-1]), a.shape).copy()
+    if n < 0:
+        a, n = np.linalg.inv(a), -n
+    result, power = None, a
+    while n:                         # binary powering, as NumPy
+        if n & 1:
+            result = power if result is None else result @ power
+        n >>= 1
+        if n:
+            power = power @ power
+    return result
+
+
+# ---------------------------------------------------------------- reductions
+@implements(np.average)
+def _average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    a = _t(a, weights)
+    if weights is None:
+        avg = np.mean(a, axis=axis, keepdims=keepdims)
+        return (avg, np.full(np.shape(avg), a.size / max(np.size(avg), 1))) if returned \
+            else avg
+    w = lift(a.b, weights)
+    if w.shape != a.shape:
+        if axis is None:
+            raise TypeError("Axis must be specified when shapes of a and weights differ.")
+        if w.ndim != 1 or w.shape[0] != a.shape[axis]:
+            raise ValueError("Shape of weights must be consistent with shape of a along "
+                             "specified axis.")
+        shape = [1] * a.ndim
+        shape[axis] = -1
+        w = np.broadcast_to(np.reshape(w, shape), a.shape)
+    scale = np.sum(w, axis=axis, keepdims=keepdims)
+    avg = np.sum(a * w, axis=axis, keepdims=keepdims) / scale
+    return (avg, np.broadcast_to(scale, np.shape(avg))) if returned else avg
+
+
+def _nan_to(a, fill):
+    a = _t(a)
+    return np.where(np.isnan(a), fill, a)
+
+
+@implements(np.nansum)
+def _nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    return np.sum(_nan_to(a, 0.0), axis=axis, keepdims=keepdims)
+
+
+@implements(np.nanprod)
+def _nanprod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    return np.prod(_nan_to(a, 1.0), axis=axis, keepdims=keepdims)
+
+
+@implements(np.nanmean)
+def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    a = _t(a)
+    nan = np.isnan(a)
+    a.b.guard(nan.slot, nan.value)       # the counts below are this trace's
+    count = np.sum(~nan.value, axis=axis, keepdims=keepdims)
+    return np.sum(np.where(nan, 0.0, a), axis=axis, keepdims=keepdims) / count
+
+
+@implements(np.nanmax)
+def _nanmax(a, axis=None, out=None, keepdims=False, **kw):
+    return np.max(_nan_to(a, -np.inf), axis=axis, keepdims=keepdims)
+
+
+@implements(np.nanmin)
+def _nanmin(a, axis=None, out=None, keepdims=False, **kw):
+    return np.min(_nan_to(a, np.inf), axis=axis, keepdims=keepdims)
+
+
+@implements(np.ptp)
+def _ptp(a, axis=None, out=None, keepdims=False):
+    return np.max(a, axis=axis, keepdims=keepdims) - np.min(a, axis=axis, keepdims=keepdims)
+
+
+# ---------------------------------------------------------------- order statistics
+def _sorted_along_last(a, axis):
+    a = _t(a)
+    if axis is None:
+        return np.sort(np.reshape(a, -1)), None
+    if np.ndim(axis) != 0:
+        raise NotImplementedError("numhess: median/quantile over several axes at once")
+    return np.sort(np.moveaxis(a, axis, -1), axis=-1), axis
+
+
+def _keep(r, a, axis, keepdims):
+    """A reduction's result with the reduced axis kept (keepdims) where asked."""
+    if not keepdims:
+        return r
+    if axis is None:
+        return np.reshape(r, np.shape(r) + (1,) * np.ndim(a)) if np.ndim(r) else \
+            np.reshape(r, (1,) * np.ndim(a))
+    return np.expand_dims(r, axis if np.ndim(r) < np.ndim(a) else -1)
+
+
+@implements(np.quantile)
+def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+              keepdims=False, **kw):
+    """Quantiles by linear interpolation between the sorted values (NumPy's default)."""
+    if method != "linear":
+        raise NotImplementedError(f"numhess: np.quantile with method={method!r} (only "
+                                  "'linear', the default)")
+    if isinstance(q, Tracer):
+        raise NotImplementedError("numhess: np.quantile of traced quantile levels q")
+    qs = np.asarray(q, dtype=float)
+    if np.any((qs < 0) | (qs > 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    if qs.ndim > 1 or qs.ndim and keepdims:
+        raise NotImplementedError("numhess: np.quantile of a q with more than one axis, "
+                                  "or of several q with keepdims=True")
+    s, ax = _sorted_along_last(a, axis)
+    n = s.shape[-1]
+    pos = qs * (n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = pos - lo
+    r = s[..., lo] * (1.0 - frac) + s[..., hi] * frac     # the q axis last
+    return np.moveaxis(r, -1, 0) if qs.ndim else _keep(r, _t(a), ax, keepdims)
+
+
+@implements(np.percentile)
+def _percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
+                keepdims=False, **kw):
+    if isinstance(q, Tracer):
+        raise NotImplementedError("numhess: np.percentile of traced percentiles q")
+    return _quantile(a, np.asarray(q, dtype=float) / 100.0, axis=axis, method=method,
+                     keepdims=keepdims)
+
+
+@implements(np.median)
+def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    s, ax = _sorted_along_last(a, axis)
+    n = s.shape[-1]
+    if n == 0:
+        raise ValueError("numhess: the median of an empty array")
+    mid = s[..., n // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2.0
+    return _keep(mid, _t(a), ax, keepdims)
+
+
+# ---------------------------------------------------------------- elementwise
+SINC_SERIES = 1e-3    # |pi x| below this, sinc by its Taylor series (error < 1e-20)
+
+
+@implements(np.sinc)
+def _sinc(x):
+    """sin(pi x) / (pi x), 1 at 0. Near 0 its series, so derivatives there are right."""
+    y = np.pi * _t(x)
+    small = np.abs(y.value) < SINC_SERIES
+    safe = np.where(small, 1.0, y)                # no 0/0 in the branch not taken
+    y2 = y * y
+    return np.where(small, 1.0 - y2 / 6.0 + y2 * y2 / 120.0, np.sin(safe) / safe)
+
+
+# ---------------------------------------------------------------- interpolation
+@implements(np.interp)
+def _interp(x, xp, fp, left=None, right=None, period=None):
+    """Piecewise-linear interpolation; x and fp may be traced, the knots xp may not. The
+    interval of each traced x is guarded (a new one retraces)."""
+    if isinstance(xp, Tracer) or period is not None:
+        raise NotImplementedError("numhess: np.interp with traced knots xp or period=")
+    bl = builder_of(x, fp, left, right)
+    xp = np.asarray(xp, dtype=float)
+    fp = lift(bl, fp)
+    if xp.ndim != 1 or fp.ndim != 1 or xp.size != fp.size or xp.size == 0:
+        raise ValueError("fp and xp are not of the same length." if xp.size != fp.size
+                         else "array of sample points is empty")
+    xv = x.value if isinstance(x, Tracer) else np.asarray(x, dtype=float)
+    i = np.clip(np.searchsorted(xp, xv, side="right") - 1, 0, max(xp.size - 2, 0))
+    below, above = xv < xp[0], xv > xp[-1]
+    if isinstance(x, Tracer):        # each x's cell, or its side outside, is guarded
+        lo = np.where(below, -np.inf, np.where(above, xp[-1], xp[i]))
+        hi = np.where(below, xp[0], np.where(above, np.inf, xp[np.minimum(i + 1, xp.size - 1)]))
+        inside = (x >= lo) & (x <= hi)
+        x.b.guard(inside.slot, inside.value)
+    if xp.size == 1:
+        y = fp[i] + 0.0 * x
+    else:
+        x0, x1 = xp[i], xp[i + 1]
+        t = (x - x0) / (x1 - x0)
+        y = fp[i] * (1.0 - t) + fp[i + 1] * t
+    y = np.where(below, fp[0] if left is None else left, y)
+    return np.where(above, fp[-1] if right is None else right, y)

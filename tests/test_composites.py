@@ -1,0 +1,83 @@
+"""NumPy functions numhess builds from its primitives (composites.py), beyond the rule
+table in cases.py: points where they change form, guards that retrace, and refusals."""
+import numpy as np
+import pytest
+
+import numhess as nh
+
+
+def test_sinc_at_zero_has_its_derivatives():
+    """sinc(x) = 1 - (pi x)^2 / 6 + ...: at 0 the gradient is 0 and the Hessian -pi^2/3."""
+    x = np.zeros(3)
+    assert nh.hessian(lambda x: np.sum(np.sinc(x)))(x) == pytest.approx(
+        -np.pi ** 2 / 3 * np.eye(3), rel=1e-12)
+    np.testing.assert_array_equal(nh.grad(lambda x: np.sum(np.sinc(x)))(x), 0.0)
+    for t in (1e-5, 0.3 / np.pi, -2.5):          # both sides of the series' threshold
+        h = nh.hessian(lambda x: np.sinc(x[0]))(np.array([t]))[0, 0]
+        y = np.pi * t
+        exact = np.pi ** 2 * ((2 - y * y) * np.sin(y) - 2 * y * np.cos(y)) / y ** 3
+        assert h == pytest.approx(exact, rel=1e-6, abs=1e-9)
+
+
+def test_argmax_follows_the_maximum():
+    """The index is a guarded constant: where the maximum moves, f is traced again."""
+    g = nh.grad(lambda x: x[np.argmax(x)] ** 2 + np.min(x))
+    for hot in (2, 4, 0, 2):
+        x = np.linspace(0.0, 0.5, 5)
+        x[hot] = 3.0
+        want = np.zeros(5)
+        want[hot] = 6.0
+        want[np.argmin(x)] += 1.0
+        np.testing.assert_allclose(g(x), want, rtol=1e-14)
+    assert g.traced.n_traces == 3
+
+
+def test_interp_replays_and_retraces_across_knots():
+    xp, fp = np.array([-1.0, 0.0, 0.5, 2.0]), np.array([3.0, -1.0, 0.0, 4.0])
+    f = lambda x: np.sum(np.interp(x, xp, fp, right=7.0) * x)
+    vg = nh.value_and_grad(f)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        x = rng.uniform(-2.0, 3.0, 4)
+        value, grad = vg(x)
+        assert value == pytest.approx(f(x), rel=1e-13)
+        slope = np.where((x < xp[0]) | (x > xp[-1]), 0.0,
+                         np.diff(fp)[np.clip(np.searchsorted(xp, x, "right") - 1, 0, 2)]
+                         / np.diff(xp)[np.clip(np.searchsorted(xp, x, "right") - 1, 0, 2)])
+        np.testing.assert_allclose(grad, np.interp(x, xp, fp, right=7.0) + slope * x,
+                                   rtol=1e-12)
+
+
+def test_nanmean_counts_follow_the_nans():
+    f = lambda x: np.nanmean(np.where(x > 1.0, np.nan, x) ** 2)
+    g = nh.grad(f)
+    for x in (np.array([0.5, 2.0, -1.0]), np.array([0.5, 0.2, 3.0]), np.array([0.1, 0.2, 0.3])):
+        keep = x <= 1.0
+        np.testing.assert_allclose(g(x), np.where(keep, 2 * x / keep.sum(), 0.0), rtol=1e-14)
+
+
+def test_values_are_numpys():
+    x = np.random.default_rng(4).normal(size=7)
+    for fn in (lambda x: np.convolve(x, x[:3], mode="same"), lambda x: np.median(x),
+               lambda x: np.quantile(x, [0.25, 0.75]), lambda x: np.polyval(x, 1.3),
+               lambda x: np.trapezoid(x, dx=0.2), lambda x: np.ptp(x),
+               lambda x: np.average(x, weights=np.arange(7.0)),
+               lambda x: np.interp([0.3, -4.0], np.arange(7.0) - 3, x)):
+        assert nh.jacfwd(fn)(x).shape == np.shape(fn(x)) + (7,)
+        value, _ = nh.value_and_grad(lambda x: np.sum(fn(x)))(x)
+        assert value == pytest.approx(np.sum(fn(x)), rel=1e-14)
+
+
+@pytest.mark.parametrize("fn, error", [
+    (lambda x: np.convolve(x, x[:0]), ValueError),
+    (lambda x: np.convolve(x.reshape(2, 2), x), ValueError),
+    (lambda x: np.cross(x, x), ValueError),                          # 4-vectors
+    (lambda x: np.quantile(x, 0.5, method="nearest"), NotImplementedError),
+    (lambda x: np.quantile(x, 1.5), ValueError),
+    (lambda x: np.interp(0.5, x, x), NotImplementedError),           # traced knots
+    (lambda x: np.linalg.matrix_power(x.reshape(2, 2), 1.5), TypeError),
+    (lambda x: np.average(x.reshape(2, 2), weights=[1.0, 2.0]), TypeError),
+])
+def test_refusals(fn, error):
+    with pytest.raises(error):
+        nh.grad(lambda x: np.sum(fn(x)))(np.arange(1.0, 5.0))
