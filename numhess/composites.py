@@ -298,3 +298,142 @@ def _interp(x, xp, fp, left=None, right=None, period=None):
         y = fp[i] * (1.0 - t) + fp[i + 1] * t
     y = np.where(below, fp[0] if left is None else left, y)
     return np.where(above, fp[-1] if right is None else right, y)
+
+
+# ---------------------------------------------------------------- comparisons
+@implements(np.isclose)
+def _isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """NumPy's test, as traced booleans (no derivative): |a - b| <= atol + rtol |b| where
+    both are finite, equality where not, and NaN == NaN with equal_nan."""
+    bl = builder_of(a, b)
+    a, b = lift(bl, a), lift(bl, b)
+    finite = np.isfinite(a) & np.isfinite(b)
+    close = (finite & (np.abs(a - b) <= atol + rtol * np.abs(b))) | (~finite & (a == b))
+    return close | (np.isnan(a) & np.isnan(b)) if equal_nan else close
+
+
+@implements(np.allclose)
+def _allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(np.all(_isclose(a, b, rtol, atol, equal_nan)))    # guarded, like an `if`
+
+
+# ---------------------------------------------------------------- building arrays
+@implements(np.fill_diagonal)
+def _fill_diagonal(a, val, wrap=False):
+    """In place, as NumPy: the traced array a holds the new diagonal from now on."""
+    if not isinstance(a, Tracer):
+        raise TypeError("numhess: np.fill_diagonal of a traced value into a NumPy array "
+                        "would cut the derivative; fill an array made with np.zeros_like")
+    if a.ndim < 2:
+        raise ValueError("array must be at least 2-d")
+    if a.ndim == 2:
+        step, end = a.shape[1] + 1, None if wrap else a.shape[1] * a.shape[1]
+    else:
+        if len(set(a.shape)) != 1:
+            raise ValueError("All dimensions of input must be of equal length")
+        step, end = 1 + int(np.cumprod(a.shape[:-1]).sum()), None
+    flat = np.arange(a.size)[:end:step]
+    a[np.unravel_index(flat, a.shape)] = val
+
+
+@implements(np.meshgrid)
+def _meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    ones = (1,) * len(xi)
+    out = [np.reshape(x, ones[:i] + (-1,) + ones[i + 1:]) for i, x in enumerate(xi)]
+    if indexing == "xy" and len(xi) > 1:
+        out[0] = np.reshape(out[0], (1, -1) + ones[2:])
+        out[1] = np.reshape(out[1], (-1, 1) + ones[2:])
+    if not sparse:
+        shape = np.broadcast_shapes(*(np.shape(o) for o in out))
+        out = [np.broadcast_to(o, shape) for o in out]
+    return tuple(out)
+
+
+@implements(np.dstack)
+def _dstack(tup):
+    return np.concatenate([np.atleast_3d(a) for a in tup], axis=2)
+
+
+@implements(np.block)
+def _block(arrays):
+    """Nested lists joined innermost-last along the last axes, as NumPy's block."""
+    def depth(x):
+        if isinstance(x, tuple):
+            raise TypeError("numhess: np.block takes nested lists, not tuples")
+        if not isinstance(x, list):
+            return 0
+        if not x:
+            raise ValueError("List at arrays cannot be empty")
+        ds = {depth(e) for e in x}
+        if len(ds) != 1:
+            raise ValueError("List depths are mismatched")
+        return ds.pop() + 1
+
+    def leaves(x):
+        return [l for e in x for l in leaves(e)] if isinstance(x, list) else [x]
+
+    d = depth(arrays)
+    nd = max([d] + [np.ndim(l) for l in leaves(arrays)])
+
+    def join(x, level):
+        if not isinstance(x, list):
+            return np.reshape(x, (1,) * (nd - np.ndim(x)) + np.shape(x))
+        return np.concatenate([join(e, level + 1) for e in x], axis=level - d)
+    return join(arrays, 0)
+
+
+@implements(np.linalg.multi_dot)
+def _multi_dot(arrays, *, out=None):
+    if out is not None:
+        raise NotImplementedError("numhess: multi_dot with out= on traced values")
+    result = arrays[0]
+    for a in arrays[1:]:
+        result = result @ a
+    return result
+
+
+# ---------------------------------------------------------------- finite differences
+@implements(np.gradient)
+def _gradient(f, *varargs, axis=None, edge_order=1):
+    """Second-order central differences inside, one-sided at the edges (edge_order 1 or,
+    for uniform spacing, 2), along each axis; spacings are constants (scalars, or 1-D
+    coordinates)."""
+    f = _t(f, *varargs)
+    axes = tuple(range(f.ndim)) if axis is None else \
+        tuple(a % f.ndim for a in ((axis,) if np.ndim(axis) == 0 else axis))
+    if any(isinstance(v, Tracer) for v in varargs):
+        raise NotImplementedError("numhess: np.gradient with traced spacings")
+    spacing = list(varargs) if len(varargs) == len(axes) else list(varargs) * len(axes) \
+        if len(varargs) == 1 else [1.0] * len(axes) if not varargs else None
+    if spacing is None:
+        raise TypeError("invalid number of arguments")
+    out = []
+    for ax, h in zip(axes, spacing):
+        n = f.shape[ax]
+        if n < edge_order + 1:
+            raise ValueError("Shape of array too small to calculate a numerical gradient, "
+                             "at least (edge_order + 1) elements are required.")
+        s = lambda a, b: _along(f, ax, slice(a, b))
+        shape = [1] * f.ndim
+        shape[ax] = -1
+        if np.ndim(h) == 0:
+            inner = (s(2, None) - s(None, -2)) / (2.0 * h)
+            if edge_order == 1:
+                first, last = (s(1, 2) - s(0, 1)) / h, (s(-1, None) - s(-2, -1)) / h
+            else:
+                first = (-1.5 * s(0, 1) + 2.0 * s(1, 2) - 0.5 * s(2, 3)) / h
+                last = (0.5 * s(-3, -2) - 2.0 * s(-2, -1) + 1.5 * s(-1, None)) / h
+        else:
+            if edge_order != 1:
+                raise NotImplementedError("numhess: np.gradient with coordinates and "
+                                          "edge_order=2")
+            dx = np.diff(np.asarray(h, dtype=float))
+            d1, d2 = dx[:-1].reshape(shape), dx[1:].reshape(shape)
+            inner = (-d2 / (d1 * (d1 + d2)) * s(None, -2) + (d2 - d1) / (d1 * d2) * s(1, -1)
+                     + d1 / (d2 * (d1 + d2)) * s(2, None))
+            first = (s(1, 2) - s(0, 1)) / dx[0]
+            last = (s(-1, None) - s(-2, -1)) / dx[-1]
+        out.append(np.concatenate([first, inner, last], axis=ax))
+    return out[0] if len(out) == 1 else tuple(out)

@@ -94,6 +94,12 @@ def _real(a):
     return a
 
 
+@implements(np.result_type)
+def _result_type(*arrays_and_dtypes):
+    return np.result_type(*(a.value if isinstance(a, Tracer) else a
+                            for a in arrays_and_dtypes))
+
+
 @implements(np.concatenate)
 def _concatenate(arrays, axis=0, **kw):
     b = builder_of(arrays)

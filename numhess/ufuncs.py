@@ -54,7 +54,14 @@ REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: 
 ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
 # Ufuncs written with the ones above.
 COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
+             np.copysign: lambda x1, x2: np.where(_signbit(x2), -np.abs(x1), np.abs(x1)),
              np.conjugate: lambda x: x}      # real values only
+
+
+def _signbit(x):
+    """np.signbit, -0.0 included, as comparisons numhess traces."""
+    return (x < 0) | ((x == 0) & (np.divide(1.0, x) < 0)) if isinstance(x, Tracer) else \
+        np.signbit(x)
 
 
 def _value(x):

@@ -70,6 +70,11 @@ def _branchy(x):
     return np.cos(x) * x[2]
 
 
+def _filled_diagonal(a):
+    np.fill_diagonal(a, a[0, 0] ** 2)
+    return a
+
+
 CASES = [
     # -- elementwise unary
     ("negative", lambda x: -x, (12,), ANY),
@@ -381,6 +386,25 @@ CASES = [
                                              [0.0, 0.3, 0.6, 1.0], x), (4,), ANY),
     ("interp traced x", lambda x: np.interp(x, [-1.5, -0.2, 0.4, 1.1],
                                             [1.0, -2.0, 0.5, 3.0], left=-1.0) * x, (12,), ANY),
+    ("fill_diagonal", lambda x: _filled_diagonal(np.outer(x[:4], x[4:8])), (8,), ANY),
+    ("meshgrid", lambda x: np.multiply(*np.meshgrid(x[:3], np.exp(x[3:]))), (7,), ANY),
+    ("meshgrid ij sparse", lambda x: np.add(*np.meshgrid(x[:3], x[3:] ** 2, indexing="ij",
+                                                         sparse=True)), (7,), ANY),
+    ("dstack", lambda x: np.dstack([x[:6].reshape(2, 3), np.sin(x[6:]).reshape(2, 3)]),
+     (12,), ANY),
+    ("block", lambda x: np.block([[np.outer(x[:2], x[2:4]), x[4:6, None]],
+                                  [x[6:9] ** 2]]), (9,), ANY),
+    ("multi_dot", lambda x: np.linalg.multi_dot([x[:3], np.outer(x[3:6], x[6:9]), x[9:]]) * x,
+     (12,), ANY),
+    ("gradient", lambda x: np.gradient(x ** 3, 0.4), (12,), ANY),
+    ("gradient edge 2 axes", lambda x: np.stack(np.gradient(np.sin(x).reshape(3, 4), 0.5, 2.0,
+                                                            edge_order=2)), (12,), ANY),
+    ("gradient coordinates", lambda x: np.gradient(x ** 2, np.cumsum(np.arange(1.0, 13.0))),
+     (12,), ANY),
+    ("copysign", lambda x: np.copysign(x, x[::-1] - 0.3) * x + np.copysign(x ** 2, -0.0),
+     (12,), ANY),
+    ("asarray and array inside", lambda x: np.asarray(x, dtype=float) * np.array(x[::-1])
+     + np.array([x[0], x[1] ** 2, 1.0]).sum(), (12,), ANY),
     ("argmax", lambda x: x[np.argmax(x)] * x, (12,), ANY),
     ("argmin axis", lambda x: np.take_along_axis(
         x.reshape(3, 4), np.argmin(x.reshape(3, 4), axis=1, keepdims=True), axis=1) ** 2,
