@@ -1,4 +1,5 @@
-"""While numhess traces a function, NumPy's array constructors pass traced arrays through.
+"""While numhess traces a function, NumPy's array constructors pass traced arrays through,
+and scipy.sparse matrices multiply them.
 
 `x = np.asarray(x)` at the top of a function (scipy.optimize.rosen starts so) would turn a
 traced array into a constant and drop its derivative, and NumPy offers no protocol for
@@ -7,13 +8,17 @@ it to return anything but an ndarray. So during a trace `np.asarray`, `np.asanya
 traced array as it is (`np.array` copies it, as NumPy does) and call NumPy's own for
 everything else; NumPy's are put back when the last running trace ends. Code that bound
 the functions itself (`from numpy import asarray`) keeps NumPy's, which refuse clearly.
+Likewise scipy.sparse's product (`_spbase._matmul_dispatch`, behind `A @ x`, `A.dot(x)`,
+`A * x` of a sparse matrix and `x @ A`) hands a traced operand to `lower.sparse_matmul`.
 """
 import contextlib
 import functools
 import threading
 
 import numpy as np
+from scipy.sparse._base import _spbase
 
+from .lower import sparse_matmul
 from .tracer import Tracer, builder_of, lift
 
 # name -> does it copy by default
@@ -49,6 +54,17 @@ def _passing(name, copies):
 
 _WRAPPERS = {name: _passing(name, copies) for name, copies in _WRAPPED.items()}
 
+# scipy.sparse: A @ x, A.dot(x), A * x (sparse matrices) and x @ A all reach this method
+# (named _mul_dispatch before SciPy 1.12)
+_DISPATCH = next(n for n in ("_matmul_dispatch", "_mul_dispatch") if hasattr(_spbase, n))
+_SPARSE_ORIGINAL = getattr(_spbase, _DISPATCH)
+
+
+def _sparse_product(self, other):
+    if _has_traced(other):
+        return sparse_matmul(self, other)
+    return _SPARSE_ORIGINAL(self, other)
+
 
 @contextlib.contextmanager
 def passing_traced_arrays():
@@ -59,6 +75,7 @@ def passing_traced_arrays():
         if _tracing == 0:
             for name, wrapper in _WRAPPERS.items():
                 setattr(np, name, wrapper)
+            setattr(_spbase, _DISPATCH, _sparse_product)
         _tracing += 1
     try:
         yield
@@ -68,3 +85,4 @@ def passing_traced_arrays():
             if _tracing == 0:
                 for name, original in _ORIGINAL.items():
                     setattr(np, name, original)
+                setattr(_spbase, _DISPATCH, _SPARSE_ORIGINAL)

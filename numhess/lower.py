@@ -5,6 +5,7 @@ all one GATHER whose index map is found by applying the NumPy operation itself t
 array of buffer positions, so their semantics are NumPy's by construction.
 """
 import numpy as np
+import scipy.sparse as sp
 
 from . import kernels as K
 from .tracer import Tracer, lift, positions, builder_of
@@ -240,6 +241,8 @@ def prod(t, axis=None, keepdims=False):
 
 # ---------------------------------------------------------------- products
 def matmul(x, y):
+    if sp.issparse(x) or sp.issparse(y):
+        return sparse_matmul(x, y)
     b = builder_of(x, y)
     x, y = lift(b, x), lift(b, y)
     if x.ndim == 0 or y.ndim == 0:
@@ -287,7 +290,36 @@ def tensordot(x, y, axes=2):
                    tuple(y.shape[i] for i in free_y))
 
 
+def sparse_matmul(x, y):
+    """x @ y with one a constant scipy.sparse matrix, the other traced (1-D or 2-D): each
+    stored entry times the entries it meets (a gather), summed by row (a scatter), so the
+    tape grows with the non-zeros, not with the matrix."""
+    if sp.issparse(y):                  # x @ A == (A^T @ x^T)^T
+        r = sparse_matmul(y.T, transpose(lift(builder_of(x), x)))
+        return transpose(r)
+    A, b = sp.csr_array(x), builder_of(y)
+    y = lift(b, y)
+    if A.ndim != 2 or y.ndim not in (1, 2):
+        raise NotImplementedError("numhess: products of a scipy.sparse matrix with a traced "
+                                  "array of more than two dimensions")
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"numhess: a scipy.sparse matrix of dtype {A.dtype}")
+    m, n = A.shape
+    if y.shape[0] != n:
+        raise ValueError(f"matmul: dimension mismatch with signature (n,k={n}),"
+                         f"(k={y.shape[0]},m)->(n,m)")
+    k = 1 if y.ndim == 1 else y.shape[1]
+    terms = reshape(y, (n, k))[A.indices] * A.data.astype(float)[:, None]
+    rows = np.repeat(np.arange(m), np.diff(A.indptr))
+    groups = (rows[:, None] * k + np.arange(k)).ravel()
+    value = np.bincount(groups, weights=terms.value.ravel(), minlength=m * k)
+    r = _new(b, K.SCATTER, value.reshape(m, k), (terms,), ints=groups)
+    return reshape(r, (m,) if y.ndim == 1 else (m, k))
+
+
 def dot(x, y):
+    if sp.issparse(x) or sp.issparse(y):
+        return sparse_matmul(x, y)
     b = builder_of(x, y)
     x, y = lift(b, x), lift(b, y)
     if x.ndim == 0 or y.ndim == 0:

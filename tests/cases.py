@@ -5,6 +5,7 @@ the tests check them as vector functions (Jacobians) and through a scalar object
 (gradient, Hessian, HVP) against central finite differences, at two points.
 """
 import numpy as np
+import scipy.sparse as sp
 import scipy.special as sc
 
 import numhess.special as nsp
@@ -68,6 +69,10 @@ def _branchy(x):
     if x[0] > 0:
         return np.sin(x) * x[1]
     return np.cos(x) * x[2]
+
+
+_SPARSE = sp.random(12, 12, density=0.3, random_state=1, format="csr")    # spmatrix: * is @
+_SPARSE_ARRAY = sp.csr_array(sp.random(5, 12, density=0.4, random_state=2))
 
 
 def _filled_diagonal(a):
@@ -405,6 +410,10 @@ CASES = [
      (12,), ANY),
     ("asarray and array inside", lambda x: np.asarray(x, dtype=float) * np.array(x[::-1])
      + np.array([x[0], x[1] ** 2, 1.0]).sum(), (12,), ANY),
+    ("scipy.sparse products", lambda x: np.concatenate([
+        _SPARSE @ np.sin(x), _SPARSE.dot(x ** 2), _SPARSE * x, x @ _SPARSE,
+        (_SPARSE_ARRAY @ np.stack([x, x ** 3], 1)).ravel(),
+        (x[None, :] @ _SPARSE_ARRAY.T).ravel()]) * x[0], (12,), ANY),
     ("argmax", lambda x: x[np.argmax(x)] * x, (12,), ANY),
     ("argmin axis", lambda x: np.take_along_axis(
         x.reshape(3, 4), np.argmin(x.reshape(3, 4), axis=1, keepdims=True), axis=1) ** 2,

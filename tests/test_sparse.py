@@ -147,3 +147,19 @@ def test_sparse_matches_scipy_rosen_hess_prod_large():
     H = nh.hessian(FAMILIES["tridiagonal"], sparse=True)(x)
     assert H.nnz == 3 * 20_000 - 2
     np.testing.assert_allclose(H @ p, rosen_hess_prod(x, p), rtol=1e-12, atol=1e-9)
+
+
+def test_objective_with_a_scipy_sparse_matrix_large():
+    """0.5 x^T L x + sum(x^4) with L a sparse 2-D Laplacian of 10^5 unknowns: the
+    product stays sparse on the tape, and the Hessian is L + diag(12 x^2) with L's
+    pattern, in few colours."""
+    m = 316
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m))
+    L = (sp.kron(T, sp.eye(m)) + sp.kron(sp.eye(m), T)).tocsr()
+    f = lambda x: 0.5 * x @ (L @ x) + np.sum(x ** 4)
+    x = np.random.default_rng(5).normal(size=m * m)
+    H = nh.hessian(f, sparse=True)(x)
+    want = (L + sp.diags(12 * x ** 2)).tocsr()
+    assert abs(H - want).max() < 1e-12 * abs(want).max()
+    assert nh.hessian_sparsity(f, x).nnz == want.nnz
+    np.testing.assert_allclose(nh.grad(f)(x), L @ x + 4 * x ** 3, rtol=1e-12, atol=1e-12)
