@@ -437,3 +437,79 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
             last = (s(-1, None) - s(-2, -1)) / dx[-1]
         out.append(np.concatenate([first, inner, last], axis=ax))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+@implements(np.vander)
+def _vander(x, N=None, increasing=False):
+    x = _t(x)
+    if x.ndim != 1:
+        raise ValueError("x must be a one-dimensional array or sequence.")
+    n = x.size if N is None else N
+    powers = range(n) if increasing else range(n - 1, -1, -1)
+    # x**0 as ones: the power rule's 0 * x^-1 would be NaN at x = 0
+    cols = [np.ones_like(x.value) if k == 0 else x if k == 1 else x ** k for k in powers]
+    return np.stack([np.broadcast_to(c, x.shape) for c in cols], axis=1) if cols else \
+        np.zeros((x.size, 0))
+
+
+# ---------------------------------------------------------------- choosing by condition
+@implements(np.select)
+def _select(condlist, choicelist, default=0):
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    result = default
+    for cond, choice in zip(condlist[::-1], choicelist[::-1]):    # the first true wins
+        result = np.where(cond, choice, result)
+    return result
+
+
+@implements(np.piecewise)
+def _piecewise(x, condlist, funclist, *args, **kw):
+    """Each function on the elements its condition selects (masks are guarded, as any
+    traced boolean index); one extra function takes the elements no condition selects."""
+    x = _t(x)
+    if not isinstance(condlist, (list, tuple)):      # one condition array
+        condlist = [condlist]
+    conds = [c.value if isinstance(c, Tracer) else np.asarray(c, dtype=bool)
+             for c in condlist]
+    if len(funclist) == len(conds) + 1:
+        conds.append(~np.any(conds, axis=0))
+    elif len(funclist) != len(conds):
+        raise ValueError(f"with {len(conds)} condition(s), either {len(conds)} or "
+                         f"{len(conds) + 1} functions are expected")
+    for c in condlist:
+        if isinstance(c, Tracer):
+            x.b.guard(c.slot, c.value)
+    y = np.zeros_like(x)
+    for cond, func in zip(conds, funclist):
+        if not np.any(cond):
+            continue
+        y[cond] = func(x[cond], *args, **kw) if callable(func) else func
+    return y
+
+
+# ---------------------------------------------------------------- covariance
+@implements(np.cov)
+def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None,
+         *, dtype=None):
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("numhess: np.cov with fweights or aweights")
+    X = np.atleast_2d(_t(m, y))
+    if not rowvar and X.shape[0] != 1:
+        X = X.T
+    if y is not None:
+        Y = np.atleast_2d(y)
+        X = np.concatenate([X, Y if rowvar or Y.shape[0] == 1 else Y.T], axis=0)
+    ddof = (0 if bias else 1) if ddof is None else ddof
+    X = X - np.mean(X, axis=1, keepdims=True)
+    c = X @ X.T / (X.shape[1] - ddof)
+    return np.squeeze(c)
+
+
+@implements(np.corrcoef)
+def _corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    c = _cov(x, y, rowvar)
+    if np.ndim(c) == 0:
+        return c / c
+    d = np.sqrt(np.diagonal(c))
+    return np.clip(c / d[:, None] / d[None, :], -1.0, 1.0)
