@@ -3,8 +3,10 @@
 scipy.special's ufuncs (``expit``, ``erf``, ``gammaln``, ``xlogy``, ...) reach numhess
 through ``__array_ufunc__`` like NumPy's own, so call them as they are. ``logsumexp``,
 ``softmax`` and ``log_softmax`` are plain Python functions that first convert their input
-with ``np.asarray``, which would drop the derivative (numhess raises ``TraceError``
-there); use these instead, with the same signatures. On plain arrays they call SciPy.
+with ``np.asarray``, which would drop the derivative; these have the same signatures
+and call SciPy's on plain arrays. While numhess traces a function, ``scipy.special``'s
+names are these (so ``scipy.special.logsumexp(x)`` in f works); a name imported from
+scipy.special beforehand is SciPy's, which raises ``TraceError``: import these instead.
 
     from numhess.special import logsumexp, softmax, log_softmax
 """
@@ -14,6 +16,8 @@ import scipy.special as sc
 from .tracer import builder_of, lift
 
 __all__ = ["logsumexp", "softmax", "log_softmax"]
+# SciPy's own (conversions.py swaps these names in scipy.special while a trace runs)
+SCIPY = {name: getattr(sc, name) for name in __all__}
 
 
 def _shifted_max(x, axis):
@@ -26,7 +30,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     """log(sum(b * exp(a))) over axis, as scipy.special.logsumexp."""
     bl = builder_of(a, b)
     if bl is None:
-        return sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign)
+        return SCIPY["logsumexp"](a, axis=axis, b=b, keepdims=keepdims,
+                                  return_sign=return_sign)
     a = lift(bl, a)
     if b is not None:
         b = lift(bl, b)
@@ -55,7 +60,7 @@ def softmax(x, axis=None):
     """exp(x) / sum(exp(x)) over axis, as scipy.special.softmax."""
     bl = builder_of(x)
     if bl is None:
-        return sc.softmax(x, axis=axis)
+        return SCIPY["softmax"](x, axis=axis)
     x = lift(bl, x)
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
@@ -65,7 +70,7 @@ def log_softmax(x, axis=None):
     """x - logsumexp(x) over axis, as scipy.special.log_softmax."""
     bl = builder_of(x)
     if bl is None:
-        return sc.log_softmax(x, axis=axis)
+        return SCIPY["log_softmax"](x, axis=axis)
     x = lift(bl, x)
     t = x - _shifted_max(x, axis)
     return t - np.log(np.sum(np.exp(t), axis=axis, keepdims=True))

@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .conversions import passing_traced_arrays
+from .scipy_hooks import taking_traced_arrays
 from .tape import TapeBuilder
 from .tracer import Tracer, TraceError, lift
 
@@ -279,7 +279,7 @@ class TracedFunction:
             call[i] = Tracer(b, slot, v.copy())
         for j, slot, p in zip(pnums, b.params, params):
             call[j] = Tracer(b, slot, p.copy())
-        with np.errstate(all="ignore"), passing_traced_arrays():
+        with np.errstate(all="ignore"), taking_traced_arrays():
             res = self.f(*call)
         aux_tree = None
         if self.has_aux:

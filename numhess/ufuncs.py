@@ -55,7 +55,10 @@ ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
 # Ufuncs written with the ones above.
 COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
              np.copysign: lambda x1, x2: np.where(_signbit(x2), -np.abs(x1), np.abs(x1)),
-             np.conjugate: lambda x: x}      # real values only
+             np.conjugate: lambda x: x,      # real values only
+             sc.ndtr: lambda x: 0.5 * sc.erfc(x * -math.sqrt(0.5)),     # as SciPy computes it
+             sc.gamma: lambda x: np.where(x > 0, 1.0, np.cos(np.pi * np.floor(x)))
+             * np.exp(sc.gammaln(x))}         # the sign alternates between the poles
 
 
 def _signbit(x):

@@ -138,3 +138,18 @@ def test_empty_values_in_hessian_pattern(case, n, sparse):
 
 # ---------------------------------------------------------------- open (engine)
 # (none here now: see test_hostile.py and test_concurrency.py for the open ones)
+
+
+def test_numba_compiles_inside_a_trace():
+    """Nothing of NumPy's is swapped while a trace runs: a Numba function compiled
+    during one (here using np.ascontiguousarray) types NumPy's own functions."""
+    import numba
+
+    @numba.njit
+    def helper(a):
+        return np.ascontiguousarray(a).sum()
+
+    def f(x):
+        return np.sum(x ** 2) * helper(np.ones(3))      # compiled now, inside the trace
+    x = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(nh.grad(f)(x), 6 * x)

@@ -1,0 +1,58 @@
+"""While numhess traces a function, SciPy's sparse product and scipy.special's
+`logsumexp`, `softmax` and `log_softmax` take traced arrays.
+
+SciPy converts their operands with `np.asarray`, which a traced array refuses (its
+derivative would be dropped). So the first running trace swaps in, and the last swaps
+back: scipy.sparse's product method (`_spbase._matmul_dispatch`, behind `A @ x`,
+`A.dot(x)`, `A * x` of a sparse matrix and `x @ A`) hands a traced operand to
+`lower.sparse_matmul`, and scipy.special's three names are numhess.special's. NumPy's own
+functions are never swapped: Numba reads them when it compiles, in any thread.
+A name imported beforehand (`from scipy.special import logsumexp`) keeps SciPy's, which
+raises TraceError naming numhess.special's.
+"""
+import contextlib
+import threading
+
+import scipy.special as sc
+from scipy.sparse._base import _spbase
+
+from . import special
+from .lower import sparse_matmul
+from .tracer import Tracer, builder_of
+
+_lock = threading.Lock()
+_tracing = 0
+
+# named _mul_dispatch before SciPy 1.12
+_DISPATCH = next(n for n in ("_matmul_dispatch", "_mul_dispatch") if hasattr(_spbase, n))
+_SPARSE_ORIGINAL = getattr(_spbase, _DISPATCH)
+_SPECIAL = {name: getattr(special, name) for name in special.__all__}
+
+
+def _sparse_product(self, other):
+    if isinstance(other, Tracer) or isinstance(other, (list, tuple)) and \
+            builder_of(other) is not None:
+        return sparse_matmul(self, other)
+    return _SPARSE_ORIGINAL(self, other)
+
+
+@contextlib.contextmanager
+def taking_traced_arrays():
+    """SciPy's hooked functions take traced arrays while the block runs (in any thread:
+    plain arrays still go to SciPy's own, at the cost of one type check)."""
+    global _tracing
+    with _lock:
+        if _tracing == 0:
+            setattr(_spbase, _DISPATCH, _sparse_product)
+            for name, ours in _SPECIAL.items():
+                setattr(sc, name, ours)
+        _tracing += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _tracing -= 1
+            if _tracing == 0:
+                setattr(_spbase, _DISPATCH, _SPARSE_ORIGINAL)
+                for name, theirs in special.SCIPY.items():
+                    setattr(sc, name, theirs)
