@@ -3,9 +3,9 @@
 
 SciPy converts their operands with `np.asarray`, which a traced array refuses (its
 derivative would be dropped). So the first running trace swaps in, and the last swaps
-back: scipy.sparse's product method (`_spbase._matmul_dispatch`, behind `A @ x`,
-`A.dot(x)`, `A * x` of a sparse matrix and `x @ A`) hands a traced operand to
-`lower.sparse_matmul`, and scipy.special's three names are numhess.special's. NumPy's own
+back: scipy.sparse's product methods (`_matmul_dispatch`, behind `A @ x`, `A * x` of a
+sparse matrix and `x @ A`, and `dot`, in every format that defines them) hand a traced
+operand to `lower.sparse_matmul`, and scipy.special's three names are numhess.special's. NumPy's own
 functions are never swapped: Numba reads them when it compiles, in any thread.
 A name imported beforehand (`from scipy.special import logsumexp`) keeps SciPy's, which
 raises TraceError naming numhess.special's.
@@ -25,15 +25,29 @@ _tracing = 0
 
 # named _mul_dispatch before SciPy 1.12
 _DISPATCH = next(n for n in ("_matmul_dispatch", "_mul_dispatch") if hasattr(_spbase, n))
-_SPARSE_ORIGINAL = getattr(_spbase, _DISPATCH)
 _SPECIAL = {name: getattr(special, name) for name in special.__all__}
 
 
-def _sparse_product(self, other):
-    if isinstance(other, Tracer) or isinstance(other, (list, tuple)) and \
-            builder_of(other) is not None:
-        return sparse_matmul(self, other)
-    return _SPARSE_ORIGINAL(self, other)
+def _classes(cls):
+    yield cls
+    for sub in cls.__subclasses__():
+        yield from _classes(sub)
+
+
+def _sparse_product(original):
+    def product(self, other):
+        if isinstance(other, Tracer) or isinstance(other, (list, tuple)) and \
+                builder_of(other) is not None:
+            return sparse_matmul(self, other)
+        return original(self, other)
+    return product
+
+
+# (class, name) -> SciPy's method: the base class's, and those of formats that define
+# their own (COO has its own product and dot)
+_SPARSE = {(cls, name): vars(cls)[name] for cls in set(_classes(_spbase))
+           for name in (_DISPATCH, "dot") if name in vars(cls)}
+_SPARSE_HOOKED = {key: _sparse_product(original) for key, original in _SPARSE.items()}
 
 
 @contextlib.contextmanager
@@ -43,7 +57,8 @@ def taking_traced_arrays():
     global _tracing
     with _lock:
         if _tracing == 0:
-            setattr(_spbase, _DISPATCH, _sparse_product)
+            for (cls, name), hooked in _SPARSE_HOOKED.items():
+                setattr(cls, name, hooked)
             for name, ours in _SPECIAL.items():
                 setattr(sc, name, ours)
         _tracing += 1
@@ -53,6 +68,7 @@ def taking_traced_arrays():
         with _lock:
             _tracing -= 1
             if _tracing == 0:
-                setattr(_spbase, _DISPATCH, _SPARSE_ORIGINAL)
+                for (cls, name), original in _SPARSE.items():
+                    setattr(cls, name, original)
                 for name, theirs in special.SCIPY.items():
                     setattr(sc, name, theirs)

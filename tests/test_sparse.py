@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize, rosen_hess_prod
 
 import numhess as nh
+from numhess import scipy_hooks
 from numhess import drivers
 from numhess.sparse import colored_pattern
 from numhess.traced import TracedFunction
@@ -163,3 +164,19 @@ def test_objective_with_a_scipy_sparse_matrix_large():
     assert abs(H - want).max() < 1e-12 * abs(want).max()
     assert nh.hessian_sparsity(f, x).nnz == want.nnz
     np.testing.assert_allclose(nh.grad(f)(x), L @ x + 4 * x ** 3, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia", "lil", "bsr", "dok"])
+@pytest.mark.parametrize("kind", [sp.csr_matrix, sp.csr_array])
+def test_every_scipy_sparse_format_multiplies_traced_arrays(fmt, kind):
+    """A @ x, x @ A and A.dot of a 1-D and a 2-D traced array, in every format (COO has
+    its own product methods), and SciPy's methods are back after the trace."""
+    before = {key: getattr(key[0], key[1]) for key in scipy_hooks._SPARSE}
+    A = kind(sp.random(5, 5, density=0.5, random_state=0) + sp.eye(5)).asformat(fmt)
+    D = A.toarray()
+    x = np.linspace(0.1, 1.0, 5)
+    f = lambda x: (np.sum((A @ x) ** 2) + np.sum((x @ A) ** 3) + np.sum(A.dot(x))
+                   + np.sum(A.dot(np.stack([x, x], 1))))
+    want = 2 * D.T @ (D @ x) + 3 * D @ ((x @ D) ** 2) + 3 * D.sum(0)
+    np.testing.assert_allclose(nh.grad(f)(x), want, rtol=1e-13)
+    assert all(getattr(cls, name) is m for (cls, name), m in before.items())
