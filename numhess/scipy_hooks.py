@@ -14,7 +14,11 @@ import contextlib
 import threading
 
 import scipy.special as sc
-from scipy.sparse._base import _spbase
+
+try:        # SciPy's private base class of every sparse format (SciPy >= 1.11)
+    from scipy.sparse._base import _spbase
+except ImportError:
+    _spbase = None
 
 from . import special
 from .lower import sparse_matmul
@@ -24,7 +28,8 @@ _lock = threading.Lock()
 _tracing = 0
 
 # named _mul_dispatch before SciPy 1.12
-_DISPATCH = next(n for n in ("_matmul_dispatch", "_mul_dispatch") if hasattr(_spbase, n))
+_DISPATCH = next((n for n in ("_matmul_dispatch", "_mul_dispatch")
+                  if hasattr(_spbase, n)), None)
 _SPECIAL = {name: getattr(special, name) for name in special.__all__}
 
 
@@ -45,8 +50,9 @@ def _sparse_product(original):
 
 # (class, name) -> SciPy's method: the base class's, and those of formats that define
 # their own (COO has its own product and dot)
-_SPARSE = {(cls, name): vars(cls)[name] for cls in set(_classes(_spbase))
-           for name in (_DISPATCH, "dot") if name in vars(cls)}
+_SPARSE = {} if _DISPATCH is None else {
+    (cls, name): vars(cls)[name] for cls in set(_classes(_spbase))
+    for name in (_DISPATCH, "dot") if name in vars(cls)}
 _SPARSE_HOOKED = {key: _sparse_product(original) for key, original in _SPARSE.items()}
 
 
