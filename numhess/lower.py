@@ -311,10 +311,14 @@ def sparse_matmul(x, y):
     k = 1 if y.ndim == 1 else y.shape[1]
     terms = reshape(y, (n, k))[A.indices] * A.data.astype(float)[:, None]
     rows = np.repeat(np.arange(m), np.diff(A.indptr))
-    groups = (rows[:, None] * k + np.arange(k)).ravel()
-    value = np.bincount(groups, weights=terms.value.ravel(), minlength=m * k)
-    r = _new(b, K.SCATTER, value.reshape(m, k), (terms,), ints=groups)
+    r = scatter_sum(terms, (rows[:, None] * k + np.arange(k)).ravel(), m * k)
     return reshape(r, (m,) if y.ndim == 1 else (m, k))
+
+
+def scatter_sum(t, groups, size):
+    """r[groups[i]] += t.flat[i] into `size` zeros: one SCATTER."""
+    value = np.bincount(groups, weights=t.value.ravel(), minlength=size).astype(float)
+    return _new(t.b, K.SCATTER, value, (t,), ints=groups)
 
 
 def dot(x, y):

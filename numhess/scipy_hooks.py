@@ -5,8 +5,8 @@ SciPy converts their operands with `np.asarray`, which a traced array refuses (i
 derivative would be dropped). So the first running trace swaps in, and the last swaps
 back: scipy.sparse's product methods (`_matmul_dispatch`, behind `A @ x`, `A * x` of a
 sparse matrix and `x @ A`, and `dot`, in every format that defines them) hand a traced
-operand to `lower.sparse_matmul`, and scipy.special's three names are numhess.special's. NumPy's own
-functions are never swapped: Numba reads them when it compiles, in any thread.
+operand to `lower.sparse_matmul`, and scipy.special's three names are numhess.special's.
+NumPy's own functions are never swapped: Numba reads them when it compiles, in any thread.
 A name imported beforehand (`from scipy.special import logsumexp`) keeps SciPy's, which
 raises TraceError naming numhess.special's.
 """

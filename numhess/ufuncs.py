@@ -6,7 +6,7 @@ import scipy.special as sc
 
 from . import kernels as K
 from . import lower as L
-from .tracer import Tracer, builder_of, lift
+from .tracer import Tracer, TraceError, builder_of, concrete_key, lift
 
 UNARY = {
     np.negative: K.NEG, np.exp: K.EXP, np.exp2: K.EXP2, np.expm1: K.EXPM1, np.log: K.LOG,
@@ -92,6 +92,8 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
                              keepdims=kwargs.get("keepdims", False))
     if method == "accumulate" and ufunc in ACCUMULATE:
         return ACCUMULATE[ufunc](inputs[0], axis=kwargs.get("axis", 0))
+    if method == "at" and ufunc in (np.add, np.subtract):
+        return _accumulate_at(ufunc, *inputs)
     if method == "outer" and ufunc.nin == 2:
         a, b = inputs
         nb = np.ndim(_value(b))
@@ -137,6 +139,19 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         return L.binary(NOGRAD_BINARY[ufunc], inputs[0], inputs[1], value,
                         differentiable=False)
     raise NotImplementedError(f"numhess does not support {_name(ufunc)} on traced values")
+
+
+def _accumulate_at(ufunc, a, indices, b):
+    """np.add.at / np.subtract.at into a traced array: every b at its index, repeated
+    indices accumulating (finite-element assembly), as one SCATTER added to a."""
+    if not isinstance(a, Tracer):
+        raise TraceError(f"numhess: {_name(ufunc)}.at of traced values into a NumPy array "
+                         "would cut the derivative; accumulate into an array made with "
+                         "np.zeros_like(x)")
+    pos = np.arange(a.size).reshape(a.shape)[concrete_key(a.b, indices)]
+    b = L.broadcast_to(lift(a.b, b), pos.shape)
+    added = L.scatter_sum(L.reshape(b if ufunc is np.add else -b, (-1,)), pos.ravel(), a.size)
+    a._write(a + L.reshape(added, a.shape))
 
 
 def _name(ufunc):

@@ -75,6 +75,17 @@ _SPARSE = sp.random(12, 12, density=0.3, random_state=1, format="csr")    # spma
 _SPARSE_ARRAY = sp.csr_array(sp.random(5, 12, density=0.4, random_state=2))
 
 
+def _assembled(x):
+    """Finite-element style: element values accumulated at shared nodes (np.add.at),
+    also through a view, and subtracted (np.subtract.at)."""
+    elements = np.array([[0, 1, 2], [1, 2, 3], [2, 3, 5], [5, 3, 4]])
+    y = np.zeros_like(x)
+    np.add.at(y, elements, np.sum(x[elements] ** 2, axis=1)[:, None] * x[elements])
+    np.add.at(y[6:], [0, 0, 3], np.sin(x[:3]))
+    np.subtract.at(y, (np.array([7, 7]),), x[8:10] ** 3)
+    return y
+
+
 def _filled_diagonal(a):
     np.fill_diagonal(a, a[0, 0] ** 2)
     return a
@@ -396,6 +407,7 @@ CASES = [
                                              [0.0, 0.3, 0.6, 1.0], x), (4,), ANY),
     ("interp traced x", lambda x: np.interp(x, [-1.5, -0.2, 0.4, 1.1],
                                             [1.0, -2.0, 0.5, 3.0], left=-1.0) * x, (12,), ANY),
+    ("add.at subtract.at", _assembled, (12,), ANY),
     ("fill_diagonal", lambda x: _filled_diagonal(np.outer(x[:4], x[4:8])), (8,), ANY),
     ("meshgrid", lambda x: np.multiply(*np.meshgrid(x[:3], np.exp(x[3:]))), (7,), ANY),
     ("meshgrid ij sparse", lambda x: np.add(*np.meshgrid(x[:3], x[3:] ** 2, indexing="ij",

@@ -412,11 +412,12 @@ def test_a_function_writing_into_a_static_argument():
     (lambda x: np.sum(np.asarray(x)), nh.TraceError, "NumPy array"),
     (lambda x: np.linalg.eig(np.outer(x, x))[0][0], NotImplementedError, "linalg.eig"),
     (lambda x: np.sum(np.put(x, [0], [1.0])), NotImplementedError, "put"),
+    (lambda x: np.add.at(np.zeros(3), [0], x[0]), nh.TraceError, "zeros_like"),
     (lambda x: statistics.mean(x), TypeError, "Tracer"),
     (lambda x: np.sum(nh.grad(lambda y: np.sum(y ** 2))(x)), nh.TraceError, "nested"),
 ], ids=["math.fsum", "math.exp", "float()", "round()", ".item()", "scipy.special.erfinv",
         "scipy.linalg.solve", "np.frompyfunc", "np.vectorize", "scipy.linalg.norm",
-        "np.asarray", "np.linalg.eig", "np.put", "statistics.mean",
+        "np.asarray", "np.linalg.eig", "np.put", "np.add.at into NumPy", "statistics.mean",
         "nested transform"])
 def test_untraceable_code_raises_clearly(call, err, match):
     with pytest.raises(err, match=match):
