@@ -513,3 +513,30 @@ def _corrcoef(x, y=None, rowvar=True, *, dtype=None):
         return c / c
     d = np.sqrt(np.diagonal(c))
     return np.clip(c / d[:, None] / d[None, :], -1.0, 1.0)
+
+
+@implements(np.linalg.cond)
+def _cond(x, p=None):
+    """The condition number: by singular values for p = None, 2, -2, else
+    norm(x, p) * norm(inv(x), p), as NumPy."""
+    x = _t(x)
+    if p is None or p == 2 or p == -2:
+        s = np.linalg.svdvals(x)
+        ratio = s[..., 0] / s[..., -1]
+        return ratio if p != -2 else 1.0 / ratio
+    return np.linalg.norm(x, p, axis=(-2, -1)) * np.linalg.norm(np.linalg.inv(x), p,
+                                                                 axis=(-2, -1))
+
+
+@implements(np.searchsorted)
+def _searchsorted(a, v, side="left", sorter=None):
+    """Insertion indices of traced values v into a constant sorted a: integers (no
+    derivative), guarded like an `if`, so a v crossing an entry of a traces again."""
+    if isinstance(a, Tracer):
+        raise NotImplementedError("numhess: np.searchsorted into a traced array")
+    a = np.asarray(a if sorter is None else np.take(a, sorter))
+    v = _t(v)
+    below = (v[..., None] >= a) if side == "right" else (v[..., None] > a)   # a's entries
+    # before each v's insertion point
+    v.b.guard(below.slot, below.value)
+    return np.sum(below.value, axis=-1)

@@ -442,6 +442,13 @@ CASES = [
      (12,), ANY),
     ("cov columns", lambda x: np.cov(x.reshape(4, 3), rowvar=False, ddof=0), (12,), ANY),
     ("corrcoef", lambda x: np.corrcoef(x.reshape(3, 4)), (12,), ANY),
+    ("cond", lambda x: np.array([np.linalg.cond(x.reshape(3, 3) + 3 * np.eye(3)),
+                                 np.linalg.cond(x.reshape(3, 3) + 3 * np.eye(3), -2),
+                                 np.linalg.cond(x.reshape(3, 3) + 3 * np.eye(3), "fro")]),
+     (9,), ANY),
+    ("searchsorted", lambda x: np.take(np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+                                       np.searchsorted([-1.0, 0.0, 1.0], x[:4])) * x[:4]
+     + np.searchsorted([-0.5, 0.5], x[4:], side="right") * x[4:] ** 2, (8,), ANY),
     ("argmax", lambda x: x[np.argmax(x)] * x, (12,), ANY),
     ("argmin axis", lambda x: np.take_along_axis(
         x.reshape(3, 4), np.argmin(x.reshape(3, 4), axis=1, keepdims=True), axis=1) ** 2,

@@ -92,3 +92,11 @@ def test_allclose_is_guarded():
     v = np.array([1.0, np.nan, np.inf, 2.0])
     t = nh.jacfwd(lambda x: np.where(np.isclose(x, v, equal_nan=True), 0.0, x))(v)
     np.testing.assert_array_equal(t, np.zeros((4, 4)))
+
+
+def test_searchsorted_is_guarded():
+    knots, weights = np.array([0.0, 1.0, 2.0]), np.array([5.0, 6.0, 7.0, 8.0])
+    g = nh.grad(lambda x: np.sum(weights[np.searchsorted(knots, x)] * x ** 2))
+    for x in (np.array([0.5, 1.5]), np.array([2.5, -1.0]), np.array([0.7, 1.2])):
+        np.testing.assert_allclose(g(x), 2 * weights[np.searchsorted(knots, x)] * x)
+    assert g.traced.n_traces == 2
