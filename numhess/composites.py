@@ -43,7 +43,7 @@ def _polyval(p, x):
     """Horner's rule, as NumPy evaluates it; p (highest power first) or x traced."""
     if isinstance(p, Tracer) and p.ndim != 1:
         raise ValueError("numhess: np.polyval needs a 1-D coefficient array")
-    y = np.zeros_like(x, dtype=float) if not isinstance(x, Tracer) else x * 0.0
+    y = np.zeros_like(x, dtype=float)
     for i in range(len(p)):
         y = y * x + p[i]
     return y
@@ -193,22 +193,21 @@ def _ptp(a, axis=None, out=None, keepdims=False):
 
 # ---------------------------------------------------------------- order statistics
 def _sorted_along_last(a, axis):
+    """a sorted along `axis` moved last (all of a, raveled, for None), and a's ndim."""
     a = _t(a)
     if axis is None:
-        return np.sort(np.reshape(a, -1)), None
+        return np.sort(np.reshape(a, -1)), a.ndim
     if np.ndim(axis) != 0:
         raise NotImplementedError("numhess: median/quantile over several axes at once")
-    return np.sort(np.moveaxis(a, axis, -1), axis=-1), axis
+    return np.sort(np.moveaxis(a, axis, -1), axis=-1), a.ndim
 
 
-def _keep(r, a, axis, keepdims):
-    """A reduction's result with the reduced axis kept (keepdims) where asked."""
+def _keep(r, ndim, axis, keepdims):
+    """One statistic per slice, with the reduced axis (all ndim of them for None) kept
+    where keepdims asks."""
     if not keepdims:
         return r
-    if axis is None:
-        return np.reshape(r, np.shape(r) + (1,) * np.ndim(a)) if np.ndim(r) else \
-            np.reshape(r, (1,) * np.ndim(a))
-    return np.expand_dims(r, axis if np.ndim(r) < np.ndim(a) else -1)
+    return np.reshape(r, (1,) * ndim) if axis is None else np.expand_dims(r, axis)
 
 
 @implements(np.quantile)
@@ -226,14 +225,14 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     if qs.ndim > 1 or qs.ndim and keepdims:
         raise NotImplementedError("numhess: np.quantile of a q with more than one axis, "
                                   "or of several q with keepdims=True")
-    s, ax = _sorted_along_last(a, axis)
+    s, ndim = _sorted_along_last(a, axis)
     n = s.shape[-1]
     pos = qs * (n - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     frac = pos - lo
     r = s[..., lo] * (1.0 - frac) + s[..., hi] * frac     # the q axis last
-    return np.moveaxis(r, -1, 0) if qs.ndim else _keep(r, _t(a), ax, keepdims)
+    return np.moveaxis(r, -1, 0) if qs.ndim else _keep(r, ndim, axis, keepdims)
 
 
 @implements(np.percentile)
@@ -247,12 +246,12 @@ def _percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear
 
 @implements(np.median)
 def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    s, ax = _sorted_along_last(a, axis)
+    s, ndim = _sorted_along_last(a, axis)
     n = s.shape[-1]
     if n == 0:
         raise ValueError("numhess: the median of an empty array")
     mid = s[..., n // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2.0
-    return _keep(mid, _t(a), ax, keepdims)
+    return _keep(mid, ndim, axis, keepdims)
 
 
 # ---------------------------------------------------------------- elementwise
@@ -405,9 +404,13 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
         tuple(a % f.ndim for a in ((axis,) if np.ndim(axis) == 0 else axis))
     if any(isinstance(v, Tracer) for v in varargs):
         raise NotImplementedError("numhess: np.gradient with traced spacings")
-    spacing = list(varargs) if len(varargs) == len(axes) else list(varargs) * len(axes) \
-        if len(varargs) == 1 else [1.0] * len(axes) if not varargs else None
-    if spacing is None:
+    if not varargs:
+        spacing = [1.0] * len(axes)
+    elif len(varargs) == 1:
+        spacing = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacing = list(varargs)
+    else:
         raise TypeError("invalid number of arguments")
     out = []
     for ax, h in zip(axes, spacing):

@@ -14,8 +14,10 @@ WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoint
 # 1.2-2x slower on two threads than on one.
 PARALLEL_MIN_WORK = 20_000_000
 # A handful of directions (a sparse Hessian's colour groups) run in one round of chunks
-# even where the budget above would split them: a sweep of one direction costs about
-# twice as much per direction as one of three (chained Rosenbrock, n = 10^6).
+# even where the budget above would split them: on the chained Rosenbrock function at
+# n = 10^6, 3 colours as 2 chunks of two took 67 ms, as 3 chunks of one 135 ms (then;
+# one-direction sweeps have vectorized since, and cost 1.25x per direction what a
+# three-direction sweep does there).
 FEW_DIRECTIONS = 4
 _parallel_lock = threading.Lock()  # parallel regions run one at a time
 # GNU OpenMP, Numba's first choice here, kills a forked child that runs a parallel region

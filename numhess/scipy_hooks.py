@@ -22,7 +22,7 @@ except ImportError:
 
 from . import special
 from .lower import sparse_matmul
-from .tracer import Tracer, builder_of
+from .tracer import builder_of
 
 _lock = threading.Lock()
 _tracing = 0
@@ -41,8 +41,7 @@ def _classes(cls):
 
 def _sparse_product(original):
     def product(self, other):
-        if isinstance(other, Tracer) or isinstance(other, (list, tuple)) and \
-                builder_of(other) is not None:
+        if builder_of(other) is not None:
             return sparse_matmul(self, other)
         return original(self, other)
     return product
