@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from . import drivers
+from . import drivers, supports
 from .sparse import colored_pattern
 
 COLORING_MIN_N = 32      # below this, n basis sweeps cost less than finding the pattern
@@ -45,6 +45,9 @@ def dense(rep, W, chunk_size=None):
     _check_fits(W.shape[0], n)
     cp = colored_pattern(rep.entry) if n >= COLORING_MIN_N else None
     if cp is None or 2 * cp.ncolors > n:
+        plan = supports.plan(rep) if W.shape[0] == 1 and chunk_size is None else None
+        if plan is not None:
+            return supports.hessian(rep, plan, W[0])[None]
         return drivers.hessian(rep, W, chunk_size)
     B = drivers.hessian(rep, W, chunk_size, cp.colors, cp.ncolors)
     H = np.zeros((W.shape[0], n, n))
@@ -68,5 +71,5 @@ def sparse_csr(rep, w=1.0, chunk_size=None, warned=None):
             warned.append(True)
             warnings.warn("numhess: this Hessian is dense; sparse=True computes it densely "
                           "and saves nothing", stacklevel=4)
-        return sp.csr_matrix(drivers.hessian(rep, W, chunk_size)[0])
+        return sp.csr_matrix(dense(rep, W, chunk_size)[0])
     return cp.recover_csr(drivers.hessian(rep, W, chunk_size, cp.colors, cp.ncolors)[0])

@@ -580,7 +580,7 @@ def _unary_tangent(vals, tans, k, o, p, xo, yo, n, scr):
 
 
 @njit(**_JIT)
-def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr):
+def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr, keep):
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         d1, d2 = scr[0, :m], scr[1, :m]
@@ -589,12 +589,14 @@ def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr):
             gx, gy = adj[xo + s:xo + s + m], adj[yo + s:yo + s + m]
             for i in range(m):
                 gx[i] += d1[i] * gy[i]
-            gy[:] = 0.0     # consumed: cleared here, while in cache
+            if not keep:
+                gy[:] = 0.0     # consumed: cleared here, while in cache
         else:
             for i in range(m):
                 for j in range(k):
                     adj[(xo + s + i) * k + j] += d1[i] * adj[(yo + s + i) * k + j]
-                    adj[(yo + s + i) * k + j] = 0.0
+                    if not keep:
+                        adj[(yo + s + i) * k + j] = 0.0
 
 
 @njit(**_JIT)
@@ -678,19 +680,20 @@ def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
 
 
 @njit(**_JIT)
-def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
+def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, keep):
     fa, fb = scr[0], scr[1]
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         if k == 1 and da == 1 and db == 1:
-            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, scr[7])
+            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, scr[7], keep)
             continue
         for i in range(m):
             ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
             for j in range(k):
                 g = adj[y * k + j]
-                adj[y * k + j] = 0.0
+                if not keep:
+                    adj[y * k + j] = 0.0
                 if act_a:
                     adj[ia * k + j] += fa[i] * g
                 if act_b:
@@ -706,7 +709,7 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
         m = min(TILE, n - s)
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         if da == 1 and db == 1:
-            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, gs)
+            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, gs, False)
             if k == 1:
                 _binary_second_1(tans, adjt, ao + s, bo + s, yo + s, m, fa, fb, faa, fab,
                                  fbb, gs, linear, act_a, act_b)
@@ -742,12 +745,14 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
 
 
 @njit(**_JIT)
-def _binary_pull_1(adj, a0, b0, y0, m, fa, fb, act_a, act_b, g):
+def _binary_pull_1(adj, a0, b0, y0, m, fa, fb, act_a, act_b, g, keep):
     """One cotangent through a binary op with whole operands, over slices: g = adj[y]
-    (kept for the second-order terms), adj[a] += fa g, adj[b] += fb g, adj[y] cleared."""
+    (kept for the second-order terms), adj[a] += fa g, adj[b] += fb g, adj[y] cleared
+    unless keep."""
     gy = adj[y0:y0 + m]
     g[:m] = gy
-    gy[:] = 0.0
+    if not keep:
+        gy[:] = 0.0
     if act_a:
         ga = adj[a0:a0 + m]
         for i in range(m):
@@ -1033,11 +1038,12 @@ def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
 
 # ---------------------------------------------------------------- adjoint (k cotangents)
 @njit(**_JIT)
-def adjoint(T, vals, ivals, adj, k):
+def adjoint(T, vals, ivals, adj, k, keep):
     """Pull k cotangents back; adj holds the output cotangents on entry and zeros at every
     other active slot. Each instruction clears its result's cotangents once it has pulled
     them back, so on exit adj is zero again at active slots except the inputs, and a
-    workspace is reused without clearing it whole."""
+    workspace is reused without clearing it whole; with keep, every active slot keeps its
+    cotangent (the support sweeps read them)."""
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
         unpack(T)
     scr = np.empty((8, TILE))
@@ -1049,11 +1055,11 @@ def adjoint(T, vals, ivals, adj, k):
         yo = off[y]
         n = size[y]
         if o < UNARY_END:
-            _unary_adjoint(vals, adj, k, o, fp[t], off[a[t]], yo, n, scr)
+            _unary_adjoint(vals, adj, k, o, fp[t], off[a[t]], yo, n, scr, keep)
         elif o < BINARY_END:
             _binary_adjoint(vals, adj, k, o, off[a[t]], off[b[t]], yo, n,
                             1 if size[a[t]] == n else 0, 1 if size[b[t]] == n else 0,
-                            sact[a[t]], sact[b[t]], scr)
+                            sact[a[t]], sact[b[t]], scr, keep)
         elif o == WHERE:
             _where_adjoint(vals, adj, k, off[a[t]], off[b[t]], off[c[t]], yo, n,
                            size[a[t]] == n, size[b[t]] == n, size[c[t]] == n, sact[a[t]],
@@ -1085,7 +1091,7 @@ def adjoint(T, vals, ivals, adj, k):
             _chol_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, k, ivals, iw[t], off[a[t]], yo, n, pact)
-        if o >= BINARY_END:     # the elementwise rules clear as they go
+        if o >= BINARY_END and not keep:     # the elementwise rules clear as they go
             adj[yo * k:(yo + n) * k] = 0.0
 
 
@@ -1502,6 +1508,465 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
                 vals[yo + s * size_a:yo + (s + 1) * size_a] = np.nan
 
 
+# ---------------------------------------------------------------- sweeps over supports
+# A dense Hessian's direction j seeds input j alone. On a tape of pairwise terms (a
+# cluster's energy by broadcasting) its tangent is non-zero on a few elements of each
+# slot, the pairs with atom j, and so is its second-order cotangent: a sweep over every
+# slot costs O(n^2) a direction where O(n) would do. These sweeps run one direction over
+# the positions its tangents and second-order cotangents reach, found as they go:
+# - tlist: positions with a non-zero tangent, one sorted run per instruction (run u at
+#   tlist[tbeg[u]:tbeg[u + 1]], u = t + 1 for instruction t, u = 0 the seeded inputs);
+#   tstamp[p] == cur marks them (cur: the direction's own number, so nothing is cleared
+#   between directions but the values at the listed positions);
+# - second-order cotangents: positions chained per owner run (ahead[u], anext, apos),
+#   astamp[p] == cur marks them;
+# - the maps S of supports.py: owner (the run of the instruction that writes each
+#   position: -1 inputs, -2 inactive), the inverse index maps of GATHER (source position
+#   -> outputs) and SCATTER (target -> inputs), and the runs a GATHER's sources lie in.
+# The first-order cotangents adj are every position's, kept by one adjoint sweep (keep).
+# Tapes with linear algebra never come here (supports.py).
+
+@njit(**_JIT)
+def _run_of(owner, tlist, tbeg, xo, nx):
+    """(i0, i1): tlist[i0:i1] are the positions of [xo, xo + nx) with a non-zero tangent."""
+    if nx == 0:
+        return 0, 0
+    u = owner[xo] + 1
+    if u < 0:           # an inactive region
+        return 0, 0
+    s0, s1 = tbeg[u], tbeg[u + 1]
+    seg = tlist[s0:s1]
+    return s0 + np.searchsorted(seg, xo), s0 + np.searchsorted(seg, xo + nx)
+
+
+@njit(**_JIT)
+def _mapped_run(owner, tlist, tbeg, tstamp, cur, xo, dx, nx, yo, n, L):
+    """Append to tlist (from L) the outputs of an elementwise op that read a position of
+    operand [xo, xo + nx) with a non-zero tangent (all n of them for a broadcast one);
+    returns the new length."""
+    i0, i1 = _run_of(owner, tlist, tbeg, xo, nx)
+    if i1 == i0:
+        return L
+    if dx == 0:
+        for i in range(n):
+            if tstamp[yo + i] != cur:
+                tstamp[yo + i] = cur
+                tlist[L] = yo + i
+                L += 1
+        return L
+    for r in range(i0, i1):
+        q = yo + tlist[r] - xo
+        if tstamp[q] != cur:
+            tstamp[q] = cur
+            tlist[L] = q
+            L += 1
+    return L
+
+
+@njit(**_JIT)
+def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
+    """Tangents of one direction over their support. On entry tlist[:tbeg[1]] holds the
+    seeded input positions (sorted, stamped, their tangents set; tbeg[0] = 0); every
+    other tangent is zero. Fills the run of each instruction; returns tlist's length."""
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
+        unpack(T)
+    owner, inv_beg, inv_key, inv_val, src_beg, src_run = S
+    L = tbeg[1]
+    for t in range(op.size):
+        start = L
+        y = out[t]
+        o = op[t]
+        yo, n = off[y], size[y]
+        if sact[y] and n > 0:
+            if o < BINARY_END or o == WHERE:
+                ao = off[a[t]]
+                da = 1 if size[a[t]] == n else 0
+                if o >= UNARY_END:
+                    bo = off[b[t]]
+                    db = 1 if size[b[t]] == n else 0
+                    if sact[a[t]]:
+                        L = _mapped_run(owner, tlist, tbeg, tstamp, cur, ao, da, size[a[t]],
+                                        yo, n, L)
+                    if sact[b[t]]:
+                        L2 = _mapped_run(owner, tlist, tbeg, tstamp, cur, bo, db,
+                                         size[b[t]], yo, n, L)
+                        if L2 > L > start:
+                            tlist[start:L2].sort()
+                        L = L2
+                else:
+                    L = _mapped_run(owner, tlist, tbeg, tstamp, cur, ao, 1, n, yo, n, L)
+                if o < UNARY_END:
+                    _support_unary_tangent(vals, tans, o, fp[t], ao, yo, tlist[start:L], scr)
+                elif o < BINARY_END:
+                    _support_binary_tangent(vals, tans, o, ao, bo, yo, da, db, sact[a[t]],
+                                            sact[b[t]], tlist[start:L], scr)
+                else:
+                    co = off[c[t]]
+                    dc = 1 if size[c[t]] == n else 0
+                    for r in range(start, L):
+                        i = tlist[r] - yo
+                        src = ao + i * da if vals[co + i * dc] != 0.0 else bo + i * db
+                        tans[yo + i] = tans[src]
+            elif o == GATHER:
+                q = pi[t]
+                g0, g1 = inv_beg[t], inv_beg[t + 1]
+                reach = 0
+                for r in range(src_beg[t], src_beg[t + 1]):
+                    u = src_run[r]
+                    reach += tbeg[u + 1] - tbeg[u]
+                if reach == 0:
+                    pass
+                elif n <= 4 * reach:     # fewer outputs than lookups: read them all
+                    for i in range(n):
+                        if tstamp[ipool[q + i]] == cur:
+                            tlist[L] = yo + i
+                            L += 1
+                else:
+                    keys = inv_key[g0:g1]
+                    for r in range(src_beg[t], src_beg[t + 1]):
+                        u = src_run[r]
+                        for e in range(tbeg[u], tbeg[u + 1]):
+                            h = np.searchsorted(keys, tlist[e])
+                            while h < keys.size and keys[h] == tlist[e]:
+                                tlist[L] = yo + inv_val[g0 + h]
+                                L += 1
+                                h += 1
+                    tlist[start:L].sort()    # each output reads one source: no repeats
+                for r in range(start, L):
+                    tstamp[tlist[r]] = cur
+                    tans[tlist[r]] = tans[ipool[q + tlist[r] - yo]]
+            elif o == SCATTER:
+                xo, q = off[a[t]], pi[t]
+                i0, i1 = _run_of(owner, tlist, tbeg, xo, size[a[t]])
+                for r in range(i0, i1):
+                    p = yo + ipool[q + tlist[r] - xo]
+                    if tstamp[p] != cur:
+                        tstamp[p] = cur
+                        tlist[L] = p
+                        L += 1
+                        tans[p] = 0.0
+                    tans[p] += tans[tlist[r]]
+                tlist[start:L].sort()
+            elif o == SUMALL:
+                i0, i1 = _run_of(owner, tlist, tbeg, off[a[t]], size[a[t]])
+                if i1 > i0:
+                    acc = 0.0
+                    for r in range(i0, i1):
+                        acc += tans[tlist[r]]
+                    tans[yo] = acc
+                    tstamp[yo] = cur
+                    tlist[L] = yo
+                    L += 1
+            elif o == MATMUL:
+                ia0, ia1 = _run_of(owner, tlist, tbeg, off[a[t]], size[a[t]])
+                ib0, ib1 = _run_of(owner, tlist, tbeg, off[b[t]], size[b[t]])
+                if ia1 > ia0 or ib1 > ib0:     # the whole product, as in the dense sweep
+                    _matmul_tangent(vals, tans, 1, ipool, pi[t], off[a[t]], off[b[t]], yo,
+                                    sact[a[t]] and ia1 > ia0, sact[b[t]] and ib1 > ib0)
+                    for i in range(n):
+                        tstamp[yo + i] = cur
+                        tlist[L] = yo + i
+                        L += 1
+            else:   # MAXRED, MINRED, SORT: a gather through the forward sweep's index map
+                xo, w = off[a[t]], iw[t]
+                i0, i1 = _run_of(owner, tlist, tbeg, xo, size[a[t]])
+                if i1 > i0:
+                    for i in range(n):
+                        src = xo + ivals[w + i]
+                        if tstamp[src] == cur:
+                            tstamp[yo + i] = cur
+                            tans[yo + i] = tans[src]
+                            tlist[L] = yo + i
+                            L += 1
+        tbeg[t + 2] = L
+    return L
+
+
+@njit(**_JIT)
+def _support_unary_tangent(vals, tans, o, p, xo, yo, run, scr):
+    for s in range(0, run.size, TILE):
+        m = min(TILE, run.size - s)
+        xs, ys, d1, d2 = scr[0, :m], scr[1, :m], scr[2, :m], scr[3, :m]
+        for r in range(m):
+            i = run[s + r] - yo
+            xs[r] = vals[xo + i]
+            ys[r] = vals[yo + i]
+        unary_derivs(o, xs, ys, p, d1, d2)
+        for r in range(m):
+            i = run[s + r] - yo
+            tans[yo + i] = d1[r] * tans[xo + i]
+
+
+@njit(**_JIT)
+def _support_binary_operands(vals, ao, bo, yo, da, db, run, s, m, scr):
+    """Values of a, b and y at the run's elements s..s+m into scr rows 5, 6, 7."""
+    for r in range(m):
+        i = run[s + r] - yo
+        scr[5, r] = vals[ao + i * da]
+        scr[6, r] = vals[bo + i * db]
+        scr[7, r] = vals[yo + i]
+
+
+@njit(**_JIT)
+def _support_binary_tangent(vals, tans, o, ao, bo, yo, da, db, act_a, act_b, run, scr):
+    for s in range(0, run.size, TILE):
+        m = min(TILE, run.size - s)
+        _support_binary_operands(vals, ao, bo, yo, da, db, run, s, m, scr)
+        binary_derivs(o, scr[5, :m], scr[6, :m], scr[7, :m], scr[0, :m], scr[1, :m],
+                      scr[2, :m], scr[3, :m], scr[4, :m])
+        for r in range(m):
+            i = run[s + r] - yo
+            v = 0.0
+            if act_a:
+                v += scr[0, r] * tans[ao + i * da]
+            if act_b:
+                v += scr[1, r] * tans[bo + i * db]
+            tans[yo + i] = v
+
+
+@njit(**_JIT)
+def _push(q, v, m, adjt, astamp, cur, owner, ahead, anext, apos, na):
+    """adjt[q[r]] += v[r] for r < m, chaining each position to its owner's run the first
+    time; returns the chains' length. (Buffered: a call per element, with its arrays'
+    reference counts, cost ten times the update.)"""
+    for r in range(m):
+        p = q[r]
+        if astamp[p] != cur:
+            astamp[p] = cur
+            u = owner[p] + 1
+            apos[na] = p
+            anext[na] = ahead[u]
+            ahead[u] = na
+            na += 1
+        adjt[p] += v[r]
+    return na
+
+
+@njit(**_JIT)
+def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, cur, tlist,
+                            tbeg, ahead, anext, apos, scr, idx):
+    """The second-order cotangents of one direction over their support (the reverse of
+    support_tangent, whose runs it reads). adj holds every position's first-order
+    cotangent (kept); adjt is zero. On exit the inputs' chain (ahead[0]) lists the
+    positions of the Hessian column's non-zeros, adjt holding them, and adjt is zero at
+    every other position. Returns the number of chained positions. scr: (8, TILE)
+    floats, idx: (3, TILE) ints."""
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
+        unpack(T)
+    owner, inv_beg, inv_key, inv_val, src_beg, src_run = S
+    ahead[:] = -1
+    na = 0
+    pq, pv = idx[1], scr[4]         # pushes buffered for _push
+    for t in range(op.size - 1, -1, -1):
+        y = out[t]
+        if not sact[y] or size[y] == 0:
+            continue
+        o = op[t]
+        u = t + 1
+        yo, n = off[y], size[y]
+        if o < BINARY_END:
+            # the elements whose operands take a second-order cotangent: the result's own
+            # (chained), and where an operand's tangent is non-zero (not for linear ops)
+            els = idx[0]
+            m = 0
+            e = ahead[u]
+            while e >= 0:
+                els[m] = apos[e] - yo
+                m += 1
+                e = anext[e]
+                if m == TILE:
+                    na = _support_elementwise(T, vals, tans, adj, adjt, astamp, cur, owner,
+                                              ahead, anext, apos, na, t, idx, m, scr)
+                    m = 0
+            if not _linear(o):
+                for r in range(tbeg[u], tbeg[u + 1]):
+                    if astamp[tlist[r]] != cur:
+                        els[m] = tlist[r] - yo
+                        m += 1
+                        if m == TILE:
+                            na = _support_elementwise(T, vals, tans, adj, adjt, astamp, cur,
+                                                      owner, ahead, anext, apos, na, t, idx,
+                                                      m, scr)
+                            m = 0
+            if m > 0:
+                na = _support_elementwise(T, vals, tans, adj, adjt, astamp, cur, owner,
+                                          ahead, anext, apos, na, t, idx, m, scr)
+        elif o == MATMUL:
+            if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
+                ao, bo, act_a, act_b = off[a[t]], off[b[t]], sact[a[t]], sact[b[t]]
+                _matmul_adjoint(vals, adjt, 1, ipool, pi[t], ao, bo, yo, act_a, act_b)
+                _matmul_cross(vals, tans, adj, adjt, 1, ipool, pi[t], ao, bo, yo, act_a,
+                              act_b)
+                adjt[yo:yo + n] = 0.0
+                pv[:] = 0.0             # chained only: the products added the values
+                if act_a:
+                    na = _push_range(off[a[t]], size[a[t]], pq, pv, adjt, astamp, cur,
+                                     owner, ahead, anext, apos, na)
+                if act_b:
+                    na = _push_range(off[b[t]], size[b[t]], pq, pv, adjt, astamp, cur,
+                                     owner, ahead, anext, apos, na)
+        elif o == SUMALL:
+            if ahead[u] >= 0:
+                pv[:] = adjt[yo]
+                adjt[yo] = 0.0
+                na = _push_range(off[a[t]], size[a[t]], pq, pv, adjt, astamp, cur, owner,
+                                 ahead, anext, apos, na)
+        else:       # linear maps of the result's own second-order cotangents
+            xo = off[a[t]]
+            if o == SCATTER:
+                g0 = inv_beg[t]
+                keys = inv_key[g0:inv_beg[t + 1]]
+            m = 0
+            e = ahead[u]
+            while e >= 0:
+                p = apos[e]
+                e = anext[e]
+                i = p - yo
+                v = adjt[p]
+                adjt[p] = 0.0
+                if o == GATHER:
+                    src = ipool[pi[t] + i]
+                    if pact[src]:
+                        pq[m], pv[m] = src, v
+                        m += 1
+                elif o == SCATTER:
+                    lo = np.searchsorted(keys, i)
+                    while lo < keys.size and keys[lo] == i:
+                        if m == TILE:
+                            na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext,
+                                       apos, na)
+                            m = 0
+                        pq[m], pv[m] = xo + inv_val[g0 + lo], v
+                        m += 1
+                        lo += 1
+                elif o == WHERE:
+                    da = 1 if size[a[t]] == n else 0
+                    db = 1 if size[b[t]] == n else 0
+                    dc = 1 if size[c[t]] == n else 0
+                    if vals[off[c[t]] + i * dc] != 0.0:
+                        if sact[a[t]]:
+                            pq[m], pv[m] = xo + i * da, v
+                            m += 1
+                    elif sact[b[t]]:
+                        pq[m], pv[m] = off[b[t]] + i * db, v
+                        m += 1
+                else:   # MAXRED, MINRED, SORT
+                    pq[m], pv[m] = xo + ivals[iw[t] + i], v
+                    m += 1
+                if m == TILE:
+                    na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+                    m = 0
+            na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+    return na
+
+
+@njit(**_JIT)
+def _push_range(q0, count, pq, pv, adjt, astamp, cur, owner, ahead, anext, apos, na):
+    """_push of positions q0..q0+count, each adding pv (one value, filled in)."""
+    for s in range(0, count, TILE):
+        m = min(TILE, count - s)
+        for r in range(m):
+            pq[r] = q0 + s + r
+        na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+    return na
+
+
+@njit(**_JIT)
+def _support_elementwise(T, vals, tans, adj, adjt, astamp, cur, owner, ahead, anext, apos,
+                         na, t, idx, m, scr):
+    """The second-order rule of elementwise instruction t at its elements idx[0, :m]."""
+    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
+        unpack(T)
+    o = op[t]
+    linear = _linear(o)
+    yo, n = off[out[t]], size[out[t]]
+    ao = off[a[t]]
+    els, pq = idx[0], idx[1]
+    if o < UNARY_END:
+        xs, ys, d1, d2, pv = scr[0, :m], scr[1, :m], scr[2, :m], scr[3, :m], scr[4]
+        for r in range(m):
+            xs[r] = vals[ao + els[r]]
+            ys[r] = vals[yo + els[r]]
+        unary_derivs(o, xs, ys, fp[t], d1, d2)
+        for r in range(m):
+            i = els[r]
+            v = d1[r] * adjt[yo + i]
+            adjt[yo + i] = 0.0
+            if not linear:
+                v += d2[r] * adj[yo + i] * tans[ao + i]
+            pq[r], pv[r] = ao + i, v
+        return _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+    bo = off[b[t]]
+    da = 1 if size[a[t]] == n else 0
+    db = 1 if size[b[t]] == n else 0
+    act_a, act_b = sact[a[t]], sact[b[t]]
+    for r in range(m):
+        scr[5, r] = vals[ao + els[r] * da]
+        scr[6, r] = vals[bo + els[r] * db]
+        scr[7, r] = vals[yo + els[r]]
+    binary_derivs(o, scr[5, :m], scr[6, :m], scr[7, :m], scr[0, :m], scr[1, :m],
+                  scr[2, :m], scr[3, :m], scr[4, :m])
+    qb, va, vb = idx[2], scr[5], scr[6]      # the operands' values are used: reused
+    for r in range(m):
+        i = els[r]
+        gt = adjt[yo + i]
+        adjt[yo + i] = 0.0
+        g = adj[yo + i]
+        ta = tans[ao + i * da] if act_a else 0.0
+        tb = tans[bo + i * db] if act_b else 0.0
+        va[r] = scr[0, r] * gt
+        vb[r] = scr[1, r] * gt
+        if linear:
+            pass
+        elif act_a and act_b:
+            va[r] += (scr[2, r] * ta + scr[3, r] * tb) * g
+            vb[r] += (scr[3, r] * ta + scr[4, r] * tb) * g
+        elif act_a:     # an inactive operand's partials may be NaN: left out
+            va[r] += scr[2, r] * ta * g
+        else:
+            vb[r] += scr[4, r] * tb * g
+        pq[r], qb[r] = ao + i * da, bo + i * db
+    if act_a:
+        na = _push(pq, va, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+    if act_b:
+        na = _push(qb, vb, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+    return na
+
+
+def _support_hessian(T, S, vals, ivals, adj, dirs, H, ws_tans, ws_adjt, ws_tstamp,
+                     ws_astamp, ws_tlist, ws_tbeg, ws_ahead, ws_anext, ws_apos, reach):
+    """H[:, d] for each direction d in dirs: the Hessian's column d of the scalar output
+    whose first-order cotangents adj holds (kept), one direction at a time over its
+    support; H is zero on entry. reach[w] adds up the positions worker w's directions
+    reached (tangents and second-order cotangents)."""
+    nthreads = ws_tans.shape[0]
+    for tid in prange(nthreads):
+        tans, adjt, tlist, tbeg = ws_tans[tid], ws_adjt[tid], ws_tlist[tid], ws_tbeg[tid]
+        tstamp, astamp = ws_tstamp[tid], ws_astamp[tid]
+        ahead, anext, apos = ws_ahead[tid], ws_anext[tid], ws_apos[tid]
+        scr = np.empty((8, TILE))
+        idx = np.empty((3, TILE), np.int64)
+        for di in range(tid, dirs.size, nthreads):
+            d = dirs[di]
+            cur = d + 1
+            tbeg[0], tbeg[1] = 0, 1
+            tlist[0] = d
+            tans[d] = 1.0
+            tstamp[d] = cur
+            L = support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr)
+            na = support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp,
+                                         cur, tlist, tbeg, ahead, anext, apos, scr, idx)
+            e = ahead[0]
+            while e >= 0:
+                p = apos[e]
+                H[p, d] = adjt[p]
+                adjt[p] = 0.0
+                e = anext[e]
+            for r in range(L):
+                tans[tlist[r]] = 0.0
+            reach[tid] += L + na
+
+
 # ---------------------------------------------------------------- drivers over chunks
 # Each driver runs its chunks round-robin on `nthreads` workers, worker w using row w of
 # the workspaces. Every chunk has the same width k (the last one padded with empty
@@ -1559,7 +2024,7 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
             if reverse:
                 for jj in range(nv):
                     buf[(out_off + j0 + jj) * k + jj] = 1.0
-                adjoint(T, vals, ivals, buf, k)
+                adjoint(T, vals, ivals, buf, k, False)
                 for i in range(n_in):
                     for jj in range(nv):
                         J[j0 + jj, i] = buf[i * k + jj]
@@ -1611,6 +2076,9 @@ jacobian_chunks_serial_plain = njit(**_JIT)(
     _named(_jacobian_chunks, "jacobian_chunks_serial_plain", **_PLAIN_SWEEPS))
 jacobian_chunks_parallel_plain = njit(parallel=True, **_JIT)(
     _named(_jacobian_chunks, "jacobian_chunks_parallel_plain", **_PLAIN_SWEEPS))
+support_hessian_serial = njit(**_JIT)(_named(_support_hessian, "support_hessian_serial"))
+support_hessian_parallel = njit(parallel=True, **_JIT)(
+    _named(_support_hessian, "support_hessian_parallel"))
 
 # The kernels the drivers run on a tape: Tape.kernels is one of these.
 _KERNELS = ("forward", "tangent", "adjoint", "adjoint_tangent", "hessian_chunks_serial",

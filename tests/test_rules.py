@@ -13,6 +13,7 @@ import pytest
 
 import numhess as nh
 from cases import CASES
+from numhess import kernels, supports
 from numhess.traced import TracedFunction
 
 
@@ -81,9 +82,8 @@ def _skipped_poisoned(rep):
     return B[0]
 
 
-@pytest.mark.parametrize("name, fn, shape, domain", CASES, ids=[c[0] for c in CASES])
-def test_hessian_reads_no_skipped_tangent(name, fn, shape, domain):
-    """No second-order rule reads a tangent the Hessian's tangent sweep skips."""
+def _objective(name, fn, shape, domain):
+    """The row's scalar objective F (as in test_rule) and one point x of its domain."""
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     x = rng.uniform(*domain, size=shape)
     w = rng.normal(size=np.shape(fn(x)))
@@ -91,7 +91,13 @@ def test_hessian_reads_no_skipped_tangent(name, fn, shape, domain):
     def F(x):
         y = fn(x)
         return np.sum(w * y + 0.3 * y * y)
+    return F, x
 
+
+@pytest.mark.parametrize("name, fn, shape, domain", CASES, ids=[c[0] for c in CASES])
+def test_hessian_reads_no_skipped_tangent(name, fn, shape, domain):
+    """No second-order rule reads a tangent the Hessian's tangent sweep skips."""
+    F, x = _objective(name, fn, shape, domain)
     rep = TracedFunction(F, 0).evaluate((x,))
     assert_close(_skipped_poisoned(rep), nh.hessian(F)(x), rtol=1e-10, what="Hessian")
 
@@ -104,3 +110,16 @@ def test_tangents_read_by_a_hessian():
     rep = TracedFunction(f, 0).evaluate((x,))
     assert rep.tape.tused.tolist() == [True, True, False, False, True, False, False, False]
     assert_close(_skipped_poisoned(rep), nh.hessian(f)(x), rtol=1e-12, what="Hessian")
+
+
+@pytest.mark.parametrize("name, fn, shape, domain", CASES, ids=[c[0] for c in CASES])
+def test_support_sweeps(name, fn, shape, domain):
+    """The Hessian one direction at a time over its tangents' support (supports.py, used
+    for large tapes whose directions stay sparse) equals the chunked sweeps' Hessian, for
+    every row without linear algebra (which never takes that path)."""
+    F, x = _objective(name, fn, shape, domain)
+    rep = TracedFunction(F, 0).evaluate((x,))
+    if rep.tape.kernels is not kernels.PLAIN:
+        pytest.skip("linear algebra: chunked sweeps only")
+    H = supports.hessian(rep, supports.Plan(supports.maps(rep.tape), 1.0))
+    assert_close(H, nh.hessian(F)(x), rtol=1e-10, what="Hessian by supports")

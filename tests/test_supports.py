@@ -1,0 +1,90 @@
+"""Dense Hessians over the support of each direction's tangents (supports.py), through
+the public transforms: taken where the probe finds sparse directions, exact against the
+chunked sweeps and finite differences, and declined where directions are dense. Every
+rule is compared with the chunked sweeps in test_rules.test_support_sweeps."""
+import numpy as np
+
+import numhess as nh
+from numhess import drivers, hessians, supports
+from numhess.traced import TracedFunction
+from test_rules import assert_close, central_diff
+
+
+def cluster(x):
+    """Lennard-Jones energy of all pairs, by broadcasting."""
+    X = x.reshape(-1, 3)
+    D = X[:, None, :] - X[None, :, :]
+    r2 = np.sum(D ** 2, -1) + np.eye(X.shape[0])
+    inv6 = 1.0 / r2 ** 3
+    return 0.5 * np.sum(4.0 * (inv6 ** 2 - inv6))
+
+
+def soft_pairs(x):
+    """Pairs within a cutoff by np.where, a maximum and a sorted row: rules other than
+    elementwise ones over pair arrays."""
+    X = x.reshape(-1, 2)
+    r2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, -1)
+    inside = np.where(r2 < 4.0, np.exp(-r2) * (4.0 - r2) ** 2, 0.0)
+    nearest = np.sort(r2 + 10.0 * np.eye(X.shape[0]), axis=1)[:, 1]
+    return np.sum(inside) + np.sum(np.maximum(X, 0.3) ** 3) + np.sum(np.log1p(nearest))
+
+
+def _grid(atoms, dim, seed):
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(atoms ** (1 / dim)))
+    grid = np.stack(np.meshgrid(*[np.arange(side)] * dim, indexing="ij"), -1).reshape(-1, dim)
+    return (1.12 * grid[:atoms] + 0.05 * rng.standard_normal((atoms, dim))).ravel()
+
+
+def _chunked(f, x):
+    rep = TracedFunction(f, 0).evaluate((x,))
+    return drivers.hessian(rep, hessians.ONE, None)[0]
+
+
+def test_cluster_hessian_over_supports():
+    x = _grid(33, 3, 0)
+    h = nh.hessian(cluster)
+    H = h(x)
+    (entry,) = next(iter(h.traced.cache.values()))
+    assert isinstance(entry.derived["supports"], supports.Plan)
+    assert_close(H, _chunked(cluster, x), rtol=1e-10, what="supports vs chunked sweeps")
+    assert_close(H, central_diff(nh.grad(cluster), x), what="Hessian vs finite differences")
+    x2 = x + 0.01 * np.sin(np.arange(x.size))      # the same tape at another point
+    assert_close(h(x2), _chunked(cluster, x2), rtol=1e-10, what="second point")
+
+
+def test_where_sort_maximum_over_supports():
+    x = 1.3 * _grid(40, 2, 1)
+    rep = TracedFunction(soft_pairs, 0).evaluate((x,))
+    plan = supports.Plan(supports.maps(rep.tape), 1.0)
+    assert_close(supports.hessian(rep, plan), _chunked(soft_pairs, x), rtol=1e-10,
+                 what="supports vs chunked sweeps")
+    assert_close(nh.hessian(soft_pairs)(x), central_diff(nh.grad(soft_pairs), x),
+                 what="Hessian vs finite differences")
+
+
+def test_weighted_vector_output():
+    """A constraint's Hessian <w, c(x)> (scipy's hess(x, v)) of per-atom energies."""
+    def per_atom(x):
+        X = x.reshape(-1, 3)
+        r2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, -1) + np.eye(X.shape[0])
+        return np.sum(1.0 / r2 ** 6 - 1.0 / r2 ** 3, axis=1)
+
+    x = _grid(30, 3, 2)
+    w = np.random.default_rng(3).normal(size=30)
+    rep = TracedFunction(per_atom, 0).evaluate((x,))
+    want = drivers.hessian(rep, w[None, :], None)[0]
+    assert_close(hessians.weighted(rep, w), want, rtol=1e-10, what="weighted Hessian")
+    assert isinstance(rep.entry.derived["supports"], supports.Plan)
+
+
+def test_dense_directions_decline():
+    """Every direction of a product with a dense matrix reaches everything: chunked."""
+    A = np.random.default_rng(4).normal(size=(60, 60))
+    f = lambda x: np.sum(np.tanh(A @ x) ** 2)
+    x = np.linspace(-0.5, 0.5, 60)
+    h = nh.hessian(f)
+    H = h(x)
+    (entry,) = next(iter(h.traced.cache.values()))
+    assert entry.derived["supports"] is None
+    assert_close(H, central_diff(nh.grad(f), x), what="Hessian vs finite differences")
