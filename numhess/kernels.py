@@ -1521,8 +1521,10 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
 # - second-order cotangents: positions chained per owner run (ahead[u], anext, apos),
 #   astamp[p] == cur marks them;
 # - the maps S of supports.py: owner (the run of the instruction that writes each
-#   position: -1 inputs, -2 inactive), the inverse index maps of GATHER (source position
-#   -> outputs) and SCATTER (target -> inputs), and the runs a GATHER's sources lie in.
+#   position: -1 inputs, -2 inactive), the inverse index maps of GATHER (its sorted
+#   source positions in keys_, the outputs reading each in vals_) and SCATTER (for each
+#   target g, its inputs vals_[keys_[g]:keys_[g + 1]]), each instruction's part at
+#   key_beg[t] and val_beg[t], and the runs a GATHER's sources lie in (src_run).
 # The first-order cotangents adj are every position's, kept by one adjoint sweep (keep).
 # Tapes with linear algebra never come here (supports.py).
 
@@ -1564,13 +1566,43 @@ def _mapped_run(owner, tlist, tbeg, tstamp, cur, xo, dx, nx, yo, n, L):
 
 
 @njit(**_JIT)
+def _sort(run):
+    """Sort a run of positions in place, unless it is sorted already (a sum over a last
+    axis maps sorted inputs to sorted targets)."""
+    for r in range(1, run.size):
+        if run[r] < run[r - 1]:
+            run.sort()
+            return
+
+
+@njit(**_JIT)
+def _merge(tlist, start, mid, end):
+    """Merge the sorted runs tlist[start:mid] and tlist[mid:end] in place, through the
+    space after end (tlist has room for twice the positions)."""
+    i, j, w = start, mid, end
+    while i < mid and j < end:
+        if tlist[i] <= tlist[j]:
+            tlist[w] = tlist[i]
+            i += 1
+        else:
+            tlist[w] = tlist[j]
+            j += 1
+        w += 1
+    while i < mid:
+        tlist[w] = tlist[i]
+        i += 1
+        w += 1
+    tlist[start:j] = tlist[end:w]
+
+
+@njit(**_JIT)
 def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
     """Tangents of one direction over their support. On entry tlist[:tbeg[1]] holds the
     seeded input positions (sorted, stamped, their tangents set; tbeg[0] = 0); every
     other tangent is zero. Fills the run of each instruction; returns tlist's length."""
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
         unpack(T)
-    owner, inv_beg, inv_key, inv_val, src_beg, src_run = S
+    owner, key_beg, keys_, val_beg, vals_, src_beg, src_run = S
     L = tbeg[1]
     for t in range(op.size):
         start = L
@@ -1591,7 +1623,7 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                         L2 = _mapped_run(owner, tlist, tbeg, tstamp, cur, bo, db,
                                          size[b[t]], yo, n, L)
                         if L2 > L > start:
-                            tlist[start:L2].sort()
+                            _merge(tlist, start, L, L2)
                         L = L2
                 else:
                     L = _mapped_run(owner, tlist, tbeg, tstamp, cur, ao, 1, n, yo, n, L)
@@ -1609,7 +1641,7 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                         tans[yo + i] = tans[src]
             elif o == GATHER:
                 q = pi[t]
-                g0, g1 = inv_beg[t], inv_beg[t + 1]
+                g0 = val_beg[t]
                 reach = 0
                 for r in range(src_beg[t], src_beg[t + 1]):
                     u = src_run[r]
@@ -1622,16 +1654,16 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                             tlist[L] = yo + i
                             L += 1
                 else:
-                    keys = inv_key[g0:g1]
+                    keys = keys_[key_beg[t]:key_beg[t + 1]]
                     for r in range(src_beg[t], src_beg[t + 1]):
                         u = src_run[r]
                         for e in range(tbeg[u], tbeg[u + 1]):
                             h = np.searchsorted(keys, tlist[e])
                             while h < keys.size and keys[h] == tlist[e]:
-                                tlist[L] = yo + inv_val[g0 + h]
+                                tlist[L] = yo + vals_[g0 + h]
                                 L += 1
                                 h += 1
-                    tlist[start:L].sort()    # each output reads one source: no repeats
+                    _sort(tlist[start:L])    # each output reads one source: no repeats
                 for r in range(start, L):
                     tstamp[tlist[r]] = cur
                     tans[tlist[r]] = tans[ipool[q + tlist[r] - yo]]
@@ -1646,7 +1678,7 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                         L += 1
                         tans[p] = 0.0
                     tans[p] += tans[tlist[r]]
-                tlist[start:L].sort()
+                _sort(tlist[start:L])
             elif o == SUMALL:
                 i0, i1 = _run_of(owner, tlist, tbeg, off[a[t]], size[a[t]])
                 if i1 > i0:
@@ -1753,7 +1785,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
     floats, idx: (3, TILE) ints."""
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
         unpack(T)
-    owner, inv_beg, inv_key, inv_val, src_beg, src_run = S
+    owner, key_beg, keys_, val_beg, vals_, src_beg, src_run = S
     ahead[:] = -1
     na = 0
     pq, pv = idx[1], scr[4]         # pushes buffered for _push
@@ -1768,6 +1800,12 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
             # the elements whose operands take a second-order cotangent: the result's own
             # (chained), and where an operand's tangent is non-zero (not for linear ops)
             els = idx[0]
+            ao = off[a[t]]
+            if o < UNARY_END:
+                rule = (o, fp[t], ao, ao, yo, 1, 1, True, False)
+            else:
+                rule = (o, fp[t], ao, off[b[t]], yo, 1 if size[a[t]] == n else 0,
+                        1 if size[b[t]] == n else 0, sact[a[t]], sact[b[t]])
             m = 0
             e = ahead[u]
             while e >= 0:
@@ -1775,8 +1813,8 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
                 m += 1
                 e = anext[e]
                 if m == TILE:
-                    na = _support_elementwise(T, vals, tans, adj, adjt, astamp, cur, owner,
-                                              ahead, anext, apos, na, t, idx, m, scr)
+                    na = _support_elementwise(rule, vals, tans, adj, adjt, astamp, cur,
+                                              owner, ahead, anext, apos, na, idx, m, scr)
                     m = 0
             if not _linear(o):
                 for r in range(tbeg[u], tbeg[u + 1]):
@@ -1784,13 +1822,13 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
                         els[m] = tlist[r] - yo
                         m += 1
                         if m == TILE:
-                            na = _support_elementwise(T, vals, tans, adj, adjt, astamp, cur,
-                                                      owner, ahead, anext, apos, na, t, idx,
-                                                      m, scr)
+                            na = _support_elementwise(rule, vals, tans, adj, adjt, astamp,
+                                                      cur, owner, ahead, anext, apos, na,
+                                                      idx, m, scr)
                             m = 0
             if m > 0:
-                na = _support_elementwise(T, vals, tans, adj, adjt, astamp, cur, owner,
-                                          ahead, anext, apos, na, t, idx, m, scr)
+                na = _support_elementwise(rule, vals, tans, adj, adjt, astamp, cur, owner,
+                                          ahead, anext, apos, na, idx, m, scr)
         elif o == MATMUL:
             if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
                 ao, bo, act_a, act_b = off[a[t]], off[b[t]], sact[a[t]], sact[b[t]]
@@ -1814,8 +1852,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
         else:       # linear maps of the result's own second-order cotangents
             xo = off[a[t]]
             if o == SCATTER:
-                g0 = inv_beg[t]
-                keys = inv_key[g0:inv_beg[t + 1]]
+                k0, g0 = key_beg[t], val_beg[t]
             m = 0
             e = ahead[u]
             while e >= 0:
@@ -1830,15 +1867,13 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
                         pq[m], pv[m] = src, v
                         m += 1
                 elif o == SCATTER:
-                    lo = np.searchsorted(keys, i)
-                    while lo < keys.size and keys[lo] == i:
+                    for h in range(keys_[k0 + i], keys_[k0 + i + 1]):
                         if m == TILE:
                             na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext,
                                        apos, na)
                             m = 0
-                        pq[m], pv[m] = xo + inv_val[g0 + lo], v
+                        pq[m], pv[m] = xo + vals_[g0 + h], v
                         m += 1
-                        lo += 1
                 elif o == WHERE:
                     da = 1 if size[a[t]] == n else 0
                     db = 1 if size[b[t]] == n else 0
@@ -1872,22 +1907,20 @@ def _push_range(q0, count, pq, pv, adjt, astamp, cur, owner, ahead, anext, apos,
 
 
 @njit(**_JIT)
-def _support_elementwise(T, vals, tans, adj, adjt, astamp, cur, owner, ahead, anext, apos,
-                         na, t, idx, m, scr):
-    """The second-order rule of elementwise instruction t at its elements idx[0, :m]."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
-        unpack(T)
-    o = op[t]
+def _support_elementwise(rule, vals, tans, adj, adjt, astamp, cur, owner, ahead, anext,
+                         apos, na, idx, m, scr):
+    """The second-order rule of an elementwise instruction at its elements idx[0, :m];
+    rule = (opcode, parameter, operand offsets a, b, result offset, a and b full (1) or
+    broadcast (0), a and b active): scalars, so a call costs no reference counts."""
+    o, p, ao, bo, yo, da, db, act_a, act_b = rule
     linear = _linear(o)
-    yo, n = off[out[t]], size[out[t]]
-    ao = off[a[t]]
     els, pq = idx[0], idx[1]
     if o < UNARY_END:
         xs, ys, d1, d2, pv = scr[0, :m], scr[1, :m], scr[2, :m], scr[3, :m], scr[4]
         for r in range(m):
             xs[r] = vals[ao + els[r]]
             ys[r] = vals[yo + els[r]]
-        unary_derivs(o, xs, ys, fp[t], d1, d2)
+        unary_derivs(o, xs, ys, p, d1, d2)
         for r in range(m):
             i = els[r]
             v = d1[r] * adjt[yo + i]
@@ -1896,10 +1929,6 @@ def _support_elementwise(T, vals, tans, adj, adjt, astamp, cur, owner, ahead, an
                 v += d2[r] * adj[yo + i] * tans[ao + i]
             pq[r], pv[r] = ao + i, v
         return _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
-    bo = off[b[t]]
-    da = 1 if size[a[t]] == n else 0
-    db = 1 if size[b[t]] == n else 0
-    act_a, act_b = sact[a[t]], sact[b[t]]
     for r in range(m):
         scr[5, r] = vals[ao + els[r] * da]
         scr[6, r] = vals[bo + els[r] * db]

@@ -24,30 +24,33 @@ PARALLEL_MIN_REACH = 100_000   # positions reached by all directions: below, one
 
 
 def maps(tape):
-    """The tuple S the support sweeps read (see kernels.py): owner, the inverse maps of
-    GATHER and SCATTER, and the runs each GATHER's sources lie in."""
+    """The tuple S the support sweeps read (see kernels.py): owner, the inverse index
+    maps of GATHER and SCATTER, and the runs each GATHER's sources lie in."""
     n_instr = tape.op.size
-    owner = np.full(tape.total, -2, np.int64)
+    owner = np.full(tape.total, -2, np.int32)
     owner[:tape.n_in] = -1
     starts, sizes = tape.off[tape.out], tape.size[tape.out]
-    owner[_ranges(starts, sizes)] = np.repeat(np.arange(n_instr), sizes)
-    inv_beg, src_beg = np.zeros(n_instr + 1, np.int64), np.zeros(n_instr + 1, np.int64)
+    owner[_ranges(starts, sizes)] = np.repeat(np.arange(n_instr, dtype=np.int32), sizes)
+    key_len, val_len, src_len = (np.zeros(n_instr + 1, np.int64) for _ in range(3))
     keys, values, runs = [], [], []
     for t in np.flatnonzero(np.isin(tape.op, (K.GATHER, K.SCATTER)) & tape.sact[tape.out]):
-        q = tape.pi[t]
-        if tape.op[t] == K.GATHER:       # source position -> outputs
-            key = tape.ipool[q:q + tape.size[tape.out[t]]]
+        q, y = tape.pi[t], tape.out[t]
+        if tape.op[t] == K.GATHER:       # sorted source positions, the outputs reading each
+            key = tape.ipool[q:q + tape.size[y]]
+            order = np.argsort(key, kind="stable")
+            keys.append(key[order])
             run = np.unique(owner[key])
             runs.append(run[run >= -1] + 1)
-            src_beg[t + 1] = runs[-1].size
-        else:                            # target -> inputs
+            src_len[t + 1] = runs[-1].size
+        else:                            # target g's inputs at order[starts[g]:starts[g + 1]]
             key = tape.ipool[q:q + tape.size[tape.a[t]]]
-        order = np.argsort(key, kind="stable")
-        keys.append(key[order])
+            order = np.argsort(key, kind="stable")
+            keys.append(np.concatenate([[0], np.cumsum(np.bincount(key, minlength=tape.size[y]))]))
         values.append(order)
-        inv_beg[t + 1] = key.size
-    cat = lambda parts: np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-    return (owner, np.cumsum(inv_beg), cat(keys), cat(values), np.cumsum(src_beg), cat(runs))
+        key_len[t + 1], val_len[t + 1] = keys[-1].size, order.size
+    cat = lambda parts: np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+    return (owner, np.cumsum(key_len), cat(keys), np.cumsum(val_len), cat(values),
+            np.cumsum(src_len), cat(runs))
 
 
 def _ranges(starts, sizes):
@@ -59,9 +62,10 @@ def _ranges(starts, sizes):
 def _workspaces(tape, workers):
     total, runs = tape.total, tape.op.size + 2
     # np.zeros and np.empty of this size map pages lazily: lists touch what they hold
+    # (tlist has room for twice the positions: kernels._merge writes past its end)
     return ([np.zeros((workers, total)) for _ in range(2)]
             + [np.zeros((workers, total), np.int32) for _ in range(2)]
-            + [np.empty((workers, total), np.int64), np.empty((workers, runs), np.int64),
+            + [np.empty((workers, 2 * total), np.int64), np.empty((workers, runs), np.int64),
                np.empty((workers, runs), np.int64), np.empty((workers, total), np.int64),
                np.empty((workers, total), np.int64)])
 
