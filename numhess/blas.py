@@ -16,6 +16,7 @@ to enter saves the count and sets 1, the last to leave restores it. While any nu
 with products runs, BLAS calls of other threads run on one thread too. With another BLAS
 behind SciPy (MKL, Accelerate) or an OpenMP build of OpenBLAS, nothing is changed.
 """
+import contextlib
 import ctypes
 import os
 import threading
@@ -98,6 +99,15 @@ def threads():
 # m n = 2304 x 4 (gemv, which gemm forwards single-column products to): below this
 # much work per call the limit would cost a microsecond and change nothing.
 THREADED_WORK = 4096
+
+
+_NOTHING = contextlib.nullcontext()
+
+
+def held(tape, k):
+    """A context holding OpenBLAS to one thread when the tape's products over k directions
+    are large enough for it to thread them (for sweeps run on threads of numhess's own)."""
+    return one_thread if tape.blas_work * k >= THREADED_WORK else _NOTHING
 
 
 def sweep(kernel, tape, k, *args):

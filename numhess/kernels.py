@@ -1512,12 +1512,14 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
 # A dense Hessian's direction j seeds input j alone. On a tape of pairwise terms (a
 # cluster's energy by broadcasting) its tangent is non-zero on a few elements of each
 # slot, the pairs with atom j, and so is its second-order cotangent: a sweep over every
-# slot costs O(n^2) a direction where O(n) would do. These sweeps run one direction over
-# the positions its tangents and second-order cotangents reach, found as they go:
+# slot costs O(n^2) a direction where O(n) would do. These sweeps run a chunk of k
+# directions (an atom's coordinates reach the same pairs) over the positions their
+# tangents and second-order cotangents reach, found as they go (values of position p at
+# p * k + j, as in the chunked sweeps):
 # - tlist: positions with a non-zero tangent, one sorted run per instruction (run u at
 #   tlist[tbeg[u]:tbeg[u + 1]], u = t + 1 for instruction t, u = 0 the seeded inputs);
-#   tstamp[p] == cur marks them (cur: the direction's own number, so nothing is cleared
-#   between directions but the values at the listed positions);
+#   tstamp[p] == cur marks them (cur: the chunk's own number, so nothing is cleared
+#   between chunks but the values at the listed positions);
 # - second-order cotangents: positions chained per owner run (ahead[u], anext, apos),
 #   astamp[p] == cur marks them;
 # - the maps S of supports.py: owner (the run of the instruction that writes each
@@ -1596,8 +1598,8 @@ def _merge(tlist, start, mid, end):
 
 
 @njit(**_JIT)
-def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
-    """Tangents of one direction over their support. On entry tlist[:tbeg[1]] holds the
+def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
+    """Tangents of k directions over their support. On entry tlist[:tbeg[1]] holds the
     seeded input positions (sorted, stamped, their tangents set; tbeg[0] = 0); every
     other tangent is zero. Fills the run of each instruction; returns tlist's length."""
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
@@ -1628,9 +1630,10 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                 else:
                     L = _mapped_run(owner, tlist, tbeg, tstamp, cur, ao, 1, n, yo, n, L)
                 if o < UNARY_END:
-                    _support_unary_tangent(vals, tans, o, fp[t], ao, yo, tlist[start:L], scr)
+                    _support_unary_tangent(vals, tans, k, o, fp[t], ao, yo, tlist[start:L],
+                                           scr)
                 elif o < BINARY_END:
-                    _support_binary_tangent(vals, tans, o, ao, bo, yo, da, db, sact[a[t]],
+                    _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, sact[a[t]],
                                             sact[b[t]], tlist[start:L], scr)
                 else:
                     co = off[c[t]]
@@ -1638,7 +1641,8 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                     for r in range(start, L):
                         i = tlist[r] - yo
                         src = ao + i * da if vals[co + i * dc] != 0.0 else bo + i * db
-                        tans[yo + i] = tans[src]
+                        for j in range(k):
+                            tans[(yo + i) * k + j] = tans[src * k + j]
             elif o == GATHER:
                 q = pi[t]
                 g0 = val_beg[t]
@@ -1665,8 +1669,11 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                                 h += 1
                     _sort(tlist[start:L])    # each output reads one source: no repeats
                 for r in range(start, L):
-                    tstamp[tlist[r]] = cur
-                    tans[tlist[r]] = tans[ipool[q + tlist[r] - yo]]
+                    p = tlist[r]
+                    tstamp[p] = cur
+                    src = ipool[q + p - yo]
+                    for j in range(k):
+                        tans[p * k + j] = tans[src * k + j]
             elif o == SCATTER:
                 xo, q = off[a[t]], pi[t]
                 i0, i1 = _run_of(owner, tlist, tbeg, xo, size[a[t]])
@@ -1676,16 +1683,19 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                         tstamp[p] = cur
                         tlist[L] = p
                         L += 1
-                        tans[p] = 0.0
-                    tans[p] += tans[tlist[r]]
+                        for j in range(k):
+                            tans[p * k + j] = 0.0
+                    for j in range(k):
+                        tans[p * k + j] += tans[tlist[r] * k + j]
                 _sort(tlist[start:L])
             elif o == SUMALL:
                 i0, i1 = _run_of(owner, tlist, tbeg, off[a[t]], size[a[t]])
                 if i1 > i0:
-                    acc = 0.0
-                    for r in range(i0, i1):
-                        acc += tans[tlist[r]]
-                    tans[yo] = acc
+                    for j in range(k):
+                        acc = 0.0
+                        for r in range(i0, i1):
+                            acc += tans[tlist[r] * k + j]
+                        tans[yo * k + j] = acc
                     tstamp[yo] = cur
                     tlist[L] = yo
                     L += 1
@@ -1693,7 +1703,7 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                 ia0, ia1 = _run_of(owner, tlist, tbeg, off[a[t]], size[a[t]])
                 ib0, ib1 = _run_of(owner, tlist, tbeg, off[b[t]], size[b[t]])
                 if ia1 > ia0 or ib1 > ib0:     # the whole product, as in the dense sweep
-                    _matmul_tangent(vals, tans, 1, ipool, pi[t], off[a[t]], off[b[t]], yo,
+                    _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                                     sact[a[t]] and ia1 > ia0, sact[b[t]] and ib1 > ib0)
                     for i in range(n):
                         tstamp[yo + i] = cur
@@ -1707,7 +1717,8 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
                         src = xo + ivals[w + i]
                         if tstamp[src] == cur:
                             tstamp[yo + i] = cur
-                            tans[yo + i] = tans[src]
+                            for j in range(k):
+                                tans[(yo + i) * k + j] = tans[src * k + j]
                             tlist[L] = yo + i
                             L += 1
         tbeg[t + 2] = L
@@ -1715,7 +1726,7 @@ def support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr):
 
 
 @njit(**_JIT)
-def _support_unary_tangent(vals, tans, o, p, xo, yo, run, scr):
+def _support_unary_tangent(vals, tans, k, o, p, xo, yo, run, scr):
     for s in range(0, run.size, TILE):
         m = min(TILE, run.size - s)
         xs, ys, d1, d2 = scr[0, :m], scr[1, :m], scr[2, :m], scr[3, :m]
@@ -1726,7 +1737,8 @@ def _support_unary_tangent(vals, tans, o, p, xo, yo, run, scr):
         unary_derivs(o, xs, ys, p, d1, d2)
         for r in range(m):
             i = run[s + r] - yo
-            tans[yo + i] = d1[r] * tans[xo + i]
+            for j in range(k):
+                tans[(yo + i) * k + j] = d1[r] * tans[(xo + i) * k + j]
 
 
 @njit(**_JIT)
@@ -1740,7 +1752,7 @@ def _support_binary_operands(vals, ao, bo, yo, da, db, run, s, m, scr):
 
 
 @njit(**_JIT)
-def _support_binary_tangent(vals, tans, o, ao, bo, yo, da, db, act_a, act_b, run, scr):
+def _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, act_a, act_b, run, scr):
     for s in range(0, run.size, TILE):
         m = min(TILE, run.size - s)
         _support_binary_operands(vals, ao, bo, yo, da, db, run, s, m, scr)
@@ -1748,17 +1760,19 @@ def _support_binary_tangent(vals, tans, o, ao, bo, yo, da, db, act_a, act_b, run
                       scr[2, :m], scr[3, :m], scr[4, :m])
         for r in range(m):
             i = run[s + r] - yo
-            v = 0.0
-            if act_a:
-                v += scr[0, r] * tans[ao + i * da]
-            if act_b:
-                v += scr[1, r] * tans[bo + i * db]
-            tans[yo + i] = v
+            ia, ib, y = (ao + i * da) * k, (bo + i * db) * k, (yo + i) * k
+            for j in range(k):
+                v = 0.0
+                if act_a:
+                    v += scr[0, r] * tans[ia + j]
+                if act_b:
+                    v += scr[1, r] * tans[ib + j]
+                tans[y + j] = v
 
 
 @njit(**_JIT)
-def _push(q, v, m, adjt, astamp, cur, owner, ahead, anext, apos, na):
-    """adjt[q[r]] += v[r] for r < m, chaining each position to its owner's run the first
+def _push(q, v, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na):
+    """adjt[q[r]] += v[r] (k values each, at v[r * k:]) for r < m, chaining each position to its owner's run the first
     time; returns the chains' length. (Buffered: a call per element, with its arrays'
     reference counts, cost ten times the update.)"""
     for r in range(m):
@@ -1770,25 +1784,26 @@ def _push(q, v, m, adjt, astamp, cur, owner, ahead, anext, apos, na):
             anext[na] = ahead[u]
             ahead[u] = na
             na += 1
-        adjt[p] += v[r]
+        for j in range(k):
+            adjt[p * k + j] += v[r * k + j]
     return na
 
 
 @njit(**_JIT)
-def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, cur, tlist,
-                            tbeg, ahead, anext, apos, scr, idx):
-    """The second-order cotangents of one direction over their support (the reverse of
+def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astamp, cur,
+                            tlist, tbeg, ahead, anext, apos, scr, idx, kv):
+    """The second-order cotangents of k directions over their support (the reverse of
     support_tangent, whose runs it reads). adj holds every position's first-order
     cotangent (kept); adjt is zero. On exit the inputs' chain (ahead[0]) lists the
     positions of the Hessian column's non-zeros, adjt holding them, and adjt is zero at
     every other position. Returns the number of chained positions. scr: (8, TILE)
-    floats, idx: (3, TILE) ints."""
+    floats, idx: (3, TILE) ints, kv: (2, TILE * k) floats."""
     op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
         unpack(T)
     owner, key_beg, keys_, val_beg, vals_, src_beg, src_run = S
     ahead[:] = -1
     na = 0
-    pq, pv = idx[1], scr[4]         # pushes buffered for _push
+    pq, pv = idx[1], kv[0]          # pushes buffered for _push
     for t in range(op.size - 1, -1, -1):
         y = out[t]
         if not sact[y] or size[y] == 0:
@@ -1813,8 +1828,8 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
                 m += 1
                 e = anext[e]
                 if m == TILE:
-                    na = _support_elementwise(rule, vals, tans, adj, adjt, astamp, cur,
-                                              owner, ahead, anext, apos, na, idx, m, scr)
+                    na = _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur,
+                                              owner, ahead, anext, apos, na, idx, m, scr, kv)
                     m = 0
             if not _linear(o):
                 for r in range(tbeg[u], tbeg[u + 1]):
@@ -1822,32 +1837,33 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
                         els[m] = tlist[r] - yo
                         m += 1
                         if m == TILE:
-                            na = _support_elementwise(rule, vals, tans, adj, adjt, astamp,
+                            na = _support_elementwise(rule, vals, tans, adj, adjt, k, astamp,
                                                       cur, owner, ahead, anext, apos, na,
-                                                      idx, m, scr)
+                                                      idx, m, scr, kv)
                             m = 0
             if m > 0:
-                na = _support_elementwise(rule, vals, tans, adj, adjt, astamp, cur, owner,
-                                          ahead, anext, apos, na, idx, m, scr)
+                na = _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner,
+                                          ahead, anext, apos, na, idx, m, scr, kv)
         elif o == MATMUL:
             if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
                 ao, bo, act_a, act_b = off[a[t]], off[b[t]], sact[a[t]], sact[b[t]]
-                _matmul_adjoint(vals, adjt, 1, ipool, pi[t], ao, bo, yo, act_a, act_b)
-                _matmul_cross(vals, tans, adj, adjt, 1, ipool, pi[t], ao, bo, yo, act_a,
+                _matmul_adjoint(vals, adjt, k, ipool, pi[t], ao, bo, yo, act_a, act_b)
+                _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], ao, bo, yo, act_a,
                               act_b)
-                adjt[yo:yo + n] = 0.0
+                adjt[yo * k:(yo + n) * k] = 0.0
                 pv[:] = 0.0             # chained only: the products added the values
                 if act_a:
-                    na = _push_range(off[a[t]], size[a[t]], pq, pv, adjt, astamp, cur,
+                    na = _push_range(off[a[t]], size[a[t]], k, pq, pv, adjt, astamp, cur,
                                      owner, ahead, anext, apos, na)
                 if act_b:
-                    na = _push_range(off[b[t]], size[b[t]], pq, pv, adjt, astamp, cur,
+                    na = _push_range(off[b[t]], size[b[t]], k, pq, pv, adjt, astamp, cur,
                                      owner, ahead, anext, apos, na)
         elif o == SUMALL:
             if ahead[u] >= 0:
-                pv[:] = adjt[yo]
-                adjt[yo] = 0.0
-                na = _push_range(off[a[t]], size[a[t]], pq, pv, adjt, astamp, cur, owner,
+                for j in range(k):
+                    pv[j::k] = adjt[yo * k + j]
+                    adjt[yo * k + j] = 0.0
+                na = _push_range(off[a[t]], size[a[t]], k, pq, pv, adjt, astamp, cur, owner,
                                  ahead, anext, apos, na)
         else:       # linear maps of the result's own second-order cotangents
             xo = off[a[t]]
@@ -1859,56 +1875,59 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp, 
                 p = apos[e]
                 e = anext[e]
                 i = p - yo
-                v = adjt[p]
-                adjt[p] = 0.0
+                src, h0, h1 = 0, 0, 1   # where it goes: src, or SCATTER's inputs h0..h1
                 if o == GATHER:
                     src = ipool[pi[t] + i]
-                    if pact[src]:
-                        pq[m], pv[m] = src, v
-                        m += 1
+                    if not pact[src]:
+                        h1 = 0
                 elif o == SCATTER:
-                    for h in range(keys_[k0 + i], keys_[k0 + i + 1]):
-                        if m == TILE:
-                            na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext,
-                                       apos, na)
-                            m = 0
-                        pq[m], pv[m] = xo + vals_[g0 + h], v
-                        m += 1
+                    h0, h1 = keys_[k0 + i], keys_[k0 + i + 1]
                 elif o == WHERE:
                     da = 1 if size[a[t]] == n else 0
                     db = 1 if size[b[t]] == n else 0
                     dc = 1 if size[c[t]] == n else 0
                     if vals[off[c[t]] + i * dc] != 0.0:
-                        if sact[a[t]]:
-                            pq[m], pv[m] = xo + i * da, v
-                            m += 1
-                    elif sact[b[t]]:
-                        pq[m], pv[m] = off[b[t]] + i * db, v
-                        m += 1
+                        src = xo + i * da
+                        if not sact[a[t]]:
+                            h1 = 0
+                    else:
+                        src = off[b[t]] + i * db
+                        if not sact[b[t]]:
+                            h1 = 0
                 else:   # MAXRED, MINRED, SORT
-                    pq[m], pv[m] = xo + ivals[iw[t] + i], v
+                    src = xo + ivals[iw[t] + i]
+                for h in range(h0, h1):
+                    if m == TILE:
+                        na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos,
+                                   na)
+                        m = 0
+                    pq[m] = xo + vals_[g0 + h] if o == SCATTER else src
+                    for j in range(k):
+                        pv[m * k + j] = adjt[p * k + j]
                     m += 1
+                for j in range(k):
+                    adjt[p * k + j] = 0.0
                 if m == TILE:
-                    na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+                    na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
                     m = 0
-            na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+            na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
     return na
 
 
 @njit(**_JIT)
-def _push_range(q0, count, pq, pv, adjt, astamp, cur, owner, ahead, anext, apos, na):
-    """_push of positions q0..q0+count, each adding pv (one value, filled in)."""
+def _push_range(q0, count, k, pq, pv, adjt, astamp, cur, owner, ahead, anext, apos, na):
+    """_push of positions q0..q0+count, each adding the same k values (pv filled in)."""
     for s in range(0, count, TILE):
         m = min(TILE, count - s)
         for r in range(m):
             pq[r] = q0 + s + r
-        na = _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+        na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
     return na
 
 
 @njit(**_JIT)
-def _support_elementwise(rule, vals, tans, adj, adjt, astamp, cur, owner, ahead, anext,
-                         apos, na, idx, m, scr):
+def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahead, anext,
+                         apos, na, idx, m, scr, kv):
     """The second-order rule of an elementwise instruction at its elements idx[0, :m];
     rule = (opcode, parameter, operand offsets a, b, result offset, a and b full (1) or
     broadcast (0), a and b active): scalars, so a call costs no reference counts."""
@@ -1916,84 +1935,98 @@ def _support_elementwise(rule, vals, tans, adj, adjt, astamp, cur, owner, ahead,
     linear = _linear(o)
     els, pq = idx[0], idx[1]
     if o < UNARY_END:
-        xs, ys, d1, d2, pv = scr[0, :m], scr[1, :m], scr[2, :m], scr[3, :m], scr[4]
+        xs, ys, d1, d2, pv = scr[0, :m], scr[1, :m], scr[2, :m], scr[3, :m], kv[0]
         for r in range(m):
             xs[r] = vals[ao + els[r]]
             ys[r] = vals[yo + els[r]]
         unary_derivs(o, xs, ys, p, d1, d2)
         for r in range(m):
             i = els[r]
-            v = d1[r] * adjt[yo + i]
-            adjt[yo + i] = 0.0
-            if not linear:
-                v += d2[r] * adj[yo + i] * tans[ao + i]
-            pq[r], pv[r] = ao + i, v
-        return _push(pq, pv, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+            g = adj[yo + i]
+            y, x = (yo + i) * k, (ao + i) * k
+            for j in range(k):
+                v = d1[r] * adjt[y + j]
+                adjt[y + j] = 0.0
+                if not linear:
+                    v += d2[r] * g * tans[x + j]
+                pv[r * k + j] = v
+            pq[r] = ao + i
+        return _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
     for r in range(m):
         scr[5, r] = vals[ao + els[r] * da]
         scr[6, r] = vals[bo + els[r] * db]
         scr[7, r] = vals[yo + els[r]]
     binary_derivs(o, scr[5, :m], scr[6, :m], scr[7, :m], scr[0, :m], scr[1, :m],
                   scr[2, :m], scr[3, :m], scr[4, :m])
-    qb, va, vb = idx[2], scr[5], scr[6]      # the operands' values are used: reused
+    qb, va, vb = idx[2], kv[0], kv[1]
     for r in range(m):
         i = els[r]
-        gt = adjt[yo + i]
-        adjt[yo + i] = 0.0
         g = adj[yo + i]
-        ta = tans[ao + i * da] if act_a else 0.0
-        tb = tans[bo + i * db] if act_b else 0.0
-        va[r] = scr[0, r] * gt
-        vb[r] = scr[1, r] * gt
-        if linear:
-            pass
-        elif act_a and act_b:
-            va[r] += (scr[2, r] * ta + scr[3, r] * tb) * g
-            vb[r] += (scr[3, r] * ta + scr[4, r] * tb) * g
-        elif act_a:     # an inactive operand's partials may be NaN: left out
-            va[r] += scr[2, r] * ta * g
-        else:
-            vb[r] += scr[4, r] * tb * g
+        y, ia, ib = (yo + i) * k, (ao + i * da) * k, (bo + i * db) * k
+        for j in range(k):
+            gt = adjt[y + j]
+            adjt[y + j] = 0.0
+            ta = tans[ia + j] if act_a else 0.0
+            tb = tans[ib + j] if act_b else 0.0
+            v_a = scr[0, r] * gt
+            v_b = scr[1, r] * gt
+            if linear:
+                pass
+            elif act_a and act_b:
+                v_a += (scr[2, r] * ta + scr[3, r] * tb) * g
+                v_b += (scr[3, r] * ta + scr[4, r] * tb) * g
+            elif act_a:     # an inactive operand's partials may be NaN: left out
+                v_a += scr[2, r] * ta * g
+            else:
+                v_b += scr[4, r] * tb * g
+            va[r * k + j] = v_a
+            vb[r * k + j] = v_b
         pq[r], qb[r] = ao + i * da, bo + i * db
     if act_a:
-        na = _push(pq, va, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+        na = _push(pq, va, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
     if act_b:
-        na = _push(qb, vb, m, adjt, astamp, cur, owner, ahead, anext, apos, na)
+        na = _push(qb, vb, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
     return na
 
 
-def _support_hessian(T, S, vals, ivals, adj, dirs, H, ws_tans, ws_adjt, ws_tstamp,
-                     ws_astamp, ws_tlist, ws_tbeg, ws_ahead, ws_anext, ws_apos, reach):
-    """H[:, d] for each direction d in dirs: the Hessian's column d of the scalar output
-    whose first-order cotangents adj holds (kept), one direction at a time over its
-    support; H is zero on entry. reach[w] adds up the positions worker w's directions
-    reached (tangents and second-order cotangents)."""
-    nthreads = ws_tans.shape[0]
-    for tid in prange(nthreads):
-        tans, adjt, tlist, tbeg = ws_tans[tid], ws_adjt[tid], ws_tlist[tid], ws_tbeg[tid]
-        tstamp, astamp = ws_tstamp[tid], ws_astamp[tid]
-        ahead, anext, apos = ws_ahead[tid], ws_anext[tid], ws_apos[tid]
-        scr = np.empty((8, TILE))
-        idx = np.empty((3, TILE), np.int64)
-        for di in range(tid, dirs.size, nthreads):
-            d = dirs[di]
-            cur = d + 1
-            tbeg[0], tbeg[1] = 0, 1
-            tlist[0] = d
-            tans[d] = 1.0
-            tstamp[d] = cur
-            L = support_tangent(T, S, vals, ivals, tans, tstamp, cur, tlist, tbeg, scr)
-            na = support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, tstamp, astamp,
-                                         cur, tlist, tbeg, ahead, anext, apos, scr, idx)
-            e = ahead[0]
-            while e >= 0:
-                p = apos[e]
-                H[p, d] = adjt[p]
-                adjt[p] = 0.0
-                e = anext[e]
-            for r in range(L):
-                tans[tlist[r]] = 0.0
-            reach[tid] += L + na
+@njit(**_JIT)
+def support_hessian(T, S, vals, ivals, adj, starts, k, n_dirs, stamp0, H, tans, adjt, tstamp,
+                    astamp, tlist, tbeg, ahead, anext, apos):
+    """H[:, d] for the directions d of the chunks d0..d0+k-1 (d0 in starts, d < n_dirs):
+    the Hessian's columns of the output whose first-order cotangents adj holds (kept),
+    a chunk at a time over its support. Chunk ci stamps with stamp0 + ci + 1 (the stamp
+    arrays hold smaller ones). Returns the positions the chunks reached (tangents and
+    second-order cotangents). Threads run it on disjoint chunks (supports.py): Numba's
+    parallel build of this loop ran each chunk 1.7x slower."""
+    scr = np.empty((8, TILE))
+    idx = np.empty((3, TILE), np.int64)
+    kv = np.empty((2, TILE * k))
+    reach = 0
+    for ci in range(starts.size):
+        d0 = starts[ci]
+        nv = min(k, n_dirs - d0)
+        cur = stamp0 + ci + 1
+        tbeg[0], tbeg[1] = 0, nv
+        for j in range(nv):
+            tlist[j] = d0 + j
+            tans[(d0 + j) * k + j] = 1.0
+            tstamp[d0 + j] = cur
+        L = support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr)
+        na = support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astamp,
+                                     cur, tlist, tbeg, ahead, anext, apos, scr, idx, kv)
+        e = ahead[0]
+        while e >= 0:
+            p = apos[e]
+            for j in range(nv):
+                H[p, d0 + j] = adjt[p * k + j]
+            for j in range(k):
+                adjt[p * k + j] = 0.0
+            e = anext[e]
+        for r in range(L):
+            for j in range(k):
+                tans[tlist[r] * k + j] = 0.0
+        reach += L + na
+    return reach
 
 
 # ---------------------------------------------------------------- drivers over chunks
@@ -2105,9 +2138,6 @@ jacobian_chunks_serial_plain = njit(**_JIT)(
     _named(_jacobian_chunks, "jacobian_chunks_serial_plain", **_PLAIN_SWEEPS))
 jacobian_chunks_parallel_plain = njit(parallel=True, **_JIT)(
     _named(_jacobian_chunks, "jacobian_chunks_parallel_plain", **_PLAIN_SWEEPS))
-support_hessian_serial = njit(**_JIT)(_named(_support_hessian, "support_hessian_serial"))
-support_hessian_parallel = njit(parallel=True, **_JIT)(
-    _named(_support_hessian, "support_hessian_parallel"))
 
 # The kernels the drivers run on a tape: Tape.kernels is one of these.
 _KERNELS = ("forward", "tangent", "adjoint", "adjoint_tangent", "hessian_chunks_serial",

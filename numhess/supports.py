@@ -1,12 +1,15 @@
-"""Dense Hessians one direction at a time over the support of its tangents.
+"""Dense Hessians a few directions at a time over the support of their tangents.
 
 Seeded with input j alone, a tape of pairwise terms (all pairs by broadcasting, as in a
 cluster's energy) has non-zero tangents and second-order cotangents on a few elements of
 each slot: the pairs with atom j. kernels.support_* sweep only those, so a direction
-costs O(n) instead of the whole tape's O(n^2). A probe of a few directions decides per
-tape whether that beats the chunked sweeps, which amortize each derivative over k
-directions and vectorize.
+costs O(n) instead of the whole tape's O(n^2); the coordinates of one atom reach the same
+pairs, so chunks of k directions share one support. A probe of a few chunks of each width
+decides per tape whether that beats the chunked sweeps over every slot (which vectorize)
+and with which width.
 """
+import threading
+
 import numba
 import numpy as np
 
@@ -14,13 +17,21 @@ from . import blas, drivers
 from . import kernels as K
 
 MIN_N = 32         # below this, the chunked sweeps' one or two chunks cost less than a probe
-PROBES = 4         # directions the probe sweeps
-# A support sweep costs about this many times what a chunked sweep costs per position and
-# direction (lists, stamps, operands gathered one by one, no k directions sharing a
-# derivative): measured 3.4x on a 33-atom cluster, 8x on a 10-atom one.
-COST_PER_POSITION = 6.0
-PARALLEL_MIN_REACH = 100_000   # positions reached by all directions: below, one thread
-# (measured: the 33-atom cluster's 177,000 ran in 2.4 ms on one thread, 1.5 ms on two)
+PROBES = 4         # chunks the probe sweeps for each chunk width
+CHUNKS = (1, 2, 3, 4, 6, 8)   # chunk widths the probe tries: an atom's 2 or 3 coordinates
+# reach the same pairs, so their directions share one support
+# Cost model, per direction: ((positions a chunk reaches) x (1 + PER_DIRECTION k)
+# + PER_INSTRUCTION x instructions) / k, and SUPPORT_COST times that against the chunked
+# sweeps' active slots. Measured on a 33-atom cluster: 13.5 ns per position at k = 1,
+# about 11 + 2.4 k ns at k directions, against 3.9 ns per slot and direction for the
+# chunked sweeps; a chunk also costs about a microsecond per instruction, which decides
+# small tapes (a 60-variable sum of elementwise terms: 0.28 ms by supports, 0.22 chunked).
+PER_DIRECTION = 0.25
+PER_INSTRUCTION = 90.0
+SUPPORT_COST = 4.0
+# Below this much work (positions reached by all chunks x (1 + PER_DIRECTION k)), one
+# thread: the 33-atom cluster's 126,000 ran in 1.3 ms on one thread, 0.9-1.2 ms on two.
+PARALLEL_MIN_WORK = 50_000
 
 
 def maps(tape):
@@ -59,15 +70,32 @@ def _ranges(starts, sizes):
     return np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())
 
 
-def _workspaces(tape, workers):
-    total, runs = tape.total, tape.op.size + 2
-    # np.zeros and np.empty of this size map pages lazily: lists touch what they hold
-    # (tlist has room for twice the positions: kernels._merge writes past its end)
-    return ([np.zeros((workers, total)) for _ in range(2)]
-            + [np.zeros((workers, total), np.int32) for _ in range(2)]
-            + [np.empty((workers, 2 * total), np.int64), np.empty((workers, runs), np.int64),
-               np.empty((workers, runs), np.int64), np.empty((workers, total), np.int64),
-               np.empty((workers, total), np.int64)])
+class _Workspace:
+    """The buffers of one thread's support sweep, kept with the tape between calls
+    (fresh ones cost their page faults at every call): tangents and second-order
+    cotangents are zero between chunks, and `used` counts the stamps handed out, so
+    chunk numbers continue from call to call and the stamp arrays are never cleared."""
+    __slots__ = ("arrays", "used")
+    STAMPS = 2 ** 31 - 1      # int32
+
+    def __init__(self, tape, k):
+        total, runs = tape.total, tape.op.size + 2
+        # np.zeros and np.empty of this size map pages lazily: lists touch what they hold
+        # (tlist has room for twice the positions: kernels._merge writes past its end)
+        self.arrays = (np.zeros(total * k), np.zeros(total * k), np.zeros(total, np.int32),
+                       np.zeros(total, np.int32), np.empty(2 * total, np.int64),
+                       np.empty(runs, np.int64), np.empty(runs, np.int64),
+                       np.empty(total, np.int64), np.empty(total, np.int64))
+        self.used = 0
+
+    def stamps(self, count):
+        """The first of count fresh stamps."""
+        if self.used + count >= self.STAMPS:
+            self.arrays[2][:] = 0
+            self.arrays[3][:] = 0
+            self.used = 0
+        self.used += count
+        return self.used - count
 
 
 def _kept_adjoint(rep, w):
@@ -79,43 +107,94 @@ def _kept_adjoint(rep, w):
     return adj
 
 
-def _sweep(rep, S, adj, dirs, workers):
-    """(H with columns dirs, the positions reached per direction on average)."""
+def _sweep(rep, S, adj, starts, k, workers):
+    """(H with the columns of the chunks of k directions at starts, the positions a
+    chunk reached on average), the chunks dealt out to `workers` threads."""
     tape = rep.tape
     n = tape.n_in
     H = np.zeros((n, n))
-    reach = np.zeros(workers, np.int64)
-    args = (S, rep.vals, rep.ivals, adj, dirs, H, *_workspaces(tape, workers),
-            reach)
-    if workers > 1:
-        with drivers.parallel_lock:
-            blas.sweep(K.support_hessian_parallel, tape, 1, *args)
-    else:
-        blas.sweep(K.support_hessian_serial, tape, 1, *args)
-    return H, reach.sum() / max(dirs.size, 1)
+    parts = [starts[w::workers] for w in range(min(workers, starts.size))]
+    reach = [0] * len(parts)
+    # a stack per chunk width; list.pop and append are atomic: no two threads share one
+    stack = rep.entry.derived.setdefault(("supports", k), [])
+
+    def run(w):
+        try:
+            ws = stack.pop()
+        except IndexError:
+            ws = _Workspace(tape, k)
+        try:
+            reach[w] = K.support_hessian(tape.arrays, S, rep.vals, rep.ivals, adj, parts[w],
+                                         k, n, ws.stamps(parts[w].size), H, *ws.arrays)
+        finally:
+            stack.append(ws)
+
+    with blas.held(tape, k):
+        _in_threads(run, len(parts))
+    return H, sum(reach) / max(starts.size, 1)
+
+
+def _in_threads(run, count):
+    """run(0), ..., run(count - 1), each in a thread of its own (this one runs run(0));
+    the kernels release the GIL. An exception in any is raised here."""
+    errors = []
+
+    def guarded(w):
+        try:
+            run(w)
+        except BaseException as err:    # re-raised below, in the caller's thread
+            errors.append(err)
+    threads = [threading.Thread(target=guarded, args=(w,)) for w in range(1, count)]
+    for t in threads:
+        t.start()
+    guarded(0)
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 class Plan:
-    """How a tape's directions run over their supports: the maps and the positions a
-    direction reaches on average (from the probe)."""
-    __slots__ = ("maps", "reach")
+    """How a tape's directions run over their supports: the maps, the chunk width k and
+    the positions a chunk reaches on average (from the probe)."""
+    __slots__ = ("maps", "k", "reach")
 
-    def __init__(self, maps, reach):
-        self.maps, self.reach = maps, reach
+    def __init__(self, maps, k, reach):
+        self.maps, self.k, self.reach = maps, k, reach
+
+
+def _probe(rep, S):
+    """The Plan of the chunk width with the cheapest directions by the cost model, and
+    that cost per direction."""
+    tape, n = rep.tape, rep.tape.n_in
+    adj = _kept_adjoint(rep, 1.0)
+    kmax = max(1, drivers.WORKSPACE_BYTES // (16 * tape.total))   # tangents, cotangents
+    best, best_cost = None, np.inf
+    for k in CHUNKS:
+        if k > min(kmax, n):
+            break
+        starts = np.unique(np.linspace(0, n - 1, PROBES).astype(np.int64) // k * k)
+        _, reach = _sweep(rep, S, adj, starts, k, 1)
+        cost = (reach * (1.0 + PER_DIRECTION * k) + PER_INSTRUCTION * tape.op.size) / k
+        if cost < best_cost:
+            best, best_cost = Plan(S, k, reach), cost
+    for k in CHUNKS:        # the other widths' workspaces are not kept
+        if k != best.k:
+            rep.entry.derived.pop(("supports", k), None)
+    return best, best_cost
 
 
 def plan(rep):
     """A Plan when rep's tape's directions are worth sweeping over their supports
-    (decided once per tape by a probe of a few directions), else None."""
+    (decided once per tape by a probe of a few chunks), else None."""
     tape = rep.tape
     if tape.n_in < MIN_N or tape.kernels is not K.PLAIN:
         return None
     got = rep.entry.derived.get("supports", False)
     if got is False:
-        S = maps(tape)
-        probe = np.unique(np.linspace(0, tape.n_in - 1, PROBES).astype(np.int64))
-        _, reach = _sweep(rep, S, _kept_adjoint(rep, 1.0), probe, 1)
-        got = Plan(S, reach) if COST_PER_POSITION * reach < tape.active_total else None
+        got, cost = _probe(rep, maps(tape))
+        if SUPPORT_COST * cost >= tape.active_total:
+            got = None
         rep.entry.derived["supports"] = got
     return got
 
@@ -124,9 +203,10 @@ def hessian(rep, plan, w=1.0):
     """The (n, n) Hessian of <w, f> (w: a weight per output) by support sweeps."""
     tape = rep.tape
     n = tape.n_in
+    starts = np.arange(0, n, plan.k, dtype=np.int64)
     # with products, threads only where BLAS is held to one (drivers._plan says why)
-    threads = numba.get_num_threads() if plan.reach * n >= PARALLEL_MIN_REACH and (
+    work = plan.reach * starts.size * (1.0 + PER_DIRECTION * plan.k)
+    threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK and (
         not tape.has_matmul or blas.one_thread.controls is not None) else 1
-    H, _ = _sweep(rep, plan.maps, _kept_adjoint(rep, w), np.arange(n, dtype=np.int64),
-                  threads)
+    H, _ = _sweep(rep, plan.maps, _kept_adjoint(rep, w), starts, plan.k, threads)
     return H

@@ -72,7 +72,8 @@ def test_inside_a_thread_pool_executor():
 def test_threads_through_the_parallel_driver(monkeypatch):
     # make the prange driver run for a small problem, then call it from several threads
     import numba
-    from numhess import drivers
+    from numhess import drivers, supports
+    monkeypatch.setattr(supports, "MIN_N", 10 ** 9)     # the chunked sweeps, always
     xs = workers.points(6, 60, seed=4)
     serial = [nh.hessian(workers.dense)(x) for x in xs]
     monkeypatch.setattr(drivers, "PARALLEL_MIN_WORK", 1)

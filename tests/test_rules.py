@@ -121,5 +121,7 @@ def test_support_sweeps(name, fn, shape, domain):
     rep = TracedFunction(F, 0).evaluate((x,))
     if rep.tape.kernels is not kernels.PLAIN:
         pytest.skip("linear algebra: chunked sweeps only")
-    H = supports.hessian(rep, supports.Plan(supports.maps(rep.tape), 1.0))
-    assert_close(H, nh.hessian(F)(x), rtol=1e-10, what="Hessian by supports")
+    S, want = supports.maps(rep.tape), nh.hessian(F)(x)
+    for k in (1, 3):     # one direction a chunk, and three
+        H = supports.hessian(rep, supports.Plan(S, k, 1.0))
+        assert_close(H, want, rtol=1e-10, what=f"Hessian by supports, k = {k}")

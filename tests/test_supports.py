@@ -56,9 +56,10 @@ def test_cluster_hessian_over_supports():
 def test_where_sort_maximum_over_supports():
     x = 1.3 * _grid(40, 2, 1)
     rep = TracedFunction(soft_pairs, 0).evaluate((x,))
-    plan = supports.Plan(supports.maps(rep.tape), 1.0)
-    assert_close(supports.hessian(rep, plan), _chunked(soft_pairs, x), rtol=1e-10,
-                 what="supports vs chunked sweeps")
+    for k in (1, 2):
+        plan = supports.Plan(supports.maps(rep.tape), k, 1.0)
+        assert_close(supports.hessian(rep, plan), _chunked(soft_pairs, x), rtol=1e-10,
+                     what=f"supports vs chunked sweeps, k = {k}")
     assert_close(nh.hessian(soft_pairs)(x), central_diff(nh.grad(soft_pairs), x),
                  what="Hessian vs finite differences")
 
@@ -88,3 +89,15 @@ def test_dense_directions_decline():
     (entry,) = next(iter(h.traced.cache.values()))
     assert entry.derived["supports"] is None
     assert_close(H, central_diff(nh.grad(f), x), what="Hessian vs finite differences")
+
+
+def test_concurrent_calls():
+    """Calls from several threads, each running its chunks on threads of its own, share
+    the tape's workspaces (never one at a time by two) and its stamps."""
+    import concurrent.futures as cf
+    h = nh.hessian(cluster)
+    xs = [_grid(33, 3, seed) for seed in range(6)]
+    with cf.ThreadPoolExecutor(max_workers=3) as ex:
+        results = list(ex.map(h, xs))
+    for x, H in zip(xs, results):
+        assert_close(H, _chunked(cluster, x), rtol=1e-10, what="concurrent Hessian")
