@@ -89,7 +89,9 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
     With sparse=True (scalar outputs only) the result is a scipy.sparse CSR matrix over
     the flattened inputs (nested CSR blocks for a tuple argnums), from one compressed sweep
     per colour of the Hessian's pattern. Dense Hessians with a sparse pattern use the same
-    compression and are scattered into the dense result."""
+    compression and are scattered into the dense result; dense patterns whose directions
+    reach few elements (pairwise terms) sweep each direction over those alone, unless
+    chunk_size is given."""
     tf = TracedFunction(f, argnums, has_aux)
     chunk_size = drivers.check_chunk_size(chunk_size)
     warned = []

@@ -19,7 +19,7 @@ PARALLEL_MIN_WORK = 20_000_000
 # one-direction sweeps have vectorized since, and cost 1.25x per direction what a
 # three-direction sweep does there).
 FEW_DIRECTIONS = 4
-parallel_lock = threading.Lock()  # parallel regions run one at a time
+_parallel_lock = threading.Lock()  # parallel regions run one at a time
 # GNU OpenMP, Numba's first choice here, kills a forked child that runs a parallel region
 # after its parent did (multiprocessing's default start method); the workqueue layer is
 # fork-safe, and not thread-safe, which the lock above covers. A layer the user chose
@@ -158,7 +158,7 @@ def _chunks(serial, parallel_fn, plan, tape, head, tail, work, what):
 
     def run(part):
         if plan.workers > 1:
-            with parallel_lock:
+            with _parallel_lock:
                 return blas.sweep(parallel_fn, tape, plan.k, *head, part, plan.k, *tail)
         return blas.sweep(serial, tape, plan.k, *head, part, plan.k, *tail)
     progress.in_steps(run, plan.starts, plan.workers, work, what)
