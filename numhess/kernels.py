@@ -9,8 +9,10 @@ elementwise rule computes its derivative once and applies it to ``k`` contiguous
 and a matrix product over ``k`` directions is one BLAS call.
 
 The tape is the tuple ``T`` built by ``Tape.arrays``, three arrays that ``unpack`` cuts
-into ``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact)``;
-``sact`` and ``pact`` mark the active slots and buffer positions.
+into ``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+gzero)``; ``sact`` and ``pact`` mark the active slots and buffer positions, ``tused`` and
+``gzero`` the instructions whose tangents a Hessian reads and whose second-order
+cotangents are zero.
 """
 import math
 import types
@@ -608,8 +610,12 @@ def _linear(o):
 
 
 @njit(**_JIT)
-def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr):
+def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr, gz):
+    """gz: the result's second-order cotangents are zero (Tape.gzero): not read."""
     linear = _linear(o)
+    if linear and gz:
+        _unary_adjoint(vals, adj, 1, o, p, xo, yo, n, scr, False)
+        return
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         d1, c = scr[0, :m], scr[1, :m]
@@ -622,16 +628,24 @@ def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr):
         gy[:] = 0.0             # the result's cotangents are consumed: cleared here
         if k == 1:
             ax, ay, tx = adjt[x0:x0 + m], adjt[y0:y0 + m], tans[x0:x0 + m]
-            if linear:
+            if gz:
+                for i in range(m):
+                    ax[i] += c[i] * tx[i]
+            elif linear:
                 for i in range(m):
                     ax[i] += d1[i] * ay[i]
             else:
                 for i in range(m):
                     ax[i] += d1[i] * ay[i] + c[i] * tx[i]
-            ay[:] = 0.0
+            if not gz:
+                ay[:] = 0.0
             continue
         for i in range(m):
             x, y = (x0 + i) * k, (y0 + i) * k
+            if gz:
+                for j in range(k):
+                    adjt[x + j] += c[i] * tans[x + j]
+                continue
             for j in range(k):
                 v = d1[i] * adjt[y + j]
                 adjt[y + j] = 0.0
@@ -702,9 +716,14 @@ def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, k
 
 @njit(**_JIT)
 def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, act_a,
-                            act_b, scr):
+                            act_b, scr, gz):
+    """gz: the result's second-order cotangents are zero (Tape.gzero): a linear op has
+    nothing else to do than its first-order share."""
     fa, fb, faa, fab, fbb, gs = scr[0], scr[1], scr[2], scr[3], scr[4], scr[7]
     linear = _linear(o)
+    if linear and gz:
+        _binary_adjoint(vals, adj, 1, o, ao, bo, yo, n, da, db, act_a, act_b, scr, False)
+        return
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
@@ -792,29 +811,30 @@ def _operand_second_1(gs, f, f_self, f_cross, t_self, t_other, gt, g, linear, ot
 
 
 # ---------------------------------------------------------------- the packed tape
-# Tape.arrays packs the tape's 16 arrays into three, (ints, floats, bools): Numba's
+# Tape.arrays packs the tape's 17 arrays into three, (ints, floats, bools): Numba's
 # dispatcher unboxes every array of every call, and 16 of them cost microseconds.
 # ints starts with the 12 bounds of its 11 segments: op out a b c pi iw off size ipool cpos.
-# floats is fp then fpool, bools sact, tused (per instruction), then pact.
+# floats is fp then fpool, bools sact, tused and gzero (per instruction), then pact.
 @njit(**_JIT)
 def unpack(T):
-    """(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused)."""
+    """(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+    gzero)."""
     ints, floats, bools = T
     h = ints[:12]
     n_instr, n_slots = h[1] - h[0], h[8] - h[7]
     return (ints[h[0]:h[1]], ints[h[1]:h[2]], ints[h[2]:h[3]], ints[h[3]:h[4]],
             ints[h[4]:h[5]], ints[h[5]:h[6]], floats[:n_instr], ints[h[6]:h[7]],
             ints[h[7]:h[8]], ints[h[8]:h[9]], bools[:n_slots], ints[h[9]:h[10]],
-            ints[h[10]:h[11]], floats[n_instr:], bools[n_slots + n_instr:],
-            bools[n_slots:n_slots + n_instr])
+            ints[h[10]:h[11]], floats[n_instr:], bools[n_slots + 2 * n_instr:],
+            bools[n_slots:n_slots + n_instr], bools[n_slots + n_instr:n_slots + 2 * n_instr])
 
 
 # ---------------------------------------------------------------- forward
 @njit(**_JIT)
 def forward(T, vals, ivals):
     """Values of every slot; also the value-dependent index maps (argmax, sort order)."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
-        unpack(T)
+    (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+     gzero) = unpack(T)
     for i in range(cpos.size):
         vals[cpos[i]] = fpool[i]
     scr = np.empty((8, TILE))
@@ -919,8 +939,8 @@ def tangent(T, vals, ivals, tans, k, every):
     """Push k tangent directions forward. Tangents of inactive slots must be zero on entry.
     every=False (a Hessian's sweep) skips the instructions whose tangents no second-order
     rule reads (tused), and leaves theirs as they were."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
-        unpack(T)
+    (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+     gzero) = unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size):
         y = out[t]
@@ -1044,8 +1064,8 @@ def adjoint(T, vals, ivals, adj, k, keep):
     them back, so on exit adj is zero again at active slots except the inputs, and a
     workspace is reused without clearing it whole; with keep, every active slot keeps its
     cotangent (the support sweeps read them)."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
-        unpack(T)
+    (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+     gzero) = unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size - 1, -1, -1):
         y = out[t]
@@ -1148,9 +1168,11 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
     adj (one cotangent) and adjt (its k tangents) hold the output seeds on entry and zeros
     at every other active slot; on exit adjt at the inputs holds k columns of the Hessian
     of <adj_out, f>, and both are zero again at the other active slots (as in adjoint).
+    The output's adjt seed is zero, so are those gzero marks (Tape.gzero): their share
+    of each rule is skipped.
     """
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
-        unpack(T)
+    (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+     gzero) = unpack(T)
     scr = np.empty((8, TILE))
     for t in range(op.size - 1, -1, -1):
         y = out[t]
@@ -1159,40 +1181,47 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
         o = op[t]
         yo = off[y]
         n = size[y]
+        gz = gzero[t]       # adjt[y] is zero: only the first-order share and new terms
         if o < UNARY_END:
-            _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, fp[t], off[a[t]], yo, n, scr)
+            _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, fp[t], off[a[t]], yo, n, scr,
+                                   gz)
         elif o < BINARY_END:
             _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, off[a[t]], off[b[t]], yo, n,
                                     1 if size[a[t]] == n else 0, 1 if size[b[t]] == n else 0,
-                                    sact[a[t]], sact[b[t]], scr)
+                                    sact[a[t]], sact[b[t]], scr, gz)
         elif o == WHERE:
             fa, fb, fc = size[a[t]] == n, size[b[t]] == n, size[c[t]] == n
             aa, ab = sact[a[t]], sact[b[t]]
             _where_adjoint(vals, adj, 1, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc,
                            aa, ab)
-            _where_adjoint(vals, adjt, k, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc,
-                           aa, ab)
+            if not gz:
+                _where_adjoint(vals, adjt, k, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb,
+                               fc, aa, ab)
         elif o == GATHER:
             _gather_adjoint(adj, 1, ipool, pi[t], 0, yo, n, pact)
-            _gather_adjoint(adjt, k, ipool, pi[t], 0, yo, n, pact)
+            if not gz:
+                _gather_adjoint(adjt, k, ipool, pi[t], 0, yo, n, pact)
         elif o == SCATTER:
             xo, q = off[a[t]], pi[t]
             for i in range(size[a[t]]):
                 src = yo + ipool[q + i]
                 adj[xo + i] += adj[src]
-                for j in range(k):
-                    adjt[(xo + i) * k + j] += adjt[src * k + j]
+                if not gz:
+                    for j in range(k):
+                        adjt[(xo + i) * k + j] += adjt[src * k + j]
         elif o == SUMALL:
             xo = off[a[t]]
-            for i in range(size[a[t]]):
-                adj[xo + i] += adj[yo]
-                for j in range(k):
-                    adjt[(xo + i) * k + j] += adjt[yo * k + j]
+            adj[xo:xo + size[a[t]]] += adj[yo]
+            if not gz:
+                for i in range(size[a[t]]):
+                    for j in range(k):
+                        adjt[(xo + i) * k + j] += adjt[yo * k + j]
         elif o == MATMUL:
             _matmul_adjoint(vals, adj, 1, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
-            _matmul_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                            sact[a[t]], sact[b[t]])
+            if not gz:
+                _matmul_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
+                                sact[a[t]], sact[b[t]])
             _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                           sact[a[t]], sact[b[t]])
         elif LINALG and o == INV:
@@ -1205,10 +1234,12 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
             _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, 1, ivals, iw[t], off[a[t]], yo, n, pact)
-            _gather_adjoint(adjt, k, ivals, iw[t], off[a[t]], yo, n, pact)
+            if not gz:
+                _gather_adjoint(adjt, k, ivals, iw[t], off[a[t]], yo, n, pact)
         if o >= BINARY_END:     # the elementwise rules clear as they go
             adj[yo:yo + n] = 0.0
-            adjt[yo * k:(yo + n) * k] = 0.0
+            if not gz:
+                adjt[yo * k:(yo + n) * k] = 0.0
 
 
 @njit(**_JIT)
@@ -1602,8 +1633,8 @@ def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
     """Tangents of k directions over their support. On entry tlist[:tbeg[1]] holds the
     seeded input positions (sorted, stamped, their tangents set; tbeg[0] = 0); every
     other tangent is zero. Fills the run of each instruction; returns tlist's length."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
-        unpack(T)
+    (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+     gzero) = unpack(T)
     owner, key_beg, keys_, val_beg, vals_, src_beg, src_run = S
     L = tbeg[1]
     for t in range(op.size):
@@ -1798,8 +1829,8 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
     positions of the Hessian column's non-zeros, adjt holding them, and adjt is zero at
     every other position. Returns the number of chained positions. scr: (8, TILE)
     floats, idx: (3, TILE) ints, kv: (2, TILE * k) floats."""
-    op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused = \
-        unpack(T)
+    (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+     gzero) = unpack(T)
     owner, key_beg, keys_, val_beg, vals_, src_beg, src_run = S
     ahead[:] = -1
     na = 0

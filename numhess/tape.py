@@ -164,6 +164,33 @@ def _tangents_read(tape):
     return used
 
 
+def _second_cotangents_zero(tape):
+    """Per instruction: is the second-order cotangent of its result zero in every
+    Hessian's reverse sweep? The output's is (its cotangent is a constant), and so are
+    those that only sums and other linear rules pass zeros to, near the output; a rule
+    with second derivatives gives its active operands non-zero ones (from their
+    tangents), and any rule passes a non-zero one on. The reverse sweep skips the zero
+    ones' share (reading, propagating and clearing them); unknown opcodes count as
+    second-order."""
+    n_slots = tape.off.size
+    base = np.where(tape.alias_src < 0, np.arange(n_slots), tape.alias_src)
+    base_slots = np.flatnonzero(tape.alias_src < 0)      # in the order of their offsets
+    nonzero = np.zeros(n_slots, dtype=np.bool_)
+    zero = np.ones(tape.op.size, dtype=np.bool_)
+    for t in range(tape.op.size - 1, -1, -1):
+        o, y = int(tape.op[t]), tape.out[t]
+        if not tape.sact[y]:
+            continue
+        zero[t] = not nonzero[y]
+        if nonzero[y] or o not in _NO_SECOND_ORDER:
+            operands = [s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]
+            nonzero[base[operands]] = True
+            if o == K.GATHER:            # sources by absolute position, in any slot
+                pos = tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[y]]
+                nonzero[base_slots[np.searchsorted(tape.off[base_slots], pos, "right") - 1]] = True
+    return zero
+
+
 class Tape:
     """An immutable, picklable tape of flat arrays."""
 
@@ -196,6 +223,7 @@ class Tape:
         self.kernels = K.FULL if np.any(np.isin(self.op, K.LINALG_OPS)) else K.PLAIN
         self.blas_work = _blas_work(self)
         self.tused = _tangents_read(self)
+        self.gzero = _second_cotangents_zero(self)
         self._pack()
 
     INT_FIELDS = ("op", "out", "a", "b", "c", "pi", "iw", "off", "size", "ipool", "cpos")
@@ -210,8 +238,9 @@ class Tape:
         floats = np.concatenate([self.fp, self.fpool])
         self.fp, self.fpool = floats[:self.fp.size], floats[self.fp.size:]
         ns, ni = self.sact.size, self.tused.size
-        bools = np.concatenate([self.sact, self.tused, self.pact])
-        self.sact, self.tused, self.pact = bools[:ns], bools[ns:ns + ni], bools[ns + ni:]
+        bools = np.concatenate([self.sact, self.tused, self.gzero, self.pact])
+        self.sact, self.tused = bools[:ns], bools[ns:ns + ni]
+        self.gzero, self.pact = bools[ns + ni:ns + 2 * ni], bools[ns + 2 * ni:]
         self.arrays = (ints, floats, bools)
 
     def __len__(self):

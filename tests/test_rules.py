@@ -125,3 +125,16 @@ def test_support_sweeps(name, fn, shape, domain):
     for k in (1, 3):     # one direction a chunk, and three
         H = supports.hessian(rep, supports.Plan(S, k, 1.0))
         assert_close(H, want, rtol=1e-10, what=f"Hessian by supports, k = {k}")
+
+
+def test_second_cotangents_known_zero():
+    """Chained Rosenbrock: the second-order cotangents of the sum, the sum of terms, the
+    scaled square and the two squares are zero (Tape.gzero: the reverse sweep skips
+    them); those of the squares' operands are not."""
+    f = lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    x = np.linspace(-1.0, 1.0, 6)
+    rep = TracedFunction(f, 0).evaluate((x,))
+    assert rep.tape.gzero.tolist() == [False, False, True, True, False, True, True, True]
+    assert_close(nh.hessian(f)(x), central_diff(nh.grad(f), x), what="Hessian")
+    v = np.arange(6.0)
+    assert_close(nh.hvp(f)(x, v), nh.hessian(f)(x) @ v, rtol=1e-12, what="hvp")
