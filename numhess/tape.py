@@ -136,31 +136,40 @@ _NO_SECOND_ORDER = K.LINEAR_OPS + (K.WHERE, K.GATHER, K.SCATTER, K.SUMALL, K.MAX
                                    K.MINRED, K.SORT)
 
 
+def _reads(tape):
+    """mark(flags, t): flags[s] = True for every slot s that instruction t reads (its
+    operands, and a GATHER's sources, by absolute position in any slot), by base slot."""
+    n_slots = tape.off.size
+    base = np.where(tape.alias_src < 0, np.arange(n_slots), tape.alias_src)
+    base_slots = np.flatnonzero(tape.alias_src < 0)      # in the order of their offsets
+
+    def mark(flags, t):
+        flags[base[[s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]]] = True
+        if tape.op[t] == K.GATHER:
+            pos = tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]]
+            flags[base_slots[np.searchsorted(tape.off[base_slots], pos, "right") - 1]] = True
+    return mark
+
+
 def _tangents_read(tape):
     """Per instruction: does a Hessian read its result's tangent, in a second-order rule
     or in the tangent rule of an instruction whose tangent is read? The tangent sweep of
     a Hessian skips the others (a sum of squares computes the squares' tangents, not the
     sum's). Unknown opcodes count as reading every tangent they touch."""
-    n_slots = tape.off.size
-    base = np.where(tape.alias_src < 0, np.arange(n_slots), tape.alias_src)
-    base_slots = np.flatnonzero(tape.alias_src < 0)      # in the order of their offsets
-    read = np.zeros(n_slots, dtype=np.bool_)
+    mark = _reads(tape)
+    read = np.zeros(tape.off.size, dtype=np.bool_)
     used = np.zeros(tape.op.size, dtype=np.bool_)
     for t in range(tape.op.size - 1, -1, -1):
         o, y = int(tape.op[t]), tape.out[t]
         if not tape.sact[y]:
             continue
-        operands = [s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]
         if o not in _NO_SECOND_ORDER:
-            read[base[operands]] = True
+            mark(read, t)
             if o >= K.BINARY_END and o != K.MATMUL:
                 read[y] = True          # the linear-algebra rules read their result's too
         used[t] = read[y]
         if used[t]:
-            read[base[operands]] = True
-            if o == K.GATHER:            # sources by absolute position, in any slot
-                pos = tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[y]]
-                read[base_slots[np.searchsorted(tape.off[base_slots], pos, "right") - 1]] = True
+            mark(read, t)
     return used
 
 
@@ -172,10 +181,8 @@ def _second_cotangents_zero(tape):
     tangents), and any rule passes a non-zero one on. The reverse sweep skips the zero
     ones' share (reading, propagating and clearing them); unknown opcodes count as
     second-order."""
-    n_slots = tape.off.size
-    base = np.where(tape.alias_src < 0, np.arange(n_slots), tape.alias_src)
-    base_slots = np.flatnonzero(tape.alias_src < 0)      # in the order of their offsets
-    nonzero = np.zeros(n_slots, dtype=np.bool_)
+    mark = _reads(tape)
+    nonzero = np.zeros(tape.off.size, dtype=np.bool_)
     zero = np.ones(tape.op.size, dtype=np.bool_)
     for t in range(tape.op.size - 1, -1, -1):
         o, y = int(tape.op[t]), tape.out[t]
@@ -183,11 +190,7 @@ def _second_cotangents_zero(tape):
             continue
         zero[t] = not nonzero[y]
         if nonzero[y] or o not in _NO_SECOND_ORDER:
-            operands = [s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]
-            nonzero[base[operands]] = True
-            if o == K.GATHER:            # sources by absolute position, in any slot
-                pos = tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[y]]
-                nonzero[base_slots[np.searchsorted(tape.off[base_slots], pos, "right") - 1]] = True
+            mark(nonzero, t)
     return zero
 
 
