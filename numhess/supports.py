@@ -13,7 +13,7 @@ import threading
 import numba
 import numpy as np
 
-from . import blas, drivers
+from . import blas, drivers, progress
 from . import kernels as K
 
 MIN_N = 32         # below this, the chunked sweeps' one or two chunks cost less than a probe
@@ -29,9 +29,10 @@ CHUNKS = (1, 2, 3, 4, 6, 8)   # chunk widths the probe tries: an atom's 2 or 3 c
 PER_DIRECTION = 0.25
 PER_INSTRUCTION = 90.0
 SUPPORT_COST = 4.0
-# Below this much work (positions reached by all chunks x (1 + PER_DIRECTION k)), one
-# thread: the 33-atom cluster's 126,000 ran in 1.3 ms on one thread, 0.9-1.2 ms on two.
+# Below this much work (the model's cost of all directions), one thread: the 33-atom
+# cluster's 165,000 ran in 1.3 ms on one thread, 0.9-1.2 ms on two.
 PARALLEL_MIN_WORK = 50_000
+PROGRESS_STEPS = 100     # a long Hessian's bar moves in about this many steps
 
 
 def maps(tape):
@@ -107,12 +108,14 @@ def _kept_adjoint(rep, w):
     return adj
 
 
-def _sweep(rep, S, adj, starts, k, workers):
+def _sweep(rep, S, adj, starts, k, workers, H=None):
     """(H with the columns of the chunks of k directions at starts, the positions a
-    chunk reached on average), the chunks dealt out to `workers` threads."""
+    chunk reached on average), the chunks dealt out to `workers` threads; H is a new
+    zero matrix unless given."""
     tape = rep.tape
     n = tape.n_in
-    H = np.zeros((n, n))
+    if H is None:
+        H = np.zeros((n, n))
     parts = [starts[w::workers] for w in range(min(workers, starts.size))]
     reach = [0] * len(parts)
     # a stack per chunk width; list.pop and append are atomic: no two threads share one
@@ -156,32 +159,31 @@ def _in_threads(run, count):
 
 class Plan:
     """How a tape's directions run over their supports: the maps, the chunk width k and
-    the positions a chunk reaches on average (from the probe)."""
-    __slots__ = ("maps", "k", "reach")
+    the model's cost of a direction (from the probe)."""
+    __slots__ = ("maps", "k", "cost")
 
-    def __init__(self, maps, k, reach):
-        self.maps, self.k, self.reach = maps, k, reach
+    def __init__(self, maps, k, cost):
+        self.maps, self.k, self.cost = maps, k, cost
 
 
 def _probe(rep, S):
-    """The Plan of the chunk width with the cheapest directions by the cost model, and
-    that cost per direction."""
+    """The Plan of the chunk width with the cheapest directions by the cost model."""
     tape, n = rep.tape, rep.tape.n_in
     adj = _kept_adjoint(rep, 1.0)
     kmax = max(1, drivers.WORKSPACE_BYTES // (16 * tape.total))   # tangents, cotangents
-    best, best_cost = None, np.inf
+    best = None
     for k in CHUNKS:
         if k > min(kmax, n):
             break
         starts = np.unique(np.linspace(0, n - 1, PROBES).astype(np.int64) // k * k)
         _, reach = _sweep(rep, S, adj, starts, k, 1)
         cost = (reach * (1.0 + PER_DIRECTION * k) + PER_INSTRUCTION * tape.op.size) / k
-        if cost < best_cost:
-            best, best_cost = Plan(S, k, reach), cost
+        if best is None or cost < best.cost:
+            best = Plan(S, k, cost)
     for k in CHUNKS:        # the other widths' workspaces are not kept
         if k != best.k:
             rep.entry.derived.pop(("supports", k), None)
-    return best, best_cost
+    return best
 
 
 def plan(rep):
@@ -192,8 +194,8 @@ def plan(rep):
         return None
     got = rep.entry.derived.get("supports", False)
     if got is False:
-        got, cost = _probe(rep, maps(tape))
-        if SUPPORT_COST * cost >= tape.active_total:
+        got = _probe(rep, maps(tape))
+        if SUPPORT_COST * got.cost >= tape.active_total:
             got = None
         rep.entry.derived["supports"] = got
     return got
@@ -205,8 +207,12 @@ def hessian(rep, plan, w=1.0):
     n = tape.n_in
     starts = np.arange(0, n, plan.k, dtype=np.int64)
     # with products, threads only where BLAS is held to one (drivers._plan says why)
-    work = plan.reach * starts.size * (1.0 + PER_DIRECTION * plan.k)
+    work = plan.cost * n
     threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK and (
         not tape.has_matmul or blas.one_thread.controls is not None) else 1
-    H, _ = _sweep(rep, plan.maps, _kept_adjoint(rep, w), starts, plan.k, threads)
+    adj, H = _kept_adjoint(rep, w), np.zeros((n, n))
+    # a bar for long ones, in the chunked sweeps' units (SUPPORT_COST), in PROGRESS_STEPS
+    progress.in_steps(lambda part: _sweep(rep, plan.maps, adj, part, plan.k, threads, H),
+                      starts, max(threads, starts.size // (2 * PROGRESS_STEPS)),
+                      SUPPORT_COST * work, "Hessian")
     return H

@@ -101,3 +101,27 @@ def test_concurrent_calls():
         results = list(ex.map(h, xs))
     for x, H in zip(xs, results):
         assert_close(H, _chunked(cluster, x), rtol=1e-10, what="concurrent Hessian")
+
+
+def test_long_support_hessians_show_progress(monkeypatch):
+    """A long Hessian by supports runs in steps behind a bar, as the chunked sweeps do."""
+    from numhess import progress
+    updates = []
+
+    class Bar:
+        def update(self, n):
+            updates.append(n)
+
+        def close(self):
+            updates.append("closed")
+
+    x = _grid(33, 3, 0)
+    monkeypatch.setattr(progress, "MIN_WORK", 0)
+    monkeypatch.setattr(progress, "bar", lambda total, what: Bar())
+    monkeypatch.setattr(supports, "PROGRESS_STEPS", 4)
+    h = nh.hessian(cluster)
+    assert_close(h(x), _chunked(cluster, x), rtol=1e-10, what="Hessian in steps")
+    (entry,) = next(iter(h.traced.cache.values()))
+    chunks = -(-x.size // entry.derived["supports"].k)
+    assert sum(u for u in updates if u != "closed") == chunks and updates[-1] == "closed"
+    assert len(updates) > 2
