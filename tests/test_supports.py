@@ -103,21 +103,10 @@ def test_concurrent_calls():
         assert_close(H, _chunked(cluster, x), rtol=1e-10, what="concurrent Hessian")
 
 
-def test_long_support_hessians_show_progress(monkeypatch):
+def test_long_support_hessians_show_progress(monkeypatch, bar_updates):
     """A long Hessian by supports runs in steps behind a bar, as the chunked sweeps do."""
-    from numhess import progress
-    updates = []
-
-    class Bar:
-        def update(self, n):
-            updates.append(n)
-
-        def close(self):
-            updates.append("closed")
-
+    updates = bar_updates
     x = _grid(33, 3, 0)
-    monkeypatch.setattr(progress, "MIN_WORK", 0)
-    monkeypatch.setattr(progress, "bar", lambda total, what: Bar())
     monkeypatch.setattr(supports, "PROGRESS_STEPS", 4)
     h = nh.hessian(cluster)
     assert_close(h(x), _chunked(cluster, x), rtol=1e-10, what="Hessian in steps")

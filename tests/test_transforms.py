@@ -292,24 +292,13 @@ def test_parallel_chunks_agree_with_serial(monkeypatch):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
 
 
-def test_long_work_runs_in_steps_behind_a_progress_bar(monkeypatch):
+def test_long_work_runs_in_steps_behind_a_progress_bar(request):
     """Long Hessians run chunk group by chunk group, updating a bar (tqdm on a terminal);
     the result is the same as in one go."""
-    from numhess import progress
-    updates = []
-
-    class Bar:
-        def update(self, n):
-            updates.append(n)
-
-        def close(self):
-            updates.append("closed")
-
     f = lambda x: np.sum(np.sin(x) * np.roll(x, 1) ** 2)
     x = np.random.default_rng(9).normal(size=30)
     want = nh.hessian(f, chunk_size=2)(x)
-    monkeypatch.setattr(progress, "MIN_WORK", 0)
-    monkeypatch.setattr(progress, "bar", lambda total, what: Bar())
+    updates = request.getfixturevalue("bar_updates")     # from here on, every work is long
     np.testing.assert_allclose(nh.hessian(f, chunk_size=2)(x), want, rtol=1e-14)
     assert sum(u for u in updates if u != "closed") == 15 and updates[-1] == "closed"
 
