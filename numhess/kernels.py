@@ -1554,7 +1554,7 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
 # - second-order cotangents: positions chained per owner run (ahead[u], anext, apos),
 #   astamp[p] == cur marks them;
 # - the maps S of supports.py: owner (the run of the instruction that writes each
-#   position: -1 inputs, -2 inactive), the inverse index maps of GATHER (its sorted
+#   position, plus one: t + 2 for instruction t, 1 the inputs, 0 inactive), the inverse index maps of GATHER (its sorted
 #   source positions in keys_, the outputs reading each in vals_) and SCATTER (for each
 #   target g, its inputs vals_[keys_[g]:keys_[g + 1]]), each instruction's part at
 #   key_beg[t] and val_beg[t], and the runs a GATHER's sources lie in (src_run).
@@ -1566,7 +1566,7 @@ def _run_of(owner, tlist, tbeg, xo, nx):
     """(i0, i1): tlist[i0:i1] are the positions of [xo, xo + nx) with a non-zero tangent."""
     if nx == 0:
         return 0, 0
-    u = owner[xo] + 1
+    u = owner[xo] - 1
     if u < 0:           # an inactive region
         return 0, 0
     s0, s1 = tbeg[u], tbeg[u + 1]
@@ -1810,7 +1810,7 @@ def _push(q, v, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na):
         p = q[r]
         if astamp[p] != cur:
             astamp[p] = cur
-            u = owner[p] + 1
+            u = owner[p] - 1
             apos[na] = p
             anext[na] = ahead[u]
             ahead[u] = na

@@ -39,10 +39,12 @@ def maps(tape):
     """The tuple S the support sweeps read (see kernels.py): owner, the inverse index
     maps of GATHER and SCATTER, and the runs each GATHER's sources lie in."""
     n_instr = tape.op.size
-    owner = np.full(tape.total, -2, np.int32)
-    owner[:tape.n_in] = -1
+    # the run index plus one, 0 at inactive positions: zeros map no page until written,
+    # so a large data matrix among the parameters costs nothing here
+    owner = np.zeros(tape.total, np.int32)
+    owner[:tape.n_in] = 1
     starts, sizes = tape.off[tape.out], tape.size[tape.out]
-    owner[_ranges(starts, sizes)] = np.repeat(np.arange(n_instr, dtype=np.int32), sizes)
+    owner[_ranges(starts, sizes)] = np.repeat(np.arange(2, n_instr + 2, dtype=np.int32), sizes)
     key_len, val_len, src_len = (np.zeros(n_instr + 1, np.int64) for _ in range(3))
     keys, values, runs = [], [], []
     for t in np.flatnonzero(np.isin(tape.op, (K.GATHER, K.SCATTER)) & tape.sact[tape.out]):
@@ -52,7 +54,7 @@ def maps(tape):
             order = np.argsort(key, kind="stable")
             keys.append(key[order])
             run = np.unique(owner[key])
-            runs.append(run[run >= -1] + 1)
+            runs.append(run[run >= 1] - 1)
             src_len[t + 1] = runs[-1].size
         else:                            # target g's inputs at order[starts[g]:starts[g + 1]]
             key = tape.ipool[q:q + tape.size[tape.a[t]]]
@@ -171,15 +173,17 @@ def _probe(rep, S):
     tape, n = rep.tape, rep.tape.n_in
     adj = _kept_adjoint(rep, 1.0)
     kmax = max(1, drivers.WORKSPACE_BYTES // (16 * tape.total))   # tangents, cotangents
-    best = None
+    best, floor = None, 0.0
     for k in CHUNKS:
-        if k > min(kmax, n):
-            break
+        if k > min(kmax, n) or SUPPORT_COST * floor >= tape.active_total:
+            break       # (no wider chunk can win: each reaches at least what one does)
         starts = np.unique(np.linspace(0, n - 1, PROBES).astype(np.int64) // k * k)
         _, reach = _sweep(rep, S, adj, starts, k, 1)
         cost = (reach * (1.0 + PER_DIRECTION * k) + PER_INSTRUCTION * tape.op.size) / k
         if best is None or cost < best.cost:
             best = Plan(S, k, cost)
+        if k == 1:      # the cheapest any width could be
+            floor = reach * min((1.0 + PER_DIRECTION * c) / c for c in CHUNKS)
     for k in CHUNKS:        # the other widths' workspaces are not kept
         if k != best.k:
             rep.entry.derived.pop(("supports", k), None)
