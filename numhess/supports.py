@@ -184,9 +184,6 @@ def _probe(rep, S):
             best = Plan(S, k, cost)
         if k == 1:      # the cheapest any width could be
             floor = reach * min((1.0 + PER_DIRECTION * c) / c for c in CHUNKS)
-    for k in CHUNKS:        # the other widths' workspaces are not kept
-        if k != best.k:
-            rep.entry.derived.pop(("supports", k), None)
     return best
 
 
@@ -201,6 +198,9 @@ def plan(rep):
         got = _probe(rep, maps(tape))
         if SUPPORT_COST * got.cost >= tape.active_total:
             got = None
+        for k in CHUNKS:        # the workspaces of widths not taken are not kept
+            if got is None or k != got.k:
+                rep.entry.derived.pop(("supports", k), None)
         rep.entry.derived["supports"] = got
     return got
 

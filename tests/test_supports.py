@@ -80,7 +80,8 @@ def test_weighted_vector_output():
 
 
 def test_dense_directions_decline():
-    """Every direction of a product with a dense matrix reaches everything: chunked."""
+    """Every direction of a product with a dense matrix reaches everything: chunked, and
+    the probe's workspace is not kept."""
     A = np.random.default_rng(4).normal(size=(60, 60))
     f = lambda x: np.sum(np.tanh(A @ x) ** 2)
     x = np.linspace(-0.5, 0.5, 60)
@@ -88,6 +89,8 @@ def test_dense_directions_decline():
     H = h(x)
     (entry,) = next(iter(h.traced.cache.values()))
     assert entry.derived["supports"] is None
+    assert not [key for key in entry.derived if isinstance(key, tuple)    # no workspace
+                and key[0] == "supports"]
     assert_close(H, central_diff(nh.grad(f), x), what="Hessian vs finite differences")
 
 
