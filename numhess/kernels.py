@@ -1757,38 +1757,45 @@ def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
 
 
 @njit(**_JIT)
-def _support_unary_tangent(vals, tans, k, o, p, xo, yo, run, scr):
-    for s in range(0, run.size, TILE):
-        m = min(TILE, run.size - s)
-        xs, ys, d1, d2 = scr[0, :m], scr[1, :m], scr[2, :m], scr[3, :m]
-        for r in range(m):
-            i = run[s + r] - yo
-            xs[r] = vals[xo + i]
-            ys[r] = vals[yo + i]
-        unary_derivs(o, xs, ys, p, d1, d2)
-        for r in range(m):
-            i = run[s + r] - yo
-            for j in range(k):
-                tans[(yo + i) * k + j] = d1[r] * tans[(xo + i) * k + j]
+def _unary_derivs_at(o, p, vals, xo, yo, els, shift, m, scr):
+    """unary_derivs of x -> y at the elements els[r] - shift, r < m (the support sweeps'
+    scattered elements): d1 and d2 into scr rows 2 and 3 (x and y in rows 0 and 1)."""
+    for r in range(m):
+        i = els[r] - shift
+        scr[0, r] = vals[xo + i]
+        scr[1, r] = vals[yo + i]
+    unary_derivs(o, scr[0, :m], scr[1, :m], p, scr[2, :m], scr[3, :m])
 
 
 @njit(**_JIT)
-def _support_binary_operands(vals, ao, bo, yo, da, db, run, s, m, scr):
-    """Values of a, b and y at the run's elements s..s+m into scr rows 5, 6, 7."""
+def _binary_derivs_at(o, vals, ao, bo, yo, da, db, els, shift, m, scr):
+    """binary_derivs of (a, b) -> y at the elements els[r] - shift, r < m: fa, fb, faa,
+    fab, fbb into scr rows 0-4 (a, b and y in rows 5-7)."""
     for r in range(m):
-        i = run[s + r] - yo
+        i = els[r] - shift
         scr[5, r] = vals[ao + i * da]
         scr[6, r] = vals[bo + i * db]
         scr[7, r] = vals[yo + i]
+    binary_derivs(o, scr[5, :m], scr[6, :m], scr[7, :m], scr[0, :m], scr[1, :m],
+                  scr[2, :m], scr[3, :m], scr[4, :m])
+
+
+@njit(**_JIT)
+def _support_unary_tangent(vals, tans, k, o, p, xo, yo, run, scr):
+    for s in range(0, run.size, TILE):
+        m = min(TILE, run.size - s)
+        _unary_derivs_at(o, p, vals, xo, yo, run[s:], yo, m, scr)
+        for r in range(m):
+            i = run[s + r] - yo
+            for j in range(k):
+                tans[(yo + i) * k + j] = scr[2, r] * tans[(xo + i) * k + j]
 
 
 @njit(**_JIT)
 def _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, act_a, act_b, run, scr):
     for s in range(0, run.size, TILE):
         m = min(TILE, run.size - s)
-        _support_binary_operands(vals, ao, bo, yo, da, db, run, s, m, scr)
-        binary_derivs(o, scr[5, :m], scr[6, :m], scr[7, :m], scr[0, :m], scr[1, :m],
-                      scr[2, :m], scr[3, :m], scr[4, :m])
+        _binary_derivs_at(o, vals, ao, bo, yo, da, db, run[s:], yo, m, scr)
         for r in range(m):
             i = run[s + r] - yo
             ia, ib, y = (ao + i * da) * k, (bo + i * db) * k, (yo + i) * k
@@ -1803,9 +1810,9 @@ def _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, act_a, act_b, 
 
 @njit(**_JIT)
 def _push(q, v, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na):
-    """adjt[q[r]] += v[r] (k values each, at v[r * k:]) for r < m, chaining each position to its owner's run the first
-    time; returns the chains' length. (Buffered: a call per element, with its arrays'
-    reference counts, cost ten times the update.)"""
+    """adjt[q[r]] += v[r] (k values each, at v[r * k:]) for r < m, chaining each position
+    to its owner's run the first time; returns the chains' length. (Buffered: a call per
+    element, with its arrays' reference counts, cost ten times the update.)"""
     for r in range(m):
         p = q[r]
         if astamp[p] != cur:
@@ -1852,29 +1859,23 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
             else:
                 rule = (o, fp[t], ao, off[b[t]], yo, 1 if size[a[t]] == n else 0,
                         1 if size[b[t]] == n else 0, sact[a[t]], sact[b[t]])
+            e, r, r1 = ahead[u], tbeg[u], tbeg[u] if _linear(o) else tbeg[u + 1]
             m = 0
-            e = ahead[u]
-            while e >= 0:
-                els[m] = apos[e] - yo
-                m += 1
-                e = anext[e]
-                if m == TILE:
+            while e >= 0 or r < r1:     # the chain, then the tangent run's other elements
+                if e >= 0:
+                    els[m] = apos[e] - yo
+                    e = anext[e]
+                    m += 1
+                elif astamp[tlist[r]] != cur:
+                    els[m] = tlist[r] - yo
+                    r += 1
+                    m += 1
+                else:
+                    r += 1
+                if m == TILE or m > 0 and e < 0 and r >= r1:
                     na = _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur,
                                               owner, ahead, anext, apos, na, idx, m, scr, kv)
                     m = 0
-            if not _linear(o):
-                for r in range(tbeg[u], tbeg[u + 1]):
-                    if astamp[tlist[r]] != cur:
-                        els[m] = tlist[r] - yo
-                        m += 1
-                        if m == TILE:
-                            na = _support_elementwise(rule, vals, tans, adj, adjt, k, astamp,
-                                                      cur, owner, ahead, anext, apos, na,
-                                                      idx, m, scr, kv)
-                            m = 0
-            if m > 0:
-                na = _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner,
-                                          ahead, anext, apos, na, idx, m, scr, kv)
         elif o == MATMUL:
             if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
                 ao, bo, act_a, act_b = off[a[t]], off[b[t]], sact[a[t]], sact[b[t]]
@@ -1966,11 +1967,8 @@ def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahe
     linear = _linear(o)
     els, pq = idx[0], idx[1]
     if o < UNARY_END:
-        xs, ys, d1, d2, pv = scr[0, :m], scr[1, :m], scr[2, :m], scr[3, :m], kv[0]
-        for r in range(m):
-            xs[r] = vals[ao + els[r]]
-            ys[r] = vals[yo + els[r]]
-        unary_derivs(o, xs, ys, p, d1, d2)
+        _unary_derivs_at(o, p, vals, ao, yo, els, 0, m, scr)
+        d1, d2, pv = scr[2], scr[3], kv[0]
         for r in range(m):
             i = els[r]
             g = adj[yo + i]
@@ -1983,12 +1981,7 @@ def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahe
                 pv[r * k + j] = v
             pq[r] = ao + i
         return _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
-    for r in range(m):
-        scr[5, r] = vals[ao + els[r] * da]
-        scr[6, r] = vals[bo + els[r] * db]
-        scr[7, r] = vals[yo + els[r]]
-    binary_derivs(o, scr[5, :m], scr[6, :m], scr[7, :m], scr[0, :m], scr[1, :m],
-                  scr[2, :m], scr[3, :m], scr[4, :m])
+    _binary_derivs_at(o, vals, ao, bo, yo, da, db, els, 0, m, scr)
     qb, va, vb = idx[2], kv[0], kv[1]
     for r in range(m):
         i = els[r]
