@@ -965,18 +965,10 @@ def tangent(T, vals, ivals, tans, k, every):
                 for j in range(k):
                     tans[(yo + i) * k + j] = tans[src * k + j]
         elif o == GATHER:
-            q = pi[t]
-            for i in range(n):
-                src = ipool[q + i]
-                for j in range(k):
-                    tans[(yo + i) * k + j] = tans[src * k + j]
+            _gather(tans, k, ipool, pi[t], 0, yo, n)
         elif o == SCATTER:
-            xo, q = off[a[t]], pi[t]
             tans[yo * k:(yo + n) * k] = 0.0
-            for i in range(size[a[t]]):
-                dst = yo + ipool[q + i]
-                for j in range(k):
-                    tans[dst * k + j] += tans[(xo + i) * k + j]
+            _scatter_add(tans, k, ipool, pi[t], off[a[t]], size[a[t]], yo)
         elif o == SUMALL:
             xo, nx = off[a[t]], size[a[t]]
             for j in range(k):
@@ -994,11 +986,48 @@ def tangent(T, vals, ivals, tans, k, every):
         elif LINALG and o == CHOL:
             _chol_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT: a gather through the forward sweep's index map
-            xo, w = off[a[t]], iw[t]
-            for i in range(n):
-                src = xo + ivals[w + i]
-                for j in range(k):
-                    tans[(yo + i) * k + j] = tans[src * k + j]
+            _gather(tans, k, ivals, iw[t], off[a[t]], yo, n)
+
+
+# The index ops move k values per element; with one direction (hvp, grad, jvp) they loop
+# without the inner loop over directions, which ran a 3267-element gather 2.3x slower.
+@njit(**_JIT)
+def _gather(buf, k, idx, q, base, yo, n):
+    """buf[y + i] = buf[base + idx[q + i]] for the n elements y + i of the slot at yo."""
+    if k == 1:
+        for i in range(n):
+            buf[yo + i] = buf[base + idx[q + i]]
+        return
+    for i in range(n):
+        src = base + idx[q + i]
+        for j in range(k):
+            buf[(yo + i) * k + j] = buf[src * k + j]
+
+
+@njit(**_JIT)
+def _scatter_add(buf, k, idx, q, xo, nx, yo):
+    """buf[yo + idx[q + i]] += buf[xo + i] for the nx elements of the slot at xo."""
+    if k == 1:
+        for i in range(nx):
+            buf[yo + idx[q + i]] += buf[xo + i]
+        return
+    for i in range(nx):
+        dst = yo + idx[q + i]
+        for j in range(k):
+            buf[dst * k + j] += buf[(xo + i) * k + j]
+
+
+@njit(**_JIT)
+def _gather_add(buf, k, idx, q, yo, xo, nx):
+    """buf[xo + i] += buf[yo + idx[q + i]] (a SCATTER's cotangents pulled back)."""
+    if k == 1:
+        for i in range(nx):
+            buf[xo + i] += buf[yo + idx[q + i]]
+        return
+    for i in range(nx):
+        src = yo + idx[q + i]
+        for j in range(k):
+            buf[(xo + i) * k + j] += buf[src * k + j]
 
 
 # Seeded directions are unit columns (or colour groups of them), so the first product an
@@ -1087,11 +1116,7 @@ def adjoint(T, vals, ivals, adj, k, keep):
         elif o == GATHER:
             _gather_adjoint(adj, k, ipool, pi[t], 0, yo, n, pact)
         elif o == SCATTER:
-            xo, q = off[a[t]], pi[t]
-            for i in range(size[a[t]]):
-                src = yo + ipool[q + i]
-                for j in range(k):
-                    adj[(xo + i) * k + j] += adj[src * k + j]
+            _gather_add(adj, k, ipool, pi[t], yo, off[a[t]], size[a[t]])
         elif o == SUMALL:
             xo = off[a[t]]
             if k == 1:
@@ -1118,6 +1143,12 @@ def adjoint(T, vals, ivals, adj, k, keep):
 @njit(**_JIT)
 def _gather_adjoint(adj, k, idx, q, base, yo, n, pact):
     # constant sources (zero fill, constants in a concatenation) take no cotangent
+    if k == 1:
+        for i in range(n):
+            dst = base + idx[q + i]
+            if pact[dst]:
+                adj[dst] += adj[yo + i]
+        return
     for i in range(n):
         dst = base + idx[q + i]
         if pact[dst]:
@@ -1202,13 +1233,9 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
             if not gz:
                 _gather_adjoint(adjt, k, ipool, pi[t], 0, yo, n, pact)
         elif o == SCATTER:
-            xo, q = off[a[t]], pi[t]
-            for i in range(size[a[t]]):
-                src = yo + ipool[q + i]
-                adj[xo + i] += adj[src]
-                if not gz:
-                    for j in range(k):
-                        adjt[(xo + i) * k + j] += adjt[src * k + j]
+            _gather_add(adj, 1, ipool, pi[t], yo, off[a[t]], size[a[t]])
+            if not gz:
+                _gather_add(adjt, k, ipool, pi[t], yo, off[a[t]], size[a[t]])
         elif o == SUMALL:
             xo = off[a[t]]
             adj[xo:xo + size[a[t]]] += adj[yo]
