@@ -40,11 +40,13 @@ def maps(tape):
     maps of GATHER and SCATTER, and the runs each GATHER's sources lie in."""
     n_instr = tape.op.size
     # the run index plus one, 0 at inactive positions: zeros map no page until written,
-    # so a large data matrix among the parameters costs nothing here
+    # so a large data matrix among the parameters costs nothing here; filled slice by
+    # slice (index arrays over all positions took 4 times the map's memory in int64)
     owner = np.zeros(tape.total, np.int32)
     owner[:tape.n_in] = 1
-    starts, sizes = tape.off[tape.out], tape.size[tape.out]
-    owner[_ranges(starts, sizes)] = np.repeat(np.arange(2, n_instr + 2, dtype=np.int32), sizes)
+    for t, (o, size) in enumerate(zip(tape.off[tape.out].tolist(),
+                                      tape.size[tape.out].tolist())):
+        owner[o:o + size] = t + 2
     key_len, val_len, src_len = (np.zeros(n_instr + 1, np.int64) for _ in range(3))
     keys, values, runs = [], [], []
     for t in np.flatnonzero(np.isin(tape.op, (K.GATHER, K.SCATTER)) & tape.sact[tape.out]):
@@ -52,25 +54,20 @@ def maps(tape):
         if tape.op[t] == K.GATHER:       # sorted source positions, the outputs reading each
             key = tape.ipool[q:q + tape.size[y]]
             order = np.argsort(key, kind="stable")
-            keys.append(key[order])
+            keys.append(key[order].astype(np.int32))
             run = np.unique(owner[key])
             runs.append(run[run >= 1] - 1)
             src_len[t + 1] = runs[-1].size
         else:                            # target g's inputs at order[starts[g]:starts[g + 1]]
             key = tape.ipool[q:q + tape.size[tape.a[t]]]
             order = np.argsort(key, kind="stable")
-            keys.append(np.concatenate([[0], np.cumsum(np.bincount(key, minlength=tape.size[y]))]))
-        values.append(order)
+            keys.append(np.concatenate([[0], np.cumsum(np.bincount(key, minlength=tape.size[y]))
+                                        ]).astype(np.int32))
+        values.append(order.astype(np.int32))
         key_len[t + 1], val_len[t + 1] = keys[-1].size, order.size
-    cat = lambda parts: np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+    cat = lambda parts: np.concatenate(parts, dtype=np.int32) if parts else np.zeros(0, np.int32)
     return (owner, np.cumsum(key_len), cat(keys), np.cumsum(val_len), cat(values),
             np.cumsum(src_len), cat(runs))
-
-
-def _ranges(starts, sizes):
-    """The positions start..start+size of every range, concatenated."""
-    sizes = np.asarray(sizes, np.int64)
-    return np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())
 
 
 class _Workspace:

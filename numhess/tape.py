@@ -41,8 +41,12 @@ class TapeBuilder:
     # -- slots
     def new_slot(self, size, active, value):
         size = int(size)
-        while self.total + size > self.buf.size:
-            self.buf = np.concatenate([self.buf, np.empty(self.buf.size)])
+        if self.total + size > self.buf.size:
+            # only the filled part is copied: the rest of a large np.empty maps no page
+            # until it is written (np.concatenate with empties would write them all)
+            buf = np.empty(max(2 * self.buf.size, self.total + size))
+            buf[:self.total] = self.buf[:self.total]
+            self.buf = buf
         self.buf[self.total:self.total + size] = np.ravel(value)
         self.base_off.append(self.total)
         self.base_slot.append(len(self.off))
@@ -208,6 +212,7 @@ class Tape:
         self.size = np.array(b.size, dtype=np.int64)
         self.sact = np.array(b.active, dtype=np.bool_)
         self.ipool = np.concatenate(b.ipool) if b.ipool else np.zeros(0, np.int64)
+        b.ipool = []       # (the builder's pieces, freed while the tape is built)
         self.cpos = np.concatenate(b.const_pos).astype(np.int64)
         self.fpool = np.concatenate(b.const_val)
         self.total = b.total
@@ -233,9 +238,9 @@ class Tape:
 
     def _pack(self):
         """The kernels' three arrays (kernels.unpack cuts them); the fields become views."""
-        parts = [getattr(self, f).astype(np.int64) for f in self.INT_FIELDS]
+        parts = [np.asarray(getattr(self, f), dtype=np.int64) for f in self.INT_FIELDS]
         bounds = len(parts) + 1 + np.cumsum([0] + [p.size for p in parts])
-        ints = np.concatenate([bounds] + parts).astype(np.int64)
+        ints = np.concatenate([bounds] + parts, dtype=np.int64)    # the one copy
         for f, lo, hi in zip(self.INT_FIELDS, bounds[:-1], bounds[1:]):
             setattr(self, f, ints[lo:hi])
         floats = np.concatenate([self.fp, self.fpool])
