@@ -91,6 +91,8 @@ class Plan:
             return [np.zeros(shape) for _, shape in self.wants]
 
     def give(self, buffers):
+        """Buffers back after a complete sweep (an interrupted one, a KeyboardInterrupt
+        under the progress bar, leaves them dirty: they are dropped instead)."""
         if not self.small:
             self.pool.give(self.wants, buffers)
         elif len(self.spares) < 2:
@@ -183,13 +185,11 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     plan = _cached_plan(rep, "second", n_dirs, chunk_size)
     B = np.empty((W.shape[0], n, n_dirs))
     bufs = plan.take()
-    try:
-        kern = tape.kernels
-        _chunks(kern.hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape,
-                (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, _NO_SEEDS, n_dirs),
-                (*bufs, B), tape.active_total * n_dirs * len(W), "Hessian")
-    finally:
-        plan.give(bufs)
+    kern = tape.kernels
+    _chunks(kern.hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape,
+            (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, _NO_SEEDS, n_dirs),
+            (*bufs, B), tape.active_total * n_dirs * len(W), "Hessian")
+    plan.give(bufs)
     return B
 
 
@@ -201,13 +201,11 @@ def jacobian(rep, chunk_size, reverse):
                         chunk_size)
     J = np.empty((m, n))
     bufs = plan.take()
-    try:
-        kern = tape.kernels
-        _chunks(kern.jacobian_chunks_serial, kern.jacobian_chunks_parallel, plan, tape,
-                (rep.vals, rep.ivals, n, e.out_off, m), (reverse, bufs[0], J),
-                tape.active_total * (m if reverse else n), "Jacobian")
-    finally:
-        plan.give(bufs)
+    kern = tape.kernels
+    _chunks(kern.jacobian_chunks_serial, kern.jacobian_chunks_parallel, plan, tape,
+            (rep.vals, rep.ivals, n, e.out_off, m), (reverse, bufs[0], J),
+            tape.active_total * (m if reverse else n), "Jacobian")
+    plan.give(bufs)
     return J
 
 
@@ -216,14 +214,12 @@ def gradient(rep, cotangent):
     tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
     plan = _cached_plan(rep, "adjoint", 1)
     bufs = plan.take()
-    try:
-        adj = bufs[0][0]
-        adj[o:o + rep.entry.out_size] = cotangent
-        blas.sweep(tape.kernels.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, False)
-        g = adj[:n].copy()
-        adj[:n] = 0.0      # clean for the next call
-    finally:
-        plan.give(bufs)
+    adj = bufs[0][0]
+    adj[o:o + rep.entry.out_size] = cotangent
+    blas.sweep(tape.kernels.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, False)
+    g = adj[:n].copy()
+    adj[:n] = 0.0      # clean for the next call
+    plan.give(bufs)
     return g
 
 
@@ -232,14 +228,12 @@ def push_forward(rep, direction):
     tape, n, o = rep.tape, rep.tape.n_in, rep.entry.out_off
     plan = _cached_plan(rep, "tangent", 1)
     bufs = plan.take()
-    try:
-        tans = bufs[0][0]
-        tans[:n] = direction
-        blas.sweep(tape.kernels.tangent, tape, 1, rep.vals, rep.ivals, tans, 1, True)
-        t = tans[o:o + rep.entry.out_size].copy()
-        tans[:n] = 0.0
-    finally:
-        plan.give(bufs)
+    tans = bufs[0][0]
+    tans[:n] = direction
+    blas.sweep(tape.kernels.tangent, tape, 1, rep.vals, rep.ivals, tans, 1, True)
+    t = tans[o:o + rep.entry.out_size].copy()
+    tans[:n] = 0.0
+    plan.give(bufs)
     return t
 
 
@@ -257,9 +251,7 @@ def hessian_vector(rep, cotangent, direction):
     V = np.ascontiguousarray(direction, dtype=np.float64).reshape(n, 1)
     B = np.empty((1, n, 1))
     bufs = plan.take()
-    try:
-        blas.sweep(tape.kernels.hessian_chunks_serial, tape, 1, rep.vals, rep.ivals, n,
-                   rep.entry.out_off, m, W, _basis(rep), V, 1, plan.starts, 1, *bufs, B)
-    finally:
-        plan.give(bufs)
+    blas.sweep(tape.kernels.hessian_chunks_serial, tape, 1, rep.vals, rep.ivals, n,
+               rep.entry.out_off, m, W, _basis(rep), V, 1, plan.starts, 1, *bufs, B)
+    plan.give(bufs)
     return B[0, :, 0]

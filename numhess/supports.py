@@ -125,11 +125,9 @@ def _sweep(rep, S, adj, starts, k, workers, H=None):
             ws = stack.pop()
         except IndexError:
             ws = _Workspace(tape, k)
-        try:
-            reach[w] = K.support_hessian(tape.arrays, S, rep.vals, rep.ivals, adj, parts[w],
-                                         k, n, ws.stamps(parts[w].size), H, *ws.arrays)
-        finally:
-            stack.append(ws)
+        reach[w] = K.support_hessian(tape.arrays, S, rep.vals, rep.ivals, adj, parts[w], k,
+                                     n, ws.stamps(parts[w].size), H, *ws.arrays)
+        stack.append(ws)     # clean again: only a complete sweep's workspace is kept
 
     with blas.held(tape, k):
         _in_threads(run, len(parts))

@@ -209,3 +209,33 @@ def test_the_tape_cache_is_bounded():
         np.testing.assert_allclose(g(x), 3 * x ** 2 * (x > 0) + 2 * x)
     assert tf.n_traces > tf.maxsize
     assert sum(len(v) for v in tf.cache.values()) <= tf.maxsize
+
+
+def _calls(n):
+    f = lambda x: np.sum(np.sin(x) * x ** 2) + x[0] * x[-1]
+    x, v = np.linspace(0.1, 1.0, n), np.cos(np.arange(n))
+    return {"grad": lambda g=nh.grad(f): g(x), "hvp": lambda h=nh.hvp(f): h(x, v),
+            "hessian": lambda H=nh.hessian(f): H(x),
+            "jacrev": lambda J=nh.jacrev(lambda x: np.sin(x[:3]) * x[-1]): J(x)}
+
+
+@pytest.mark.parametrize("n", [5, 5000])      # work buffers fresh, and from the pool
+@pytest.mark.parametrize("name", ["grad", "hvp", "hessian", "jacrev"])
+def test_an_interrupted_call_keeps_no_work_buffer(name, n, monkeypatch):
+    """A call interrupted after its sweep (a KeyboardInterrupt before the driver has
+    cleaned its buffers) gives them back to no one: the next call is still right."""
+    from numhess import blas
+    call = _calls(n)[name]
+    want = call()
+    sweeps, real = [], blas.sweep
+
+    def interrupted(*args):      # the forward sweep runs; the next one is interrupted
+        real(*args)
+        sweeps.append(args[0])
+        if len(sweeps) == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(blas, "sweep", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        call()
+    monkeypatch.undo()
+    np.testing.assert_allclose(call(), want, rtol=1e-13, atol=1e-13)
