@@ -1043,7 +1043,7 @@ def tangent(T, vals, ivals, tans, k, every):
 # without the inner loop over directions, which ran a 3267-element gather 2.3x slower.
 @njit(**_JIT)
 def _gather(buf, k, idx, q, base, yo, n):
-    """buf[y + i] = buf[base + idx[q + i]] for the n elements y + i of the slot at yo."""
+    """buf[yo + i] = buf[base + idx[q + i]] for i < n, k values each."""
     if k == 1:
         for i in range(n):
             buf[yo + i] = buf[base + idx[q + i]]
@@ -1056,7 +1056,7 @@ def _gather(buf, k, idx, q, base, yo, n):
 
 @njit(**_JIT)
 def _scatter_add(buf, k, idx, q, xo, nx, yo):
-    """buf[yo + idx[q + i]] += buf[xo + i] for the nx elements of the slot at xo."""
+    """buf[yo + idx[q + i]] += buf[xo + i] for i < nx, k values each."""
     if k == 1:
         for i in range(nx):
             buf[yo + idx[q + i]] += buf[xo + i]
@@ -1069,7 +1069,8 @@ def _scatter_add(buf, k, idx, q, xo, nx, yo):
 
 @njit(**_JIT)
 def _gather_add(buf, k, idx, q, yo, xo, nx):
-    """buf[xo + i] += buf[yo + idx[q + i]] (a SCATTER's cotangents pulled back)."""
+    """buf[xo + i] += buf[yo + idx[q + i]] for i < nx, k values each (a SCATTER's
+    cotangents pulled back)."""
     if k == 1:
         for i in range(nx):
             buf[xo + i] += buf[yo + idx[q + i]]
