@@ -566,8 +566,9 @@ def _operand(vals, off, full, s, m, buf):
 
 # ---------------------------------------------------------------- elementwise sweeps
 # With one direction (k == 1) the elementwise rules loop over slices (simple loops LLVM
-# vectorizes), and the linear ops (LINEAR_OPS) apply their constant slopes without the
-# derivative table: at n = 10^5 a subtraction's cotangents moved 1.6 -> 0.5 ns an element.
+# vectorizes), the linear ops (LINEAR_OPS) apply their constant slopes without the
+# derivative table, and MUL reads its partials from the values: at n = 10^5 a
+# subtraction's cotangents moved 1.6 -> 0.5 ns an element.
 @njit(**_JIT)
 def _slope(o, p):
     """dy/dx of a linear unary op (NEG, ADDC, MULC, RSUBC, DIVC), as unary_derivs has it."""
@@ -688,13 +689,24 @@ def _binary_partials(vals, o, ao, bo, yo, s, m, full_a, full_b, scr):
 @njit(**_JIT)
 def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
     fa, fb = scr[0], scr[1]
-    sums = k == 1 and da == 1 and db == 1 and (o == ADD or o == SUB)
+    whole = k == 1 and da == 1 and db == 1
     sb = -1.0 if o == SUB else 1.0
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
-        if sums:     # slopes 1 and sb
+        if whole and (o == ADD or o == SUB or o == MUL):     # slopes 1 and sb, or b and a
             ty, ta, tb = tans[yo + s:yo + s + m], tans[ao + s:ao + s + m], tans[bo + s:bo + s + m]
-            if act_a and act_b:
+            if o == MUL:
+                A, B = vals[ao + s:ao + s + m], vals[bo + s:bo + s + m]
+                if act_a and act_b:
+                    for i in range(m):
+                        ty[i] = B[i] * ta[i] + A[i] * tb[i]
+                elif act_a:
+                    for i in range(m):
+                        ty[i] = B[i] * ta[i]
+                else:
+                    for i in range(m):
+                        ty[i] = A[i] * tb[i]
+            elif act_a and act_b:
                 for i in range(m):
                     ty[i] = ta[i] + sb * tb[i]
             elif act_a:
@@ -732,12 +744,15 @@ def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
 @njit(**_JIT)
 def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, keep):
     fa, fb = scr[0], scr[1]
-    sums = k == 1 and da == 1 and db == 1 and (o == ADD or o == SUB)
+    whole = k == 1 and da == 1 and db == 1
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
-        if sums:
+        if whole and (o == ADD or o == SUB):
             _sum_pull_1(adj, ao + s, bo + s, yo + s, m, -1.0 if o == SUB else 1.0, act_a,
                         act_b, keep)
+            continue
+        if whole and o == MUL:
+            _product_pull_1(vals, adj, ao + s, bo + s, yo + s, m, act_a, act_b, scr[7], keep)
             continue
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         if k == 1 and da == 1 and db == 1:
@@ -768,6 +783,10 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
         return
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
+        if k == 1 and da == 1 and db == 1 and o == MUL:
+            _product_pull_1(vals, adj, ao + s, bo + s, yo + s, m, act_a, act_b, gs, False)
+            _product_second_1(vals, tans, adjt, ao + s, bo + s, yo + s, m, gs, act_a, act_b)
+            continue
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         if da == 1 and db == 1:
             _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, gs, False)
@@ -833,6 +852,49 @@ def _sum_pull_1(adj, a0, b0, y0, m, sb, act_a, act_b, keep):
             gb[i] += sb * gy[i]
     if not keep:
         gy[:] = 0.0
+
+
+@njit(**_JIT)
+def _product_pull_1(vals, adj, a0, b0, y0, m, act_a, act_b, g, keep):
+    """One cotangent through a b (MUL) with whole operands, over slices: g = adj[y] (kept
+    for the second-order terms), adj[a] += b g, adj[b] += a g."""
+    gy = adj[y0:y0 + m]
+    g[:m] = gy
+    if not keep:
+        gy[:] = 0.0
+    if act_a:
+        ga, B = adj[a0:a0 + m], vals[b0:b0 + m]
+        for i in range(m):
+            ga[i] += B[i] * g[i]
+    if act_b:
+        gb, A = adj[b0:b0 + m], vals[a0:a0 + m]
+        for i in range(m):
+            gb[i] += A[i] * g[i]
+
+
+@njit(**_JIT)
+def _product_second_1(vals, tans, adjt, a0, b0, y0, m, g, act_a, act_b):
+    """The second-order cotangents of a b (MUL) for one direction and whole operands:
+    adjt[a] += b gt + tb g, adjt[b] += a gt + ta g (the cross term only when the other
+    operand is active)."""
+    gt, A, B = adjt[y0:y0 + m], vals[a0:a0 + m], vals[b0:b0 + m]
+    if act_a:
+        ga, tb = adjt[a0:a0 + m], tans[b0:b0 + m]
+        if act_b:
+            for i in range(m):
+                ga[i] += B[i] * gt[i] + tb[i] * g[i]
+        else:
+            for i in range(m):
+                ga[i] += B[i] * gt[i]
+    if act_b:
+        gb, ta = adjt[b0:b0 + m], tans[a0:a0 + m]
+        if act_a:
+            for i in range(m):
+                gb[i] += A[i] * gt[i] + ta[i] * g[i]
+        else:
+            for i in range(m):
+                gb[i] += A[i] * gt[i]
+    gt[:] = 0.0
 
 
 @njit(**_JIT)
