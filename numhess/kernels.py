@@ -689,45 +689,38 @@ def _binary_partials(vals, o, ao, bo, yo, s, m, full_a, full_b, scr):
 @njit(**_JIT)
 def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
     fa, fb = scr[0], scr[1]
-    whole = k == 1 and da == 1 and db == 1
+    whole = k == 1 and da == 1 and db == 1     # one direction, whole operands: slices
     sb = -1.0 if o == SUB else 1.0
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
-        if whole and (o == ADD or o == SUB or o == MUL):     # slopes 1 and sb, or b and a
+        if whole:
             ty, ta, tb = tans[yo + s:yo + s + m], tans[ao + s:ao + s + m], tans[bo + s:bo + s + m]
-            if o == MUL:
-                A, B = vals[ao + s:ao + s + m], vals[bo + s:bo + s + m]
+            if o == ADD or o == SUB:      # slopes 1 and sb
                 if act_a and act_b:
                     for i in range(m):
-                        ty[i] = B[i] * ta[i] + A[i] * tb[i]
+                        ty[i] = ta[i] + sb * tb[i]
                 elif act_a:
-                    for i in range(m):
-                        ty[i] = B[i] * ta[i]
+                    ty[:] = ta
                 else:
                     for i in range(m):
-                        ty[i] = A[i] * tb[i]
-            elif act_a and act_b:
-                for i in range(m):
-                    ty[i] = ta[i] + sb * tb[i]
-            elif act_a:
-                ty[:] = ta
+                        ty[i] = sb * tb[i]
+                continue
+            if o == MUL:                  # the partials are the other operand
+                pa, pb = vals[bo + s:bo + s + m], vals[ao + s:ao + s + m]
             else:
-                for i in range(m):
-                    ty[i] = sb * tb[i]
-            continue
-        _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
-        if k == 1 and da == 1 and db == 1:     # one direction, whole operands: slices
-            ty, ta, tb = tans[yo + s:yo + s + m], tans[ao + s:ao + s + m], tans[bo + s:bo + s + m]
+                _binary_partials(vals, o, ao, bo, yo, s, m, True, True, scr)
+                pa, pb = fa[:m], fb[:m]
             if act_a and act_b:
                 for i in range(m):
-                    ty[i] = fa[i] * ta[i] + fb[i] * tb[i]
+                    ty[i] = pa[i] * ta[i] + pb[i] * tb[i]
             elif act_a:
                 for i in range(m):
-                    ty[i] = fa[i] * ta[i]
+                    ty[i] = pa[i] * ta[i]
             else:
                 for i in range(m):
-                    ty[i] = fb[i] * tb[i]
+                    ty[i] = pb[i] * tb[i]
             continue
+        _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         for i in range(m):
             ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
             for j in range(k):
@@ -751,8 +744,9 @@ def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, k
             _sum_pull_1(adj, ao + s, bo + s, yo + s, m, -1.0 if o == SUB else 1.0, act_a,
                         act_b, keep)
             continue
-        if whole and o == MUL:
-            _product_pull_1(vals, adj, ao + s, bo + s, yo + s, m, act_a, act_b, scr[7], keep)
+        if whole and o == MUL:      # the partials are the other operand
+            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, vals[bo + s:bo + s + m],
+                           vals[ao + s:ao + s + m], act_a, act_b, scr[7], keep)
             continue
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         if k == 1 and da == 1 and db == 1:
@@ -783,8 +777,9 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
         return
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
-        if k == 1 and da == 1 and db == 1 and o == MUL:
-            _product_pull_1(vals, adj, ao + s, bo + s, yo + s, m, act_a, act_b, gs, False)
+        if k == 1 and da == 1 and db == 1 and o == MUL:     # partials: the other operand
+            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, vals[bo + s:bo + s + m],
+                           vals[ao + s:ao + s + m], act_a, act_b, gs, False)
             _product_second_1(vals, tans, adjt, ao + s, bo + s, yo + s, m, gs, act_a, act_b)
             continue
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
@@ -852,24 +847,6 @@ def _sum_pull_1(adj, a0, b0, y0, m, sb, act_a, act_b, keep):
             gb[i] += sb * gy[i]
     if not keep:
         gy[:] = 0.0
-
-
-@njit(**_JIT)
-def _product_pull_1(vals, adj, a0, b0, y0, m, act_a, act_b, g, keep):
-    """One cotangent through a b (MUL) with whole operands, over slices: g = adj[y] (kept
-    for the second-order terms), adj[a] += b g, adj[b] += a g."""
-    gy = adj[y0:y0 + m]
-    g[:m] = gy
-    if not keep:
-        gy[:] = 0.0
-    if act_a:
-        ga, B = adj[a0:a0 + m], vals[b0:b0 + m]
-        for i in range(m):
-            ga[i] += B[i] * g[i]
-    if act_b:
-        gb, A = adj[b0:b0 + m], vals[a0:a0 + m]
-        for i in range(m):
-            gb[i] += A[i] * g[i]
 
 
 @njit(**_JIT)
