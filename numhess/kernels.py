@@ -582,13 +582,13 @@ def _slope(o, p):
 @njit(**_JIT)
 def _unary_tangent(vals, tans, k, o, p, xo, yo, n, scr):
     linear = _linear(o)
+    c = _slope(o, p) if linear else 0.0
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         d1, d2 = scr[0, :m], scr[1, :m]
         if k == 1:
             ty, tx = tans[yo + s:yo + s + m], tans[xo + s:xo + s + m]
             if linear:
-                c = _slope(o, p)
                 for i in range(m):
                     ty[i] = c * tx[i]
                 continue
@@ -605,13 +605,13 @@ def _unary_tangent(vals, tans, k, o, p, xo, yo, n, scr):
 @njit(**_JIT)
 def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr, keep):
     linear = _linear(o)
+    c = _slope(o, p) if linear else 0.0
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         d1, d2 = scr[0, :m], scr[1, :m]
         if k == 1:
             gx, gy = adj[xo + s:xo + s + m], adj[yo + s:yo + s + m]
             if linear:
-                c = _slope(o, p)
                 for i in range(m):
                     gx[i] += c * gy[i]
             else:
@@ -852,26 +852,25 @@ def _sum_pull_1(adj, a0, b0, y0, m, sb, act_a, act_b, keep):
 @njit(**_JIT)
 def _product_second_1(vals, tans, adjt, a0, b0, y0, m, g, act_a, act_b):
     """The second-order cotangents of a b (MUL) for one direction and whole operands:
-    adjt[a] += b gt + tb g, adjt[b] += a gt + ta g (the cross term only when the other
-    operand is active)."""
-    gt, A, B = adjt[y0:y0 + m], vals[a0:a0 + m], vals[b0:b0 + m]
+    adjt[a] += b gt + tb g, adjt[b] += a gt + ta g."""
+    gt = adjt[y0:y0 + m]
     if act_a:
-        ga, tb = adjt[a0:a0 + m], tans[b0:b0 + m]
-        if act_b:
-            for i in range(m):
-                ga[i] += B[i] * gt[i] + tb[i] * g[i]
-        else:
-            for i in range(m):
-                ga[i] += B[i] * gt[i]
+        _factor_second_1(adjt[a0:a0 + m], vals[b0:b0 + m], tans[b0:b0 + m], gt, g, act_b)
     if act_b:
-        gb, ta = adjt[b0:b0 + m], tans[a0:a0 + m]
-        if act_a:
-            for i in range(m):
-                gb[i] += A[i] * gt[i] + ta[i] * g[i]
-        else:
-            for i in range(m):
-                gb[i] += A[i] * gt[i]
+        _factor_second_1(adjt[b0:b0 + m], vals[a0:a0 + m], tans[a0:a0 + m], gt, g, act_a)
     gt[:] = 0.0
+
+
+@njit(**_JIT)
+def _factor_second_1(gs, other, t_other, gt, g, cross):
+    """One factor's terms: gs += other gt, plus t_other g when the other factor is active
+    (its tangent is read only then)."""
+    if cross:
+        for i in range(gs.size):
+            gs[i] += other[i] * gt[i] + t_other[i] * g[i]
+    else:
+        for i in range(gs.size):
+            gs[i] += other[i] * gt[i]
 
 
 @njit(**_JIT)
