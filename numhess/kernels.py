@@ -603,8 +603,9 @@ def _unary_tangent(vals, tans, k, o, p, xo, yo, n, scr):
                 ty[i] = d1[i] * tx[i]
         else:
             for i in range(m):
+                d, x, y = d1[i], (xo + s + i) * k, (yo + s + i) * k
                 for j in range(k):
-                    tans[U((yo + s + i) * k + j)] = d1[i] * tans[U((xo + s + i) * k + j)]
+                    tans[U(y + j)] = d * tans[U(x + j)]
 
 
 @njit(**_JIT)
@@ -631,10 +632,11 @@ def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr, keep):
                 gy[:] = 0.0     # consumed: cleared here, while in cache
         else:
             for i in range(m):
+                d, x, y = d1[i], (xo + s + i) * k, (yo + s + i) * k
                 for j in range(k):
-                    adj[U((xo + s + i) * k + j)] += d1[i] * adj[U((yo + s + i) * k + j)]
+                    adj[U(x + j)] += d * adj[U(y + j)]
                     if not keep:
-                        adj[U((yo + s + i) * k + j)] = 0.0
+                        adj[U(y + j)] = 0.0
 
 
 @njit(**_JIT)
@@ -675,13 +677,13 @@ def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr, gz):
                 ay[:] = 0.0
             continue
         for i in range(m):
-            x, y = (x0 + i) * k, (y0 + i) * k
+            x, y, ci, d = (x0 + i) * k, (y0 + i) * k, c[i], d1[i]
             if gz:
                 for j in range(k):
-                    adjt[U(x + j)] += c[i] * tans[U(x + j)]
+                    adjt[U(x + j)] += ci * tans[U(x + j)]
                 continue
             for j in range(k):
-                v = d1[i] * adjt[U(y + j)] + c[i] * tans[U(x + j)]
+                v = d * adjt[U(y + j)] + ci * tans[U(x + j)]
                 adjt[U(y + j)] = 0.0
                 adjt[U(x + j)] += v
 
@@ -731,16 +733,19 @@ def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
             continue
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         for i in range(m):
-            ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
-            for j in range(k):
-                # an inactive operand's partial may be NaN (log of a negative constant
-                # base): its term is left out, not multiplied by a zero tangent
-                v = 0.0
-                if act_a:
-                    v += fa[i] * tans[U(ia * k + j)]
-                if act_b:
-                    v += fb[i] * tans[U(ib * k + j)]
-                tans[U(y * k + j)] = v
+            ia, ib, y = (ao + (s + i) * da) * k, (bo + (s + i) * db) * k, (yo + s + i) * k
+            # an inactive operand's partial may be NaN (log of a negative constant base):
+            # its term is left out, not multiplied by a zero tangent
+            pa, pb = fa[i], fb[i]
+            if act_a and act_b:
+                for j in range(k):
+                    tans[U(y + j)] = pa * tans[U(ia + j)] + pb * tans[U(ib + j)]
+            elif act_a:
+                for j in range(k):
+                    tans[U(y + j)] = pa * tans[U(ia + j)]
+            else:
+                for j in range(k):
+                    tans[U(y + j)] = pb * tans[U(ib + j)]
 
 
 @njit(**_JIT)
@@ -763,15 +768,16 @@ def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, k
             _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, scr[7], keep)
             continue
         for i in range(m):
-            ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
+            ia, ib, y = (ao + (s + i) * da) * k, (bo + (s + i) * db) * k, (yo + s + i) * k
+            pa, pb = fa[i], fb[i]
             for j in range(k):
-                g = adj[U(y * k + j)]
+                g = adj[U(y + j)]
                 if not keep:
-                    adj[U(y * k + j)] = 0.0
+                    adj[U(y + j)] = 0.0
                 if act_a:
-                    adj[U(ia * k + j)] += fa[i] * g
+                    adj[U(ia + j)] += pa * g
                 if act_b:
-                    adj[U(ib * k + j)] += fb[i] * g
+                    adj[U(ib + j)] += pb * g
 
 
 @njit(**_JIT)
@@ -809,19 +815,25 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
                 if act_b:
                     adj[ib] += fb[i] * g
         for i in range(m):
-            ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
+            ia, ib, y = (ao + (s + i) * da) * k, (bo + (s + i) * db) * k, (yo + s + i) * k
             g = gs[i]
-            for j in range(k):
-                gt = adjt[U(y * k + j)]
-                adjt[U(y * k + j)] = 0.0
-                if act_a and act_b:
-                    ta, tb = tans[U(ia * k + j)], tans[U(ib * k + j)]
-                    adjt[U(ia * k + j)] += fa[i] * gt + (faa[i] * ta + fab[i] * tb) * g
-                    adjt[U(ib * k + j)] += fb[i] * gt + (fab[i] * ta + fbb[i] * tb) * g
-                elif act_a:
-                    adjt[U(ia * k + j)] += fa[i] * gt + faa[i] * tans[U(ia * k + j)] * g
-                else:
-                    adjt[U(ib * k + j)] += fb[i] * gt + fbb[i] * tans[U(ib * k + j)] * g
+            pa, pb, paa, pab, pbb = fa[i], fb[i], faa[i] * g, fab[i] * g, fbb[i] * g
+            if act_a and act_b:
+                for j in range(k):
+                    gt, ta, tb = adjt[U(y + j)], tans[U(ia + j)], tans[U(ib + j)]
+                    adjt[U(y + j)] = 0.0
+                    adjt[U(ia + j)] += pa * gt + paa * ta + pab * tb
+                    adjt[U(ib + j)] += pb * gt + pab * ta + pbb * tb
+            elif act_a:
+                for j in range(k):
+                    gt = adjt[U(y + j)]
+                    adjt[U(y + j)] = 0.0
+                    adjt[U(ia + j)] += pa * gt + paa * tans[U(ia + j)]
+            else:
+                for j in range(k):
+                    gt = adjt[U(y + j)]
+                    adjt[U(y + j)] = 0.0
+                    adjt[U(ib + j)] += pb * gt + pbb * tans[U(ib + j)]
 
 
 @njit(**_JIT)
