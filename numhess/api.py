@@ -8,7 +8,7 @@ from .traced import TracedFunction, as_input, read_input
 
 
 def _scalar_output(rep, name):
-    if rep.out_size != 1:
+    if rep.entry.out_size != 1:
         raise ValueError(f"{name} requires a function with a scalar output, got shape "
                          f"{rep.entry.out_shape}; use jacrev/jacfwd for vector outputs")
 

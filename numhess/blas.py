@@ -111,9 +111,9 @@ def held(tape, k):
 
 
 def sweep(kernel, tape, k, *args):
-    """kernel(tape.arrays, *args) over k directions, on one BLAS thread when the tape's
+    """kernel(tape.packed, *args) over k directions, on one BLAS thread when the tape's
     products are large enough for OpenBLAS to thread them."""
     if tape.blas_work * k >= THREADED_WORK:
         with one_thread:
-            return kernel(tape.arrays, *args)
-    return kernel(tape.arrays, *args)
+            return kernel(tape.packed, *args)
+    return kernel(tape.packed, *args)

@@ -15,8 +15,9 @@ ONE = np.ones((1, 1))    # the cotangent of a scalar output
 
 def cotangents(rep, w=None):
     """The rows W of cotangents: one unit row per output element (w=None), or w itself."""
-    if w is None or type(w) is float and w == 1.0 and rep.out_size == 1:
-        return ONE if rep.out_size == 1 else np.eye(rep.out_size)
+    m = rep.entry.out_size
+    if w is None or type(w) is float and w == 1.0 and m == 1:
+        return ONE if m == 1 else np.eye(m)
     w = np.broadcast_to(np.asarray(w, dtype=np.float64), (rep.out_size,))
     return np.ascontiguousarray(w[None, :])
 

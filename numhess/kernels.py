@@ -8,8 +8,7 @@ element ``e`` of direction ``j`` at ``e * k + j`` ("direction innermost"), so an
 elementwise rule computes its derivative once and applies it to ``k`` contiguous values,
 and a matrix product over ``k`` directions is one BLAS call.
 
-The tape is the tuple ``T`` built by ``Tape.arrays``, three arrays that ``unpack`` cuts
-into ``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+The tape is ``T``, the one int64 array of ``Tape.packed``, which ``unpack`` cuts into ``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
 gzero)``; ``sact`` and ``pact`` mark the active slots and buffer positions, ``tused`` and
 ``gzero`` the instructions whose tangents a Hessian reads and whose second-order
 cotangents are zero.
@@ -83,6 +82,11 @@ PINV = 3        # pseudo-inverse (batch, n, m), singular values below rcond * ma
 # value where cheaper). Each line is a loop over a tile, so the opcode is tested once per
 # tile, not once per element, and simple rules vectorize.
 TILE = 512
+# Constants handed to helpers as runtime values: a literal 1, 0 or True argument makes
+# Numba compile the callee again, specialized to it (15 of the 62 compiles of a cold
+# start, the tangent sweep among them: a Hessian's every=False and a Jacobian's True).
+ONE, ZERO = np.int64(1), np.int64(0)
+YES, NO = np.bool_(True), np.bool_(False)
 # U(i) marks a computed index non-negative: Numba then skips its negative-index wrap
 # (i < 0 ? i + len : i), whose select per access kept LLVM from vectorizing the loops
 # over k directions (3.5x slower at k = 10). Loop variables of range() need no mark.
@@ -652,9 +656,9 @@ def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr, gz):
     """gz: the result's second-order cotangents are zero (Tape.gzero): not read. A linear
     op passes both cotangents back by its slope, and reads no tangent."""
     if _linear(o):
-        _unary_adjoint(vals, adj, 1, o, p, xo, yo, n, scr, False)
+        _unary_adjoint(vals, adj, ONE, o, p, xo, yo, n, scr, NO)
         if not gz:
-            _unary_adjoint(vals, adjt, k, o, p, xo, yo, n, scr, False)
+            _unary_adjoint(vals, adjt, k, o, p, xo, yo, n, scr, NO)
         return
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
@@ -719,7 +723,7 @@ def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
             if o == MUL:                  # the partials are the other operand
                 pa, pb = vals[bo + s:bo + s + m], vals[ao + s:ao + s + m]
             else:
-                _binary_partials(vals, o, ao, bo, yo, s, m, True, True, scr)
+                _binary_partials(vals, o, ao, bo, yo, s, m, YES, YES, scr)
                 pa, pb = fa[:m], fb[:m]
             if act_a and act_b:
                 for i in range(m):
@@ -787,20 +791,20 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
     op passes both cotangents back by its slopes, and reads no tangent."""
     fa, fb, faa, fab, fbb, gs = scr[0], scr[1], scr[2], scr[3], scr[4], scr[7]
     if _linear(o):
-        _binary_adjoint(vals, adj, 1, o, ao, bo, yo, n, da, db, act_a, act_b, scr, False)
+        _binary_adjoint(vals, adj, ONE, o, ao, bo, yo, n, da, db, act_a, act_b, scr, NO)
         if not gz:
-            _binary_adjoint(vals, adjt, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, False)
+            _binary_adjoint(vals, adjt, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, NO)
         return
     for s in range(0, n, TILE):
         m = min(TILE, n - s)
         if k == 1 and da == 1 and db == 1 and o == MUL:     # partials: the other operand
             _binary_pull_1(adj, ao + s, bo + s, yo + s, m, vals[bo + s:bo + s + m],
-                           vals[ao + s:ao + s + m], act_a, act_b, gs, False)
+                           vals[ao + s:ao + s + m], act_a, act_b, gs, NO)
             _product_second_1(vals, tans, adjt, ao + s, bo + s, yo + s, m, gs, act_a, act_b)
             continue
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         if da == 1 and db == 1:
-            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, gs, False)
+            _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, gs, NO)
             if k == 1:
                 _binary_second_1(tans, adjt, ao + s, bo + s, yo + s, m, fa, fb, faa, fab,
                                  fbb, gs, act_a, act_b)
@@ -921,22 +925,24 @@ def _operand_second_1(gs, f, f_self, f_cross, t_self, t_other, gt, g, other):
 
 
 # ---------------------------------------------------------------- the packed tape
-# Tape.arrays packs the tape's 17 arrays into three, (ints, floats, bools): Numba's
-# dispatcher unboxes every array of every call, and 16 of them cost microseconds.
-# ints starts with the 12 bounds of its 11 segments: op out a b c pi iw off size ipool cpos.
-# floats is fp then fpool, bools sact, tused and gzero (per instruction), then pact.
+# Tape.packed packs the tape's 17 arrays into one: Numba's dispatcher unboxes every array
+# of every call (16 of them cost microseconds, a tuple of three 0.18 us more than one).
+# Its 14 header entries: the 12 bounds of the 11 integer segments (op out a b c pi iw off
+# size ipool cpos), the end of the floats (fp then fpool), the number of booleans (sact,
+# tused and gzero per instruction, then pact), whose bytes fill the rest.
 @njit(**_JIT)
 def unpack(T):
     """(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
     gzero)."""
-    ints, floats, bools = T
-    h = ints[:12]
+    h = T[:14]
+    floats = T[h[11]:h[12]].view(np.float64)
+    bools = T[h[12]:].view(np.uint8)[:h[13]].view(np.bool_)
     n_instr, n_slots = h[1] - h[0], h[8] - h[7]
-    return (ints[h[0]:h[1]], ints[h[1]:h[2]], ints[h[2]:h[3]], ints[h[3]:h[4]],
-            ints[h[4]:h[5]], ints[h[5]:h[6]], floats[:n_instr], ints[h[6]:h[7]],
-            ints[h[7]:h[8]], ints[h[8]:h[9]], bools[:n_slots], ints[h[9]:h[10]],
-            ints[h[10]:h[11]], floats[n_instr:], bools[n_slots + 2 * n_instr:],
-            bools[n_slots:n_slots + n_instr], bools[n_slots + n_instr:n_slots + 2 * n_instr])
+    return (T[h[0]:h[1]], T[h[1]:h[2]], T[h[2]:h[3]], T[h[3]:h[4]], T[h[4]:h[5]],
+            T[h[5]:h[6]], floats[:n_instr], T[h[6]:h[7]], T[h[7]:h[8]], T[h[8]:h[9]],
+            bools[:n_slots], T[h[9]:h[10]], T[h[10]:h[11]], floats[n_instr:],
+            bools[n_slots + 2 * n_instr:], bools[n_slots:n_slots + n_instr],
+            bools[n_slots + n_instr:n_slots + 2 * n_instr])
 
 
 # ---------------------------------------------------------------- forward
@@ -1075,7 +1081,7 @@ def tangent(T, vals, ivals, tans, k, every):
                 for j in range(k):
                     tans[U((yo + i) * k + j)] = tans[U(src * k + j)]
         elif o == GATHER:
-            _gather(tans, k, ipool, pi[t], 0, yo, n)
+            _gather(tans, k, ipool, pi[t], ZERO, yo, n)
         elif o == SCATTER:
             tans[yo * k:(yo + n) * k] = 0.0
             _scatter_add(tans, k, ipool, pi[t], off[a[t]], size[a[t]], yo)
@@ -1225,7 +1231,7 @@ def adjoint(T, vals, ivals, adj, k, keep):
                            size[a[t]] == n, size[b[t]] == n, size[c[t]] == n, sact[a[t]],
                            sact[b[t]])
         elif o == GATHER:
-            _gather_adjoint(adj, k, ipool, pi[t], 0, yo, n, pact)
+            _gather_adjoint(adj, k, ipool, pi[t], ZERO, yo, n, pact)
         elif o == SCATTER:
             _gather_add(adj, k, ipool, pi[t], yo, off[a[t]], size[a[t]])
         elif o == SUMALL:
@@ -1334,17 +1340,17 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
         elif o == WHERE:
             fa, fb, fc = size[a[t]] == n, size[b[t]] == n, size[c[t]] == n
             aa, ab = sact[a[t]], sact[b[t]]
-            _where_adjoint(vals, adj, 1, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc,
+            _where_adjoint(vals, adj, ONE, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb, fc,
                            aa, ab)
             if not gz:
                 _where_adjoint(vals, adjt, k, off[a[t]], off[b[t]], off[c[t]], yo, n, fa, fb,
                                fc, aa, ab)
         elif o == GATHER:
-            _gather_adjoint(adj, 1, ipool, pi[t], 0, yo, n, pact)
+            _gather_adjoint(adj, ONE, ipool, pi[t], ZERO, yo, n, pact)
             if not gz:
-                _gather_adjoint(adjt, k, ipool, pi[t], 0, yo, n, pact)
+                _gather_adjoint(adjt, k, ipool, pi[t], ZERO, yo, n, pact)
         elif o == SCATTER:
-            _gather_add(adj, 1, ipool, pi[t], yo, off[a[t]], size[a[t]])
+            _gather_add(adj, ONE, ipool, pi[t], yo, off[a[t]], size[a[t]])
             if not gz:
                 _gather_add(adjt, k, ipool, pi[t], yo, off[a[t]], size[a[t]])
         elif o == SUMALL:
@@ -1355,7 +1361,7 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
                     for j in range(k):
                         adjt[U((xo + i) * k + j)] += adjt[U(yo * k + j)]
         elif o == MATMUL:
-            _matmul_adjoint(vals, adj, 1, ipool, pi[t], off[a[t]], off[b[t]], yo,
+            _matmul_adjoint(vals, adj, ONE, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
             if not gz:
                 _matmul_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
@@ -1363,7 +1369,7 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
             _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                           sact[a[t]], sact[b[t]])
         elif LINALG and o == INV:
-            _inv_adjoint(vals, adj, 1, ipool, pi[t], off[a[t]], yo)
+            _inv_adjoint(vals, adj, ONE, ipool, pi[t], off[a[t]], yo)
             _inv_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], yo)
             _inv_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
         elif LINALG and o == LOGABSDET:
@@ -1371,7 +1377,7 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
         elif LINALG and o == CHOL:
             _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
         else:  # MAXRED, MINRED, SORT
-            _gather_adjoint(adj, 1, ivals, iw[t], off[a[t]], yo, n, pact)
+            _gather_adjoint(adj, ONE, ivals, iw[t], off[a[t]], yo, n, pact)
             if not gz:
                 _gather_adjoint(adjt, k, ivals, iw[t], off[a[t]], yo, n, pact)
         if o >= BINARY_END:     # the elementwise rules clear as they go
@@ -1623,9 +1629,9 @@ def _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, yo):
     for s in range(nb):
         Lm, Li, LiT = _chol_factor(vals, yo, s, n)
         LT = np.ascontiguousarray(Lm.T)
-        G = _direction(adj, yo + s * m, n, 1, 0)
+        G = _direction(adj, yo + s * m, n, ONE, ZERO)
         S = np.dot(np.dot(LiT, _phi(np.dot(LT, G))), Li)
-        _add_sym(adj, ao + s * m, n, 1, 0, S)
+        _add_sym(adj, ao + s * m, n, ONE, ZERO, S)
         for j in range(k):
             dL = _direction(tans, yo + s * m, n, k, j)
             Gt = _direction(adjt, yo + s * m, n, k, j)
@@ -1797,7 +1803,7 @@ def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
                             _merge(tlist, start, L, L2)
                         L = L2
                 else:
-                    L = _mapped_run(owner, tlist, tbeg, tstamp, cur, ao, 1, n, yo, n, L)
+                    L = _mapped_run(owner, tlist, tbeg, tstamp, cur, ao, ONE, n, yo, n, L)
                 if o < UNARY_END:
                     _support_unary_tangent(vals, tans, k, o, fp[t], ao, yo, tlist[start:L],
                                            scr)
@@ -1978,7 +1984,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
      gzero) = unpack(T)
     owner, key_beg, keys_, val_beg, vals_, src_beg, src_run = S
     ahead[:] = -1
-    na = 0
+    na = ZERO     # (a literal 0 would compile _push once more)
     pq, pv = idx[1], kv[0]          # pushes buffered for _push
     for t in range(op.size - 1, -1, -1):
         y = out[t]
@@ -1993,12 +1999,12 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
             els = idx[0]
             ao = off[a[t]]
             if o < UNARY_END:
-                rule = (o, fp[t], ao, ao, yo, 1, 1, True, False)
+                rule = (o, fp[t], ao, ao, yo, ONE, ONE, YES, NO)
             else:
                 rule = (o, fp[t], ao, off[b[t]], yo, 1 if size[a[t]] == n else 0,
                         1 if size[b[t]] == n else 0, sact[a[t]], sact[b[t]])
             e, r, r1 = ahead[u], tbeg[u], tbeg[u] if _linear(o) else tbeg[u + 1]
-            m = 0
+            m = ZERO
             while e >= 0 or r < r1:     # the chain, then the tangent run's other elements
                 if e >= 0:
                     els[m] = apos[e] - yo
@@ -2013,7 +2019,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
                 if m == TILE or m > 0 and e < 0 and r >= r1:
                     na = _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur,
                                               owner, ahead, anext, apos, na, idx, m, scr, kv)
-                    m = 0
+                    m = ZERO
         elif o == MATMUL:
             if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
                 ao, bo, act_a, act_b = off[a[t]], off[b[t]], sact[a[t]], sact[b[t]]
@@ -2039,7 +2045,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
             xo = off[a[t]]
             if o == SCATTER:
                 k0, g0 = key_beg[t], val_beg[t]
-            m = 0
+            m = ZERO
             e = ahead[u]
             while e >= 0:
                 p = apos[e]
@@ -2070,7 +2076,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
                     if m == TILE:
                         na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos,
                                    na)
-                        m = 0
+                        m = ZERO
                     pq[m] = xo + vals_[g0 + h] if o == SCATTER else src
                     for j in range(k):
                         pv[m * k + j] = adjt[p * k + j]
@@ -2079,7 +2085,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
                     adjt[p * k + j] = 0.0
                 if m == TILE:
                     na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
-                    m = 0
+                    m = ZERO
             na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
     return na
 
@@ -2105,7 +2111,7 @@ def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahe
     linear = _linear(o)
     els, pq = idx[0], idx[1]
     if o < UNARY_END:
-        _unary_derivs_at(o, p, vals, ao, yo, els, 0, m, scr)
+        _unary_derivs_at(o, p, vals, ao, yo, els, ZERO, m, scr)
         d1, d2, pv = scr[2], scr[3], kv[0]
         for r in range(m):
             i = els[r]
@@ -2119,7 +2125,7 @@ def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahe
                 pv[r * k + j] = v
             pq[r] = ao + i
         return _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
-    _binary_derivs_at(o, vals, ao, bo, yo, da, db, els, 0, m, scr)
+    _binary_derivs_at(o, vals, ao, bo, yo, da, db, els, ZERO, m, scr)
     qb, va, vb = idx[2], kv[0], kv[1]
     for r in range(m):
         i = els[r]
@@ -2224,7 +2230,7 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dir
                     d = colors[j] - d0
                     if d >= 0 and d < nv:
                         tans[j * k + d] = 1.0
-            tangent(T, vals, ivals, tans, k, False)
+            tangent(T, vals, ivals, tans, k, NO)
             for w in range(W.shape[0]):
                 adj[out_off:out_off + out_size] = W[w]
                 adjoint_tangent(T, vals, ivals, tans, adj, adjt, k)
@@ -2248,7 +2254,7 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
             if reverse:
                 for jj in range(nv):
                     buf[(out_off + j0 + jj) * k + jj] = 1.0
-                adjoint(T, vals, ivals, buf, k, False)
+                adjoint(T, vals, ivals, buf, k, NO)
                 for i in range(n_in):
                     for jj in range(nv):
                         J[j0 + jj, i] = buf[i * k + jj]
@@ -2258,7 +2264,7 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
                 buf[:n_in * k] = 0.0
                 for jj in range(nv):
                     buf[(j0 + jj) * k + jj] = 1.0
-                tangent(T, vals, ivals, buf, k, True)
+                tangent(T, vals, ivals, buf, k, YES)
                 for i in range(out_size):
                     for jj in range(nv):
                         J[i, j0 + jj] = buf[(out_off + i) * k + jj]

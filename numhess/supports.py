@@ -115,7 +115,8 @@ def _sweep(rep, S, adj, starts, k, workers, H=None):
     n = tape.n_in
     if H is None:
         H = np.zeros((n, n))
-    parts = [starts[w::workers] for w in range(min(workers, starts.size))]
+    # contiguous copies: a strided slice is another array type, another compile
+    parts = [np.ascontiguousarray(starts[w::workers]) for w in range(min(workers, starts.size))]
     reach = [0] * len(parts)
     # a stack per chunk width; list.pop and append are atomic: no two threads share one
     stack = rep.entry.derived.setdefault(("supports", k), [])
@@ -125,7 +126,7 @@ def _sweep(rep, S, adj, starts, k, workers, H=None):
             ws = stack.pop()
         except IndexError:
             ws = _Workspace(tape, k)
-        reach[w] = K.support_hessian(tape.arrays, S, rep.vals, rep.ivals, adj, parts[w], k,
+        reach[w] = K.support_hessian(tape.packed, S, rep.vals, rep.ivals, adj, parts[w], k,
                                      n, ws.stamps(parts[w].size), H, *ws.arrays)
         stack.append(ws)     # clean again: only a complete sweep's workspace is kept
 

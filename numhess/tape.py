@@ -237,19 +237,29 @@ class Tape:
     INT_FIELDS = ("op", "out", "a", "b", "c", "pi", "iw", "off", "size", "ipool", "cpos")
 
     def _pack(self):
-        """The kernels' three arrays (kernels.unpack cuts them); the fields become views."""
-        parts = [np.asarray(getattr(self, f), dtype=np.int64) for f in self.INT_FIELDS]
-        bounds = len(parts) + 1 + np.cumsum([0] + [p.size for p in parts])
-        ints = np.concatenate([bounds] + parts, dtype=np.int64)    # the one copy
-        for f, lo, hi in zip(self.INT_FIELDS, bounds[:-1], bounds[1:]):
-            setattr(self, f, ints[lo:hi])
-        floats = np.concatenate([self.fp, self.fpool])
+        """The kernels' one int64 array, `packed` (kernels.unpack cuts it): 14 header
+        entries (the bounds of the 11 integer fields and of the floats, where the booleans
+        start, how many), the integer fields, the floats' and the booleans' bytes. One
+        array, as Numba unboxes each array of every call (a tuple of three cost 0.18 us
+        more a call). The fields become views of it."""
+        ints = [np.asarray(getattr(self, f), dtype=np.int64) for f in self.INT_FIELDS]
+        nf, nb = self.fp.size + self.fpool.size, self.sact.size + 2 * self.op.size + self.pact.size
+        sizes = [p.size for p in ints] + [nf, -(-nb // 8)]
+        bounds = 14 + np.cumsum([0] + sizes)
+        packed = np.empty(bounds[-1], np.int64)
+        packed[:13], packed[13] = bounds[:13], nb
+        for f, p, lo in zip(self.INT_FIELDS, ints, bounds):
+            packed[lo:lo + p.size] = p
+            setattr(self, f, packed[lo:lo + p.size])
+        floats = packed[bounds[11]:bounds[12]].view(np.float64)
+        np.concatenate([self.fp, self.fpool], out=floats)
         self.fp, self.fpool = floats[:self.fp.size], floats[self.fp.size:]
-        ns, ni = self.sact.size, self.tused.size
-        bools = np.concatenate([self.sact, self.tused, self.gzero, self.pact])
+        ns, ni = self.sact.size, self.op.size
+        bools = packed[bounds[12]:].view(np.bool_)[:nb]
+        np.concatenate([self.sact, self.tused, self.gzero, self.pact], out=bools)
         self.sact, self.tused = bools[:ns], bools[ns:ns + ni]
         self.gzero, self.pact = bools[ns + ni:ns + 2 * ni], bools[ns + 2 * ni:]
-        self.arrays = (ints, floats, bools)
+        self.packed = packed
 
     def __len__(self):
         return self.op.size
@@ -265,7 +275,10 @@ class Tape:
                 vals[o:o + size] = p.reshape(-1)
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
-        blas.sweep(self.kernels.forward, self, 1, vals, ivals)
+        if self.blas_work:
+            blas.sweep(self.kernels.forward, self, 1, vals, ivals)
+        else:           # nothing for BLAS to thread: a Python frame less (0.24 us)
+            self.kernels.forward(self.packed, vals, ivals)
         return vals, ivals
 
     def guards_hold(self, vals):

@@ -221,9 +221,10 @@ class TracedFunction:
             inputs = [read_input(args[i], "argument", i) for i in nums]
             x = np.concatenate([v.reshape(-1) for v in inputs])
             shapes = tuple([v.shape for v in inputs])
-        statics, pnums, params = [None] * len(args), (), []
-        if others:
-            skey, pn = statics.copy(), []
+        statics, pnums, params = None, (), ()
+        if others:    # (a call with no other argument skips this, the common case)
+            statics, params, pn = [None] * len(args), [], []
+            skey = statics.copy()
             for j in others:
                 a = args[j]
                 if self.use_params and _is_param(a):
@@ -251,8 +252,9 @@ class TracedFunction:
             vals, ivals = e.tape.run_forward(x, params, e.value_buffer())
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals)
+        statics = tuple(_freeze(s) for s in statics) if others else (None,) * len(args)
         try:
-            e = self._trace(args, nums, inputs, pnums, tuple(_freeze(s) for s in statics))
+            e = self._trace(args, nums, inputs, pnums, statics)
         except (NotImplementedError, TypeError, ValueError):
             if not pnums:
                 raise

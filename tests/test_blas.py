@@ -133,7 +133,7 @@ def test_sweeps_with_large_products_see_one_thread():
     try:
         set_(2)
         for work, k in ((1e6, 1), (1e3, 10), (1e3, 1), (0.0, 100)):
-            tape = SimpleNamespace(blas_work=work, arrays="T")
+            tape = SimpleNamespace(blas_work=work, packed="T")
             assert blas.sweep(lambda T, a: seen.append((T, a, get())) or a, tape, k, 7) == 7
         assert seen == [("T", 7, 1), ("T", 7, 1), ("T", 7, 2), ("T", 7, 2)] and get() == 2
     finally:

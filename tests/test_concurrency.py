@@ -224,17 +224,21 @@ def _calls(n):
 def test_an_interrupted_call_keeps_no_work_buffer(name, n, monkeypatch):
     """A call interrupted after its sweep (a KeyboardInterrupt before the driver has
     cleaned its buffers) gives them back to no one: the next call is still right."""
-    from numhess import blas
+    from numhess import kernels as K
     call = _calls(n)[name]
     want = call()
-    sweeps, real = [], blas.sweep
+    sweeps = []
 
-    def interrupted(*args):      # the forward sweep runs; the next one is interrupted
-        real(*args)
-        sweeps.append(args[0])
-        if len(sweeps) == 2:
-            raise KeyboardInterrupt
-    monkeypatch.setattr(blas, "sweep", interrupted)
+    def interrupting(kernel):    # the forward sweep runs; the next one is interrupted
+        def run(*args):
+            kernel(*args)
+            sweeps.append(kernel)
+            if len(sweeps) == 2:
+                raise KeyboardInterrupt
+        return run
+    for kernels in (K.PLAIN, K.FULL):
+        for kname, kernel in vars(kernels).items():
+            monkeypatch.setattr(kernels, kname, interrupting(kernel))
     with pytest.raises(KeyboardInterrupt):
         call()
     monkeypatch.undo()
