@@ -8,7 +8,8 @@ element ``e`` of direction ``j`` at ``e * k + j`` ("direction innermost"), so an
 elementwise rule computes its derivative once and applies it to ``k`` contiguous values,
 and a matrix product over ``k`` directions is one BLAS call.
 
-The tape is ``T``, the one int64 array of ``Tape.packed``, which ``unpack`` cuts into ``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
+The tape is ``T``, the one int64 array of ``Tape.packed``, which ``unpack`` cuts into
+``(op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
 gzero)``; ``sact`` and ``pact`` mark the active slots and buffer positions, ``tused`` and
 ``gzero`` the instructions whose tangents a Hessian reads and whose second-order
 cotangents are zero.
@@ -19,7 +20,6 @@ import types
 import numpy as np
 from numba import prange
 from numba import uint64 as U
-
 
 from .jit import njit
 
@@ -705,7 +705,8 @@ def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
     fa, fb = scr[0], scr[1]
     if (o == ADD or o == SUB) and da == 1 and db == 1:   # slopes 1 and sb: flat loops
         sb = -1.0 if o == SUB else 1.0
-        ty, ta, tb = tans[yo * k:(yo + n) * k], tans[ao * k:(ao + n) * k], tans[bo * k:(bo + n) * k]
+        ty = tans[yo * k:(yo + n) * k]
+        ta, tb = tans[ao * k:(ao + n) * k], tans[bo * k:(bo + n) * k]
         if act_a and act_b:
             for i in range(n * k):
                 ty[i] = ta[i] + sb * tb[i]
@@ -1163,6 +1164,33 @@ def _nonzeros(X):
     return c
 
 
+# Below this many entries of M, _blocks_product loops instead of calling BLAS.
+SMALL_FACTOR = 64
+
+
+@njit(**_JIT)
+def _blocks_product(M, X, out):
+    """out[i] += M @ X[i] for every block i of X (m, v, k) and out (m, u, k): one BLAS
+    product with X's blocks side by side, or loops for a small M. (A BLAS call per block,
+    an allocation each, made a 10-weight tanh network's HVP 100 us: 200 blocks.)"""
+    m, v, k = X.shape
+    u = M.shape[0]
+    if u * v <= SMALL_FACTOR:
+        for i in range(m):
+            for a in range(u):
+                for b in range(v):
+                    w = M[a, b]
+                    for j in range(k):
+                        out[i, a, j] += w * X[i, b, j]
+        return
+    Xs = np.empty((v, m, k))
+    for i in range(m):
+        Xs[:, i, :] = X[i]
+    P = np.dot(M, Xs.reshape((v, m * k))).reshape((u, m, k))
+    for i in range(m):
+        out[i] += P[:, i, :]
+
+
 @njit(**_JIT)
 def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
@@ -1197,9 +1225,7 @@ def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
                                 for c in range(r):
                                     dC3[i, c, j] += v * B[l, c]
             else:
-                BT = B.T
-                for i in range(m):
-                    dC[i, :] += np.dot(BT, dA[i]).ravel()
+                _blocks_product(B.T, dA, dC.reshape((m, r, k)))
 
 
 # ---------------------------------------------------------------- adjoint (k cotangents)
@@ -1302,10 +1328,7 @@ def _matmul_adjoint(vals, adj, k, ipool, q, ao, bo, co, act_a, act_b):
             aB += np.dot(A.T, aC)
         if act_a:
             a0 = (ao + s * m * p) * k
-            aA = adj[a0:a0 + m * p * k].reshape((m, p * k))
-            aC3 = aC.reshape((m, r, k))
-            for i in range(m):
-                aA[i, :] += np.dot(B, aC3[i]).ravel()
+            _blocks_product(B, aC.reshape((m, r, k)), adj[a0:a0 + m * p * k].reshape((m, p, k)))
 
 
 # ---------------------------------------------------------------- second-order adjoint

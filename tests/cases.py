@@ -241,6 +241,10 @@ CASES = [
     ("matmul sparse seeds left", lambda x: np.tanh(x.reshape(5, 8) @ _W40[:, :8].T), (40,),
      ANY),
     ("matmul sparse seeds both", lambda x: x.reshape(5, 8) @ x.reshape(8, 5), (40,), ANY),
+    # a right factor past kernels.SMALL_FACTOR entries: the active left factor's rows go
+    # through one BLAS product, not loops
+    ("matmul large right factor", lambda x: np.sin(x[:27].reshape(3, 9)) @ x.reshape(9, 8),
+     (72,), ANY),
     ("batched broadcast matmul", lambda x: x.reshape(3, 2, 2) @ x[:4].reshape(2, 2), (12,), ANY),
     ("vdot", lambda x: np.vdot(x.reshape(3, 4), np.sin(x).reshape(3, 4)), (12,), ANY),
     ("inner", lambda x: np.inner(x.reshape(3, 4), x.reshape(2, 6)[:, :4]), (12,), ANY),
