@@ -981,14 +981,10 @@ def forward(T, vals, ivals):
                 else:
                     vals[yo + i] = vals[bo + i * db]
         elif o == GATHER:
-            q = pi[t]
-            for i in range(n):
-                vals[yo + i] = vals[ipool[q + i]]
+            _gather(vals, ONE, ipool, pi[t], ZERO, yo, n)
         elif o == SCATTER:
-            xo, q = off[a[t]], pi[t]
             vals[yo:yo + n] = 0.0
-            for i in range(size[a[t]]):
-                vals[yo + ipool[q + i]] += vals[xo + i]
+            _scatter_add(vals, ONE, ipool, pi[t], off[a[t]], size[a[t]], yo)
         elif o == SUMALL:
             xo = off[a[t]]
             s = 0.0
@@ -1721,10 +1717,11 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
 # - second-order cotangents: positions chained per owner run (ahead[u], anext, apos),
 #   astamp[p] == cur marks them;
 # - the maps S of supports.py: owner (the run of the instruction that writes each
-#   position, plus one: t + 2 for instruction t, 1 the inputs, 0 inactive), the inverse index maps of GATHER (its sorted
-#   source positions in keys_, the outputs reading each in vals_) and SCATTER (for each
-#   target g, its inputs vals_[keys_[g]:keys_[g + 1]]), each instruction's part at
-#   key_beg[t] and val_beg[t], and the runs a GATHER's sources lie in (src_run).
+#   position, plus one: t + 2 for instruction t, 1 the inputs, 0 inactive), the inverse
+#   index maps of GATHER (its sorted source positions in keys_, the outputs reading each
+#   in vals_) and SCATTER (for each target g, its inputs vals_[keys_[g]:keys_[g + 1]]),
+#   each instruction's part at key_beg[t] and val_beg[t], and the runs a GATHER's
+#   sources lie in (src_run).
 # The first-order cotangents adj are every position's, kept by one adjoint sweep (keep).
 # Tapes with linear algebra never come here (supports.py).
 

@@ -49,6 +49,9 @@ def run_script(lib, name, n, compute=None, env=None, timeout=1800):
     env = dict(os.environ if env is None else env)
     # the working tree's numhess, not an installed copy, and perf/ for `problems`
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, PERF, env.get("PYTHONPATH")) if p)
+    # bytecode written and reused, as an installed package has it (pip compiles it, and
+    # JAX's is): without, each fresh process compiled numhess's sources again (90 ms)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=timeout)
     if proc.returncode != 0:
