@@ -18,7 +18,7 @@ def cotangents(rep, w=None):
     m = rep.entry.out_size
     if w is None or type(w) is float and w == 1.0 and m == 1:
         return ONE if m == 1 else np.eye(m)
-    w = np.broadcast_to(np.asarray(w, dtype=np.float64), (rep.out_size,))
+    w = np.broadcast_to(np.asarray(w, dtype=np.float64), (m,))
     return np.ascontiguousarray(w[None, :])
 
 

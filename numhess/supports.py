@@ -116,7 +116,8 @@ def _sweep(rep, S, adj, starts, k, workers, H=None):
     if H is None:
         H = np.zeros((n, n))
     # contiguous copies: a strided slice is another array type, another compile
-    parts = [np.ascontiguousarray(starts[w::workers]) for w in range(min(workers, starts.size))]
+    parts = [np.ascontiguousarray(starts[w::workers])
+             for w in range(min(workers, starts.size))]
     reach = [0] * len(parts)
     # a stack per chunk width; list.pop and append are atomic: no two threads share one
     stack = rep.entry.derived.setdefault(("supports", k), [])

@@ -238,12 +238,13 @@ class Tape:
 
     def _pack(self):
         """The kernels' one int64 array, `packed` (kernels.unpack cuts it): 14 header
-        entries (the bounds of the 11 integer fields and of the floats, where the booleans
-        start, how many), the integer fields, the floats' and the booleans' bytes. One
+        entries (the 12 bounds of the 11 integer fields, the end of the floats, the number
+        of booleans), the integer fields, then the floats' and the booleans' bytes. One
         array, as Numba unboxes each array of every call (a tuple of three cost 0.18 us
         more a call). The fields become views of it."""
         ints = [np.asarray(getattr(self, f), dtype=np.int64) for f in self.INT_FIELDS]
-        nf, nb = self.fp.size + self.fpool.size, self.sact.size + 2 * self.op.size + self.pact.size
+        nf = self.fp.size + self.fpool.size
+        nb = self.sact.size + 2 * self.op.size + self.pact.size
         sizes = [p.size for p in ints] + [nf, -(-nb // 8)]
         bounds = 14 + np.cumsum([0] + sizes)
         packed = np.empty(bounds[-1], np.int64)
