@@ -1082,12 +1082,14 @@ def tangent(T, vals, ivals, tans, k, every):
             xo, nx = off[a[t]], size[a[t]]
             if k == 1:
                 tans[yo] = _sum(tans[xo:xo + nx])
-            else:
+            else:       # row by row: the k sums advance side by side, not one after another
+                ty = tans[yo * k:(yo + 1) * k]
                 for j in range(k):
-                    acc = 0.0    # in a register: a running store would chain each add
-                    for i in range(nx):
-                        acc += tans[U((xo + i) * k + j)]
-                    tans[U(yo * k + j)] = acc
+                    ty[j] = 0.0
+                for i in range(nx):
+                    r = (xo + i) * k
+                    for j in range(k):
+                        ty[j] += tans[U(r + j)]
         elif o == MATMUL:
             _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
