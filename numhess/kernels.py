@@ -1215,12 +1215,17 @@ def _blocks_product(M, X, out):
                     for j in range(k):
                         out[i, a, j] += w * X[i, b, j]
         return
+    # element loops, not per-row slice ops (Numba's slice += runs its slower ufunc loop)
     Xs = np.empty((v, m, k))
     for i in range(m):
-        Xs[:, i, :] = X[i]
+        for b in range(v):
+            for j in range(k):
+                Xs[b, i, j] = X[i, b, j]
     P = np.dot(M, Xs.reshape((v, m * k))).reshape((u, m, k))
     for i in range(m):
-        out[i] += P[:, i, :]
+        for a in range(u):
+            for j in range(k):
+                out[i, a, j] += P[a, i, j]
 
 
 @njit(**_JIT)
