@@ -971,15 +971,8 @@ def forward(T, vals, ivals):
                               _operand(vals, bo, full_b, s, m, scr[1]),
                               vals[yo + s:yo + s + m])
         elif o == WHERE:
-            ao, bo, co = off[a[t]], off[b[t]], off[c[t]]
-            da = 1 if size[a[t]] == n else 0
-            db = 1 if size[b[t]] == n else 0
-            dc = 1 if size[c[t]] == n else 0
-            for i in range(n):
-                if vals[co + i * dc] != 0.0:
-                    vals[yo + i] = vals[ao + i * da]
-                else:
-                    vals[yo + i] = vals[bo + i * db]
+            _where(vals, vals, ONE, off[a[t]], off[b[t]], off[c[t]], yo, n, size[a[t]] == n,
+                   size[b[t]] == n, size[c[t]] == n)
         elif o == GATHER:
             _gather(vals, ONE, ipool, pi[t], ZERO, yo, n)
         elif o == SCATTER:
@@ -1065,14 +1058,8 @@ def tangent(T, vals, ivals, tans, k, every):
                             1 if size[a[t]] == n else 0, 1 if size[b[t]] == n else 0,
                             sact[a[t]], sact[b[t]], scr)
         elif o == WHERE:
-            ao, bo, co = off[a[t]], off[b[t]], off[c[t]]
-            da = 1 if size[a[t]] == n else 0
-            db = 1 if size[b[t]] == n else 0
-            dc = 1 if size[c[t]] == n else 0
-            for i in range(n):
-                src = ao + i * da if vals[co + i * dc] != 0.0 else bo + i * db
-                for j in range(k):
-                    tans[U((yo + i) * k + j)] = tans[U(src * k + j)]
+            _where(vals, tans, k, off[a[t]], off[b[t]], off[c[t]], yo, n, size[a[t]] == n,
+                   size[b[t]] == n, size[c[t]] == n)
         elif o == GATHER:
             _gather(tans, k, ipool, pi[t], ZERO, yo, n)
         elif o == SCATTER:
@@ -1336,12 +1323,32 @@ def _where_adjoint(vals, adj, k, ao, bo, co, yo, n, fa, fb, fc, act_a, act_b):
     db = 1 if fb else 0
     dc = 1 if fc else 0
     for i in range(n):
-        take_a = vals[co + i * dc] != 0.0
+        take_a = vals[U(co + i * dc)] != 0.0
         if take_a and not act_a or not take_a and not act_b:
             continue
         dst = ao + i * da if take_a else bo + i * db
+        if k == 1:
+            adj[U(dst)] += adj[U(yo + i)]
+            continue
         for j in range(k):
             adj[U(dst * k + j)] += adj[U((yo + i) * k + j)]
+
+
+@njit(**_JIT)
+def _where(vals, buf, k, ao, bo, co, yo, n, fa, fb, fc):
+    """buf[y] = buf[a] where vals[c] != 0, else buf[b], k values each: WHERE's values
+    (buf = vals) and tangents. With one direction the loop has no inner loop (one of trip
+    count 1 cost 4 ns an element)."""
+    da = 1 if fa else 0
+    db = 1 if fb else 0
+    dc = 1 if fc else 0
+    for i in range(n):
+        src = ao + i * da if vals[U(co + i * dc)] != 0.0 else bo + i * db
+        if k == 1:
+            buf[U(yo + i)] = buf[U(src)]
+            continue
+        for j in range(k):
+            buf[U((yo + i) * k + j)] = buf[U(src * k + j)]
 
 
 @njit(**_JIT)
@@ -2273,10 +2280,10 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dir
             d0 = starts[ci]
             nv = min(k, n_dirs - d0)
             tans[:n_in * k] = 0.0
-            if V.shape[1] > 0:
-                for j in range(n_in):
-                    for d in range(nv):
-                        tans[j * k + d] = V[j, d0 + d]
+            if V.shape[1] > 0:     # seeds by direction: long inner loops (hvp: nv = 1)
+                for d in range(nv):
+                    for j in range(n_in):
+                        tans[U(j * k + d)] = V[j, U(d0 + d)]
             else:
                 for j in range(n_in):
                     d = colors[j] - d0
@@ -2286,9 +2293,9 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dir
             for w in range(W.shape[0]):
                 adj[out_off:out_off + out_size] = W[w]
                 adjoint_tangent(T, vals, ivals, tans, adj, adjt, k)
-                for i in range(n_in):
-                    for jj in range(nv):
-                        B[w, i, d0 + jj] = adjt[i * k + jj]
+                for jj in range(nv):
+                    for i in range(n_in):
+                        B[w, i, U(d0 + jj)] = adjt[U(i * k + jj)]
                 adjt[:n_in * k] = 0.0
                 adj[:n_in] = 0.0
 
@@ -2307,9 +2314,9 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
                 for jj in range(nv):
                     buf[(out_off + j0 + jj) * k + jj] = 1.0
                 adjoint(T, vals, ivals, buf, k, NO)
-                for i in range(n_in):
-                    for jj in range(nv):
-                        J[j0 + jj, i] = buf[i * k + jj]
+                for jj in range(nv):
+                    for i in range(n_in):
+                        J[U(j0 + jj), i] = buf[U(i * k + jj)]
                 buf[:n_in * k] = 0.0
                 buf[out_off * k:(out_off + out_size) * k] = 0.0   # seeds of a constant output
             else:
@@ -2317,9 +2324,9 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
                 for jj in range(nv):
                     buf[(j0 + jj) * k + jj] = 1.0
                 tangent(T, vals, ivals, buf, k, YES)
-                for i in range(out_size):
-                    for jj in range(nv):
-                        J[i, j0 + jj] = buf[(out_off + i) * k + jj]
+                for jj in range(nv):
+                    for i in range(out_size):
+                        J[i, U(j0 + jj)] = buf[U((out_off + i) * k + jj)]
 
 
 def _named(fn, name, **replace):
