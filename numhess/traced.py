@@ -215,8 +215,9 @@ class TracedFunction:
         one pass over the extra arguments."""
         nums, others = self._positions.get(len(args)) or self.positions(len(args))
         if len(nums) == 1:
-            inputs = (read_input(args[nums[0]], "argument", nums[0]),)
-            x, shapes = inputs[0].reshape(-1), (inputs[0].shape,)
+            v = read_input(args[nums[0]], "argument", nums[0])
+            inputs, shapes = (v,), (v.shape,)
+            x = v if v.ndim == 1 else v.reshape(-1)
         else:
             inputs = [read_input(args[i], "argument", i) for i in nums]
             x = np.concatenate([v.reshape(-1) for v in inputs])
