@@ -147,7 +147,7 @@ def _directions(rep, vs):
         if v.shape != shape:
             raise ValueError(f"tangent of shape {v.shape} does not match its primal's "
                              f"shape {shape}")
-        flat.append(v.reshape(-1))
+        flat.append(v if v.ndim == 1 else v.reshape(-1))
     return flat[0] if len(flat) == 1 else np.concatenate(flat) if flat else np.zeros(0)
 
 

@@ -90,7 +90,7 @@ def autograd(p):
 
 # Above these sizes the SX expression graph of a dense Hessian (about n^2 x data entries) takes
 # minutes and gigabytes to build; CasADi users switch to MX there.
-CASADI_MAX_N = {"logistic": 100, "tanh_net": 100, "lennard_jones": 300}
+CASADI_MAX_N = {"logistic": 100, "tanh_net": 100, "lennard_jones": 300, "rosenbrock": 10_000}
 
 
 def casadi(p):

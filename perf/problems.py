@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SIZES = {"tiny": (10, 30), "small": (10, 100), "full": (10, 100, 1000)}
+# Sizes beyond the dense ones, for hvp and grad only (a dense Hessian there is out of
+# reach: the sparse table covers the Hessian of these functions).
+LARGE = {"tiny": {}, "small": {}, "full": {"rosenbrock": (10 ** 5,)}}
+DENSE_MAX_N = 20_000
 
 
 @dataclass
@@ -160,4 +164,5 @@ def make(name, n, seed=0):
 
 
 def cases(sizes, names=None):
-    return [make(name, n) for name in (names or BUILDERS) for n in SIZES[sizes]]
+    return [make(name, n) for name in (names or BUILDERS)
+            for n in SIZES[sizes] + LARGE[sizes].get(name, ())]

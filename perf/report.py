@@ -29,6 +29,8 @@ def _cell(r):
 
 
 def _own(r):
+    if r["status"] == "skip":
+        return f"skip: {r['note']}"
     if r["status"] == "error":
         return f"**ERROR** {r['note']}"
     text = _time(r)

@@ -42,7 +42,10 @@ def _error(e):
 def _calls(builder, p):
     """{op: call} from a peer's builder, or {op: result dict} when it skips or fails."""
     try:
-        return builder(p)
+        calls = builder(p)
+        if p.n > problems.DENSE_MAX_N:
+            calls["hessian"] = {"status": "skip", "note": "dense Hessian too large"}
+        return calls
     except P.Skip as e:
         return {op: {"status": "skip", "note": str(e)} for op in P.OPS}
     except ImportError as e:
