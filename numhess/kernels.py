@@ -66,10 +66,12 @@ BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL, LAPACK)   # on BLAS's or LAPA
 LINALG_OPS = (INV, LOGABSDET, SIGNDET, CHOL, LAPACK)
 # zero second derivatives: their second-order rules read no tangent (_linear tests them)
 LINEAR_OPS = (NEG, ADDC, MULC, RSUBC, DIVC, ADD, SUB)
-# The sweeps test `LINALG and o == INV` and so on: the "_plain" kernels below are compiled
-# with LINALG = False, so Numba prunes those branches and never compiles the linear-algebra
-# rules (a third of a cold compile) for a tape without such instructions.
+# The sweeps test `LINALG and o == INV`, `PRODUCTS and o == MATMUL`: the kernel sets at the
+# end of this file are compiled with these False where a tape has no such instruction, so
+# Numba prunes those branches and never compiles their rules (the linear algebra is a
+# third of a cold compile, the products more than a quarter of the rest).
 LINALG = True
+PRODUCTS = True
 # LAPACK kinds, each over batch (m, n) matrices; outputs packed kind by kind, batch outermost
 EIGH = 0        # symmetric (n, n): eigenvalues (batch, n), then eigenvectors (batch, n, n)
 QR = 1          # reduced: Q (batch, m, min(m, n)), then R (batch, min(m, n), n)
@@ -980,7 +982,7 @@ def forward(T, vals, ivals):
             _scatter_add(vals, ONE, ipool, pi[t], off[a[t]], size[a[t]], yo)
         elif o == SUMALL:
             vals[yo] = _sum(vals[off[a[t]]:off[a[t]] + size[a[t]]])
-        elif o == MATMUL:
+        elif PRODUCTS and o == MATMUL:
             _matmul_forward(vals, ipool, pi[t], off[a[t]], off[b[t]], yo)
         elif LINALG and o == INV:
             _inv_forward(vals, ipool, pi[t], off[a[t]], yo)
@@ -1077,7 +1079,7 @@ def tangent(T, vals, ivals, tans, k, every):
                     r = (xo + i) * k
                     for j in range(k):
                         ty[j] += tans[U(r + j)]
-        elif o == MATMUL:
+        elif PRODUCTS and o == MATMUL:
             _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
         elif LINALG and o == INV:
@@ -1286,7 +1288,7 @@ def adjoint(T, vals, ivals, adj, k, keep):
             _gather_add(adj, k, ipool, pi[t], yo, off[a[t]], size[a[t]])
         elif o == SUMALL:
             _spread(adj, k, off[a[t]], size[a[t]], yo)
-        elif o == MATMUL:
+        elif PRODUCTS and o == MATMUL:
             _matmul_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
         elif LINALG and o == INV:
@@ -1418,7 +1420,7 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
             _spread(adj, ONE, off[a[t]], size[a[t]], yo)
             if not gz:
                 _spread(adjt, k, off[a[t]], size[a[t]], yo)
-        elif o == MATMUL:
+        elif PRODUCTS and o == MATMUL:
             _matmul_adjoint(vals, adj, ONE, ipool, pi[t], off[a[t]], off[b[t]], yo,
                             sact[a[t]], sact[b[t]])
             if not gz:
@@ -2361,25 +2363,28 @@ jacobian_chunks_serial = njit(**_JIT)(_named(_jacobian_chunks, "jacobian_chunks_
 jacobian_chunks_parallel = njit(parallel=True, **_JIT)(
     _named(_jacobian_chunks, "jacobian_chunks_parallel"))
 
-# Without the linear-algebra branches (LINALG = False), for tapes with no LINALG_OPS.
-forward_plain = njit(**_JIT)(_named(forward, "forward_plain", LINALG=False))
-tangent_plain = njit(**_JIT)(_named(tangent, "tangent_plain", LINALG=False))
-adjoint_plain = njit(**_JIT)(_named(adjoint, "adjoint_plain", LINALG=False))
-adjoint_tangent_plain = njit(**_JIT)(
-    _named(adjoint_tangent, "adjoint_tangent_plain", LINALG=False))
-_PLAIN_SWEEPS = dict(tangent=tangent_plain, adjoint=adjoint_plain,
-                     adjoint_tangent=adjoint_tangent_plain)
-hessian_chunks_serial_plain = njit(**_JIT)(
-    _named(_hessian_chunks, "hessian_chunks_serial_plain", **_PLAIN_SWEEPS))
-hessian_chunks_parallel_plain = njit(parallel=True, **_JIT)(
-    _named(_hessian_chunks, "hessian_chunks_parallel_plain", **_PLAIN_SWEEPS))
-jacobian_chunks_serial_plain = njit(**_JIT)(
-    _named(_jacobian_chunks, "jacobian_chunks_serial_plain", **_PLAIN_SWEEPS))
-jacobian_chunks_parallel_plain = njit(parallel=True, **_JIT)(
-    _named(_jacobian_chunks, "jacobian_chunks_parallel_plain", **_PLAIN_SWEEPS))
 
-# The kernels the drivers run on a tape: Tape.kernels is one of these.
+def _kernel_set(suffix, **flags):
+    """The sweeps and drivers compiled with the global `flags` replaced (LINALG = False,
+    PRODUCTS = False prune those rules), each named with `suffix`."""
+    sweeps = {name: njit(**_JIT)(_named(globals()[name], name + suffix, **flags))
+              for name in ("forward", "tangent", "adjoint", "adjoint_tangent")}
+    called = {name: sweeps[name] for name in ("tangent", "adjoint", "adjoint_tangent")}
+    chunks = {}
+    for name, body in (("hessian_chunks", _hessian_chunks),
+                       ("jacobian_chunks", _jacobian_chunks)):
+        chunks[name + "_serial"] = njit(**_JIT)(
+            _named(body, f"{name}_serial{suffix}", **called))
+        chunks[name + "_parallel"] = njit(parallel=True, **_JIT)(
+            _named(body, f"{name}_parallel{suffix}", **called))
+    return types.SimpleNamespace(**sweeps, **chunks)
+
+
+# The kernels the drivers run on a tape: Tape.kernels is one of these. A tape compiles
+# only the rules its instructions need: FULL with linear algebra, PLAIN (no LINALG_OPS)
+# with matrix products, LEAN with neither.
 _KERNELS = ("forward", "tangent", "adjoint", "adjoint_tangent", "hessian_chunks_serial",
             "hessian_chunks_parallel", "jacobian_chunks_serial", "jacobian_chunks_parallel")
 FULL = types.SimpleNamespace(**{name: globals()[name] for name in _KERNELS})
-PLAIN = types.SimpleNamespace(**{name: globals()[name + "_plain"] for name in _KERNELS})
+PLAIN = _kernel_set("_plain", LINALG=False)
+LEAN = _kernel_set("_lean", LINALG=False, PRODUCTS=False)

@@ -188,7 +188,7 @@ def plan(rep):
     """A Plan when rep's tape's directions are worth sweeping over their supports
     (decided once per tape by a probe of a few chunks), else None."""
     tape = rep.tape
-    if tape.n_in < MIN_N or tape.kernels is not K.PLAIN:
+    if tape.n_in < MIN_N or tape.kernels is K.FULL:
         return None
     got = rep.entry.derived.get("supports", False)
     if got is False:

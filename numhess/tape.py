@@ -227,8 +227,9 @@ class Tape:
         self.pact = np.repeat(self.sact[base], self.size[base])   # activity by position
         self.active_total = int(self.size[base & self.sact].sum())
         self.has_matmul = bool(np.any(np.isin(self.op, K.BLAS_OPS)))   # BLAS or LAPACK
-        # the kernels compiled without the linear-algebra rules when none is on the tape
-        self.kernels = K.FULL if np.any(np.isin(self.op, K.LINALG_OPS)) else K.PLAIN
+        # the kernels compiled without the rules no instruction of the tape needs
+        self.kernels = (K.FULL if np.any(np.isin(self.op, K.LINALG_OPS)) else
+                        K.PLAIN if np.any(self.op == K.MATMUL) else K.LEAN)
         self.blas_work = _blas_work(self)
         self.tused = _tangents_read(self)
         self.gzero = _second_cotangents_zero(self)

@@ -236,7 +236,7 @@ def test_an_interrupted_call_keeps_no_work_buffer(name, n, monkeypatch):
             if len(sweeps) == 2:
                 raise KeyboardInterrupt
         return run
-    for kernels in (K.PLAIN, K.FULL):
+    for kernels in (K.LEAN, K.PLAIN, K.FULL):
         for kname, kernel in vars(kernels).items():
             monkeypatch.setattr(kernels, kname, interrupting(kernel))
     with pytest.raises(KeyboardInterrupt):
