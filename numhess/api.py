@@ -127,7 +127,7 @@ def hvp(f, argnums=0):
     def hv(*args):
         if len(args) < 2:
             raise TypeError("hvp(f) returns a function of (x, v, *args)")
-        primals = (args[0],) + tuple(args[2:])
+        primals = args[:1] + args[2:]
         rep = tf.evaluate(primals)
         _scalar_output(rep, "hvp")
         v = args[1] if tf.multi else (args[1],)

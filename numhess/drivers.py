@@ -251,6 +251,7 @@ def push_forward(rep, direction):
 
 
 _NO_SEEDS = np.zeros((0, 0))      # hessian: the seeds are given by colours
+_NO_COLORS = np.zeros(0, np.int64)  # hessian_vector: the seed is given as a column
 _UNIT = np.ones((1, 1))             # the cotangent of a scalar output, the common case
 
 
@@ -264,7 +265,7 @@ def hessian_vector(rep, cotangent, direction):
     V = np.ascontiguousarray(direction, dtype=np.float64).reshape(n, 1)
     B = np.empty((1, n, 1))
     bufs = plan.take()
-    args = (rep.vals, rep.ivals, n, rep.entry.out_off, m, W, _basis(rep), V, 1, plan.starts,
+    args = (rep.vals, rep.ivals, n, rep.entry.out_off, m, W, _NO_COLORS, V, 1, plan.starts,
             1, *bufs, B)
     if plan.direct:
         tape.kernels.hessian_chunks_serial(tape.packed, *args)

@@ -10,6 +10,7 @@ from . import drivers, supports
 from .sparse import colored_pattern
 
 COLORING_MIN_N = 32      # below this, n basis sweeps cost less than finding the pattern
+SMALL_N = min(COLORING_MIN_N, supports.MIN_N)
 ONE = np.ones((1, 1))    # the cotangent of a scalar output
 
 
@@ -44,7 +45,9 @@ def dense(rep, W, chunk_size=None):
     """The (len(W), n, n) Hessians of <W[i], f>."""
     n = rep.tape.n_in
     _check_fits(W.shape[0], n)
-    cp = colored_pattern(rep.entry) if n >= COLORING_MIN_N else None
+    if n < SMALL_N:     # no colouring nor supports pays: basis sweeps
+        return drivers.hessian(rep, W, chunk_size)
+    cp = colored_pattern(rep.entry)
     if cp is None or 2 * cp.ncolors > n:
         plan = supports.plan(rep) if W.shape[0] == 1 and chunk_size is None else None
         if plan is not None:
