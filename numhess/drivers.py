@@ -192,12 +192,11 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     B = np.empty((W.shape[0], n, n_dirs))
     bufs = plan.take()
     kern = tape.kernels
+    head = (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, _NO_SEEDS, n_dirs)
     if plan.direct and W.shape[0] == 1:     # the common case, without _chunks' frame
-        kern.hessian_chunks_serial(tape.packed, rep.vals, rep.ivals, n, e.out_off, e.out_size,
-                                   W, colors, _NO_SEEDS, n_dirs, plan.starts, plan.k, *bufs, B)
+        kern.hessian_chunks_serial(tape.packed, *head, plan.starts, plan.k, *bufs, B)
     else:
-        _chunks(kern.hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape,
-                (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, _NO_SEEDS, n_dirs),
+        _chunks(kern.hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape, head,
                 (*bufs, B), tape.active_total * n_dirs * len(W), "Hessian")
     plan.give(bufs)
     return B

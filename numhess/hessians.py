@@ -47,7 +47,7 @@ def dense(rep, W, chunk_size=None):
     _check_fits(W.shape[0], n)
     if n < SMALL_N:     # no colouring nor supports pays: basis sweeps
         return drivers.hessian(rep, W, chunk_size)
-    cp = colored_pattern(rep.entry)
+    cp = colored_pattern(rep.entry) if n >= COLORING_MIN_N else None
     if cp is None or 2 * cp.ncolors > n:
         plan = supports.plan(rep) if W.shape[0] == 1 and chunk_size is None else None
         if plan is not None:

@@ -2356,14 +2356,6 @@ def _named(fn, name, **replace):
     return named
 
 
-hessian_chunks_serial = njit(**_JIT)(_named(_hessian_chunks, "hessian_chunks_serial"))
-hessian_chunks_parallel = njit(parallel=True, **_JIT)(
-    _named(_hessian_chunks, "hessian_chunks_parallel"))
-jacobian_chunks_serial = njit(**_JIT)(_named(_jacobian_chunks, "jacobian_chunks_serial"))
-jacobian_chunks_parallel = njit(parallel=True, **_JIT)(
-    _named(_jacobian_chunks, "jacobian_chunks_parallel"))
-
-
 def _kernel_set(suffix, **flags):
     """The sweeps and drivers compiled with the global `flags` replaced (LINALG = False,
     PRODUCTS = False prune those rules), each named with `suffix`."""
@@ -2383,8 +2375,6 @@ def _kernel_set(suffix, **flags):
 # The kernels the drivers run on a tape: Tape.kernels is one of these. A tape compiles
 # only the rules its instructions need: FULL with linear algebra, PLAIN (no LINALG_OPS)
 # with matrix products, LEAN with neither.
-_KERNELS = ("forward", "tangent", "adjoint", "adjoint_tangent", "hessian_chunks_serial",
-            "hessian_chunks_parallel", "jacobian_chunks_serial", "jacobian_chunks_parallel")
-FULL = types.SimpleNamespace(**{name: globals()[name] for name in _KERNELS})
+FULL = _kernel_set("")
 PLAIN = _kernel_set("_plain", LINALG=False)
 LEAN = _kernel_set("_lean", LINALG=False, PRODUCTS=False)

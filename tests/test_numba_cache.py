@@ -32,8 +32,8 @@ if {hessian}:
 else:      # a gradient compiles in half the time
     np.testing.assert_allclose(nh.grad(lambda x: np.sum(np.sin(x) * x ** 2))(x),
                                np.cos(x) * x ** 2 + 2 * x * np.sin(x), rtol=1e-13, atol=1e-13)
-# (the module's own kernels are the full set; the lighter sets live in their namespaces)
-spaces = (kernels, coloring, kernels.PLAIN, kernels.LEAN)
+# (the module's helpers, and the sweeps and drivers of each kernel set)
+spaces = (kernels, coloring, kernels.FULL, kernels.PLAIN, kernels.LEAN)
 jits = [d for m in spaces for d in vars(m).values() if hasattr(d, "_cache_hits")]
 print(json.dumps(dict(numhess=nh.__file__,
                       compiled=sum(sum(d._cache_misses.values()) for d in jits),
