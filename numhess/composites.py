@@ -7,7 +7,7 @@ NumPy's semantics (shapes, axes, modes) and refuse what they do not cover.
 """
 import numpy as np
 
-from .numpy_api import _t, implements
+from .numpy_api import _refuse, _t, implements
 from .tracer import Tracer, builder_of, lift
 
 
@@ -159,16 +159,17 @@ def _nan_to(a, fill):
 
 @implements(np.nansum)
 def _nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
-    return np.sum(_nan_to(a, 0.0), axis=axis, keepdims=keepdims)
+    return np.sum(_nan_to(a, 0.0), axis=axis, keepdims=keepdims, **kw)
 
 
 @implements(np.nanprod)
 def _nanprod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
-    return np.prod(_nan_to(a, 1.0), axis=axis, keepdims=keepdims)
+    return np.prod(_nan_to(a, 1.0), axis=axis, keepdims=keepdims, **kw)
 
 
 @implements(np.nanmean)
 def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+    _refuse("nanmean", out, kw)
     a = _t(a)
     nan = np.isnan(a)
     a.b.guard(nan.slot, nan.value)       # the counts below are this trace's
@@ -178,12 +179,12 @@ def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
 
 @implements(np.nanmax)
 def _nanmax(a, axis=None, out=None, keepdims=False, **kw):
-    return np.max(_nan_to(a, -np.inf), axis=axis, keepdims=keepdims)
+    return np.max(_nan_to(a, -np.inf), axis=axis, keepdims=keepdims, **kw)
 
 
 @implements(np.nanmin)
 def _nanmin(a, axis=None, out=None, keepdims=False, **kw):
-    return np.min(_nan_to(a, np.inf), axis=axis, keepdims=keepdims)
+    return np.min(_nan_to(a, np.inf), axis=axis, keepdims=keepdims, **kw)
 
 
 @implements(np.ptp)

@@ -225,50 +225,94 @@ def _no_out(out):
         raise NotImplementedError("numhess: out= on traced values")
 
 
-@implements(np.sum)
-def _sum(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+_ABSENT = (None, np._NoValue)
+
+
+def _refuse(func, out, kw):
+    """out= and keywords numhess does not know are refused, never ignored."""
     _no_out(out)
-    return L.sum_(_t(a), axis, keepdims)
+    extra = [k for k, v in kw.items() if v is not np._NoValue]
+    if extra:
+        raise NotImplementedError(f"numhess: np.{func}({'=..., '.join(extra)}=...) on traced "
+                                  "values")
+
+
+def _selected(t, where, fill):
+    """t where the mask `where` holds and fill elsewhere (NumPy's where= of reductions)."""
+    return t if where is True or where is np._NoValue else np.where(where, t, fill)
+
+
+def _count(t, axis, keepdims, where):
+    """How many elements each reduction of t over axis meets under the mask `where`."""
+    if where is True or where is np._NoValue:
+        return int(np.prod([t.shape[a] for a in L._axes(t, axis)]))
+    return np.sum(np.where(where, np.ones(t.shape), 0.0), axis=axis, keepdims=keepdims)
+
+
+@implements(np.sum)
+def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue,
+         where=True, **kw):
+    _refuse("sum", out, kw)
+    r = L.sum_(_selected(_t(a), where, 0.0), axis, keepdims)
+    return r if initial in _ABSENT else r + initial
 
 
 @implements(np.mean)
-def _mean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
-    _no_out(out)
-    return L.mean(_t(a), axis, keepdims)
+def _mean(a, axis=None, dtype=None, out=None, keepdims=False, where=True, **kw):
+    _refuse("mean", out, kw)
+    t = _t(a)
+    return L.sum_(_selected(t, where, 0.0), axis, keepdims) / _count(t, axis, keepdims, where)
 
 
 @implements(np.var)
-def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-    _no_out(out)
-    return L.var(_t(a), axis, keepdims, ddof)
+def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=True,
+         correction=np._NoValue, **kw):
+    _refuse("var", out, kw)
+    ddof = ddof if correction is np._NoValue else correction    # NumPy 2's other name
+    t = _t(a)
+    d = _selected(t - _mean(t, axis, keepdims=True, where=where), where, 0.0)
+    return L.sum_(d * d, axis, keepdims) / (_count(t, axis, keepdims, where) - ddof)
 
 
 @implements(np.std)
-def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-    _no_out(out)
-    return np.sqrt(L.var(_t(a), axis, keepdims, ddof))
+def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=True,
+         correction=np._NoValue, **kw):
+    return np.sqrt(_var(a, axis, dtype, out, ddof, keepdims, where, correction, **kw))
 
 
 @implements(np.prod)
-def _prod(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
-    _no_out(out)
-    return L.prod(_t(a), axis, keepdims)
+def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue,
+          where=True, **kw):
+    _refuse("prod", out, kw)
+    r = L.prod(_selected(_t(a), where, 1.0), axis, keepdims)
+    return r if initial in _ABSENT else r * initial
+
+
+def _extreme(func, a, axis, out, keepdims, initial, where, kw):
+    _refuse(func.__name__, out, kw)
+    t = _t(a)
+    if initial in _ABSENT:
+        if not (where is True or where is np._NoValue):
+            raise ValueError(f"reduction operation '{func.__name__}' does not have an "
+                             "identity, so to use a where mask one has to specify 'initial'")
+        return L.extreme(t, axis, keepdims, is_max=func is np.max)
+    r = L.extreme(_selected(t, where, initial), axis, keepdims, is_max=func is np.max)
+    return (np.maximum if func is np.max else np.minimum)(r, initial)
 
 
 @implements(np.max, np.amax)
-def _max(a, axis=None, out=None, keepdims=False, **kw):
-    _no_out(out)
-    return L.extreme(_t(a), axis, keepdims, is_max=True)
+def _max(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=True, **kw):
+    return _extreme(np.max, a, axis, out, keepdims, initial, where, kw)
 
 
 @implements(np.min, np.amin)
-def _min(a, axis=None, out=None, keepdims=False, **kw):
-    _no_out(out)
-    return L.extreme(_t(a), axis, keepdims, is_max=False)
+def _min(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=True, **kw):
+    return _extreme(np.min, a, axis, out, keepdims, initial, where, kw)
 
 
 @implements(np.all)
 def _all(a, axis=None, out=None, keepdims=False, **kw):
+    _refuse("all", out, kw)
     t = _t(a)
     if t.size == 0:     # True, with no derivative to carry
         return lift(t.b, np.all(t.value, axis=axis, keepdims=keepdims))
@@ -277,6 +321,7 @@ def _all(a, axis=None, out=None, keepdims=False, **kw):
 
 @implements(np.any)
 def _any(a, axis=None, out=None, keepdims=False, **kw):
+    _refuse("any", out, kw)
     t = _t(a)
     if t.size == 0:
         return lift(t.b, np.any(t.value, axis=axis, keepdims=keepdims))

@@ -1,12 +1,12 @@
 """While numhess traces a function, SciPy's sparse product and scipy.special's
-`logsumexp`, `softmax` and `log_softmax` take traced arrays.
+`logsumexp`, `softmax` and `log_softmax` take traced arrays, and so do NumPy's array
+constructors (conversions.py).
 
 SciPy converts their operands with `np.asarray`, which a traced array refuses (its
 derivative would be dropped). So the first running trace swaps in, and the last swaps
 back: scipy.sparse's product methods (`_matmul_dispatch`, behind `A @ x`, `A * x` of a
 sparse matrix and `x @ A`, and `dot`, in every format that defines them) hand a traced
 operand to `lower.sparse_matmul`, and scipy.special's three names are numhess.special's.
-NumPy's own functions are never swapped: Numba reads them when it compiles, in any thread.
 A name imported beforehand (`from scipy.special import logsumexp`) keeps SciPy's, which
 raises TraceError naming numhess.special's.
 """
@@ -20,7 +20,7 @@ try:        # SciPy's private base class of every sparse format (SciPy >= 1.11)
 except ImportError:
     _spbase = None
 
-from . import special
+from . import conversions, special
 from .lower import sparse_matmul
 from .tracer import builder_of
 
@@ -66,6 +66,7 @@ def taking_traced_arrays():
                 setattr(cls, name, hooked)
             for name, ours in _SPECIAL.items():
                 setattr(sc, name, ours)
+            conversions.swap_in()
         _tracing += 1
     try:
         yield
@@ -77,3 +78,4 @@ def taking_traced_arrays():
                     setattr(cls, name, original)
                 for name, theirs in special.SCIPY.items():
                     setattr(sc, name, theirs)
+                conversions.swap_out()

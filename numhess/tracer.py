@@ -152,10 +152,10 @@ class Tracer:
         raise TraceError(f"numhess: casting a traced value to {np.dtype(dtype)} would cut "
                          "the derivative")
     def reshape(self, *shape, order="C"):
-        return np.reshape(self, shape[0] if len(shape) == 1 else shape)
+        return np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
     def transpose(self, *axes):
         return np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
-    def ravel(self, order="C"): return np.ravel(self)
+    def ravel(self, order="C"): return np.ravel(self, order)
     flatten = ravel
     def conj(self): return self
     conjugate = conj

@@ -6,6 +6,7 @@ import scipy.special as sc
 
 from . import kernels as K
 from . import lower as L
+from . import special
 from .tracer import Tracer, TraceError, builder_of, concrete_key, lift
 
 UNARY = {
@@ -50,7 +51,9 @@ SCALAR_LEFT = {np.add: K.ADDC, np.subtract: K.RSUBC, np.multiply: K.MULC,
                np.true_divide: K.RDIVC, np.power: K.RPOWC}
 POWER_SHORTCUTS = {2.0: K.SQUARE, 0.5: K.SQRT, -1.0: K.RECIP}
 REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
-          np.logical_and: np.all, np.logical_or: np.any, np.fmax: np.nanmax}
+          np.logical_and: np.all, np.logical_or: np.any, np.fmax: np.nanmax,
+          np.fmin: np.nanmin, np.logaddexp: lambda x, **kw: special.logsumexp(x, **kw),
+          np.logaddexp2: lambda x, **kw: special.logsumexp(x * math.log(2), **kw) / math.log(2)}
 ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
 # Ufuncs written with the ones above.
 COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
@@ -88,8 +91,9 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         raise NotImplementedError(f"numhess: {_name(ufunc)} with out= or where= on "
                                   "traced values (write the result to a new array instead)")
     if method == "reduce" and ufunc in REDUCE:
-        return REDUCE[ufunc](inputs[0], axis=kwargs.get("axis", 0),
-                             keepdims=kwargs.get("keepdims", False))
+        kwargs = {"axis": 0, **kwargs}
+        kwargs.pop("dtype", None)
+        return REDUCE[ufunc](inputs[0], **kwargs)
     if method == "accumulate" and ufunc in ACCUMULATE:
         return ACCUMULATE[ufunc](inputs[0], axis=kwargs.get("axis", 0))
     if method == "at" and ufunc in (np.add, np.subtract):

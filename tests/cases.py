@@ -177,6 +177,20 @@ CASES = [
     ("min axis keepdims", lambda x: x.reshape(3, 4).min(axis=1, keepdims=True) * x.reshape(3, 4),
      (12,), ANY),
     ("var", lambda x: np.var(x.reshape(3, 4), axis=1), (12,), ANY),
+    ("sum where= initial=", lambda x: np.sum(x.reshape(3, 4) ** 2, axis=1, where=_mask.reshape(3, 4),
+                                            initial=1.5) + (x ** 3).sum(where=x > 0), (12,), ANY),
+    ("mean var std where=", lambda x: np.mean(x.reshape(3, 4) ** 2, axis=0, where=_mask.reshape(3, 4))
+     + x.reshape(4, 3).var(axis=1, where=_mask.reshape(4, 3))
+     * np.std(x.reshape(3, 4), where=_mask.reshape(3, 4), ddof=1), (12,), ANY),
+    ("var std correction=", lambda x: np.var(x.reshape(3, 4), axis=1, correction=1)
+     + np.std(x.reshape(3, 4), axis=1, correction=0.5), (12,), ANY),
+    ("prod where= initial=", lambda x: np.prod(x.reshape(3, 4), axis=1, where=_mask.reshape(3, 4))
+     + x.prod(initial=2.0) + np.multiply.reduce(x.reshape(3, 4), axis=0, initial=-1.5)[:3],
+     (12,), ANY),
+    ("max min where= initial=", lambda x: np.max(x.reshape(3, 4), axis=1, where=_mask.reshape(3, 4),
+                                                initial=-0.5) * x.min(initial=0.25)
+     + np.maximum.reduce(x.reshape(3, 4) ** 2, axis=1, initial=0.5)
+     + np.nanmax(x.reshape(3, 4), axis=1, initial=1.0), (12,), ANY),
     ("var ddof", lambda x: np.var(x, ddof=1) * x, (12,), ANY),
     ("std", lambda x: np.std(x.reshape(3, 4), axis=0), (12,), ANY),
     ("cumsum", lambda x: np.cumsum(x) ** 2, (12,), ANY),
@@ -192,6 +206,8 @@ CASES = [
     ("const mask", lambda x: x[_mask] * x[~_mask].sum(), (12,), ANY),
     ("traced mask", lambda x: np.sum(x[x > 0] ** 3) * x, (12,), ANY),
     ("newaxis ellipsis", lambda x: x.reshape(3, 4)[..., None, 1] * x[None, :3].T, (12,), ANY),
+    ("reshape ravel flatten order F methods", lambda x: x.reshape(3, 4, order="F")[0]
+     * x.reshape(4, 3).ravel("F")[:4] + x.reshape((2, 6)).flatten(order="F")[3:7], (12,), ANY),
     ("reshape", lambda x: np.reshape(x, (4, 3)) @ np.ones(3) * x[:4], (12,), ANY),
     ("ravel flatten", lambda x: x.reshape(3, 4).ravel() * x.reshape(4, 3).flatten(), (12,), ANY),
     ("transpose", lambda x: np.transpose(x.reshape(3, 4)) * x.reshape(4, 3), (12,), ANY),
@@ -356,6 +372,14 @@ CASES = [
     ("logsumexp axes keepdims", lambda x: nsp.logsumexp(x.reshape(2, 3, 2), axis=(0, 2),
                                                        keepdims=True) * x.reshape(2, 3, 2),
      (12,), ANY),
+    ("np.logaddexp.reduce", lambda x: np.logaddexp.reduce(x.reshape(3, 4), axis=1), (12,),
+     ANY),
+    ("np.logaddexp2.reduce", lambda x: np.logaddexp2.reduce(x.reshape(3, 4), axis=0,
+                                                           keepdims=True), (12,), ANY),
+    ("np.fmin.reduce np.fmax.reduce", lambda x: np.fmin.reduce(x.reshape(3, 4), axis=None)
+     * np.fmax.reduce(x.reshape(3, 4), axis=1), (12,), ANY),
+    ("np.asarray np.array in f", lambda x: np.asarray(x, float)[:6] * np.array(x)[6:]
+     + np.asarray([x[0], x[1] ** 2, x[2], x[3], x[4], 1.0]), (12,), ANY),
     ("logsumexp b", lambda x: nsp.logsumexp(x.reshape(3, 4), axis=0, b=np.arange(1.0, 5.0)),
      (12,), ANY),
     ("logsumexp traced b", lambda x: nsp.logsumexp(x[:6], b=x[6:] ** 2) * x, (12,), ANY),

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.optimize as so
 
 import numhess as nh
 
@@ -50,9 +51,32 @@ def test_asarray_of_a_traced_scalar_keeps_the_derivative():
     np.testing.assert_allclose(g, [7.0, 1.0, 1.0])
 
 
-def test_asarray_of_traced_array_raises():
+def test_asarray_of_traced_array_passes_it_through():
+    """While a trace runs np.asarray and friends return traced arrays (np.array a copy);
+    a non-float dtype would drop the derivative and raises, as NumPy's own does."""
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        y = np.array(x)
+        y[0] = 3.0                      # a copy: x keeps its first element
+        z = np.asarray([x[0], x[1] ** 2, 1.0])
+        return (np.sum(x ** 2) + np.sum(y) + np.sum(z ** 3)
+                + np.sum(np.ascontiguousarray(x[::2])) + np.sum(np.array(x, ndmin=2)))
+    a, b = x3[0], x3[1]
+    want = 2 * x3 + [0.0, 1.0, 1.0] + [3 * a ** 2, 6 * b ** 5, 0.0] + [1.0, 0.0, 1.0] + 1.0
+    np.testing.assert_allclose(nh.grad(f)(x3), want)
+    assert not hasattr(np.asarray, "__wrapped__")       # NumPy's own again after the trace
     with pytest.raises(nh.TraceError, match="asarray"):
-        nh.grad(lambda x: np.sum(np.asarray(x) ** 2))(x3)
+        nh.grad(lambda x: np.sum(np.asarray(x, dtype=int)))(x3)
+
+
+def test_scipy_optimize_rosen_as_it_is():
+    """scipy.optimize's Rosenbrock functions start with x = np.asarray(x)."""
+    x = np.array([1.3, 0.7, 0.8, 1.9, 1.2])
+    np.testing.assert_allclose(nh.hessian(so.rosen)(x), so.rosen_hess(x), rtol=1e-12)
+    np.testing.assert_allclose(nh.jacfwd(so.rosen_der)(x), so.rosen_hess(x), rtol=1e-12)
+    np.testing.assert_allclose(nh.grad(so.rosen)(x), so.rosen_der(x), rtol=1e-12)
+    v = np.array([0.3, -1.0, 2.0, 0.5, 1.5])
+    np.testing.assert_allclose(nh.hvp(so.rosen)(x, v), so.rosen_hess_prod(x, v), rtol=1e-12)
 
 
 def test_scipy_special_while_tracing():

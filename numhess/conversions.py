@@ -1,0 +1,65 @@
+"""While numhess traces a function, NumPy's array constructors pass traced arrays through.
+
+`x = np.asarray(x)` at the top of a function (scipy.optimize.rosen starts so, as does
+much code written for SciPy) would turn a traced array into a constant, and NumPy has no
+protocol for `asarray` to return anything but an ndarray. So while a trace runs,
+`np.asarray`, `np.asanyarray`, `np.ascontiguousarray`, `np.asfortranarray` and
+`np.array` are wrappers: a traced array (or a list holding traced values) comes back
+traced (`np.array` copies, as NumPy does), anything else goes to NumPy's own. A float
+dtype keeps the derivative; another dtype goes to NumPy's, which refuses clearly, and so
+do the conversions inside SciPy's own `logsumexp`, `softmax` and `log_softmax` (bound by
+name before the trace; the error names numhess.special's).
+
+Numba reads these names from the `numpy` module when it types a function, in any thread,
+so a kernel compiled during a trace meets the wrappers: each is registered with Numba as
+an overload that calls NumPy's own. Code that bound the functions itself (`from numpy
+import asarray`) keeps NumPy's, which raise TraceError.
+"""
+import functools
+
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from .tracer import Tracer, _scipy_hint, builder_of, lift
+
+_COPIES = {"asarray": False, "asanyarray": False, "ascontiguousarray": False,
+           "asfortranarray": False, "array": True}     # name -> copies by default
+_NUMPY = {name: getattr(np, name) for name in _COPIES}
+
+
+def _passing(name):
+    original, copies = _NUMPY[name], _COPIES[name]
+
+    @functools.wraps(original)
+    def wrapper(a, *args, **kwargs):
+        dtype = kwargs.get("dtype", args[0] if args else None)
+        if not isinstance(a, (Tracer, list, tuple)) or builder_of(a) is None or (
+                dtype is not None and np.dtype(dtype).kind != "f") or _scipy_hint():
+            return original(a, *args, **kwargs)     # (scipy.special's raise naming ours)
+        t = lift(builder_of(a), a)
+        copy = kwargs.get("copy", copies)   # True, False, None or an np._CopyMode
+        if t is a and (copy is True or copy == np._CopyMode.ALWAYS):
+            t = t.copy()
+        ndmin = kwargs.get("ndmin", 0)
+        return t.reshape((1,) * (ndmin - t.ndim) + t.shape) if ndmin > t.ndim else t
+
+    def numba_typing(a, dtype=None):
+        if dtype is None or isinstance(dtype, (types.NoneType, types.Omitted)):
+            return lambda a, dtype=None: original(a)
+        return lambda a, dtype=None: original(a, dtype)
+    overload(wrapper)(numba_typing)
+    return wrapper
+
+
+_WRAPPERS = {name: _passing(name) for name in _COPIES}
+
+
+def swap_in():
+    for name, wrapper in _WRAPPERS.items():
+        setattr(np, name, wrapper)
+
+
+def swap_out():
+    for name, original in _NUMPY.items():
+        setattr(np, name, original)
