@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .outside import Outside
 from .scipy_hooks import taking_traced_arrays
 from .tape import TapeBuilder
 from .tracer import Tracer, TraceError, lift
@@ -98,10 +99,11 @@ class Entry:
     """One traced tape with what it takes to read its results, and what was derived from
     it once (the Hessian's colouring)."""
     __slots__ = ("tape", "statics", "out_shape", "aux_tree", "derived", "spans", "out_off",
-                 "out_size", "spare")
+                 "out_size", "spare", "outside")
 
-    def __init__(self, tape, statics, out_shape, aux_tree, in_shapes):
+    def __init__(self, tape, statics, out_shape, aux_tree, in_shapes, outside=None):
         self.tape, self.statics, self.out_shape, self.aux_tree = tape, statics, out_shape, aux_tree
+        self.outside = outside      # what f read besides its arguments, or None
         self.derived = {}
         # (start, stop, shape) of each differentiated argument within the flat inputs
         self.spans, start = [], 0
@@ -250,6 +252,9 @@ class TracedFunction:
         for e in entries or ():
             if others and not _same_statics(e.statics, statics):
                 continue
+            if e.outside is not None and not e.outside.unchanged():
+                self._drop(key, e)      # a global or closure value changed: stale for good
+                continue
             vals, ivals = e.tape.run_forward(x, params, e.value_buffer())
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals)
@@ -273,6 +278,14 @@ class TracedFunction:
         vals, ivals = e.tape.run_forward(x, params, e.value_buffer())
         return Replay(e, vals, ivals)
 
+    def _drop(self, key, e):
+        with self.lock:
+            self._hot = None
+            if e in self.cache.get(key, ()):
+                self.cache[key].remove(e)
+                if not self.cache[key]:
+                    del self.cache[key]
+
     def _trace(self, args, nums, inputs, pnums, statics):
         self.n_traces += 1
         params = [np.asarray(args[j], dtype=np.float64) for j in pnums]
@@ -282,8 +295,10 @@ class TracedFunction:
             call[i] = Tracer(b, slot, v.copy())
         for j, slot, p in zip(pnums, b.params, params):
             call[j] = Tracer(b, slot, p.copy())
+        outside = Outside(self.f)
         with np.errstate(all="ignore"), taking_traced_arrays():
             res = self.f(*call)
+        outside.settle()
         aux_tree = None
         if self.has_aux:
             if not (isinstance(res, tuple) and len(res) == 2):
@@ -303,7 +318,8 @@ class TracedFunction:
                             "float output")
         aux_slots = [] if aux_tree is None else _slots(aux_tree)
         tape = b.finish([out.slot] + aux_slots)
-        return Entry(tape, statics, out.shape, aux_tree, [v.shape for v in inputs])
+        return Entry(tape, statics, out.shape, aux_tree, [v.shape for v in inputs],
+                     outside if outside.watched else None)
 
 
 # ---------------------------------------------------------------- aux pytrees

@@ -1,0 +1,144 @@
+"""The values a traced function reads from outside its arguments, so a replay can check
+them: a tape holds them as constants, and a penalty weight in a global or a closure
+(`mu *= 10` between calls of an optimizer) must not leave it stale.
+
+Read once per trace from the bytecode: the globals and closure cells the function loads,
+the attributes of `self` for a method or callable object, the arguments bound by
+`functools.partial`, and the same of the Python functions it reaches that way (helpers
+in the same module, say). Numbers, strings and numeric arrays are kept (arrays copied)
+and compared on every replay. A name the function itself assigns (`global calls;
+calls += 1`), or a value that changed while it was traced, is its own state and is not
+watched. Values reached otherwise (an attribute of a module-level object, a function
+passed as an argument) are not watched.
+"""
+import dis
+import functools
+import sysconfig
+import types
+
+import numpy as np
+
+DEPTH = 4                   # functions followed from the traced one
+# code in these directories is a library's (the standard one, installed packages): not
+# followed from the traced function, its module state is not the caller's to change
+_LIBRARIES = tuple(sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib",
+                                                             "purelib", "platlib")}))
+_STORES = {"STORE_GLOBAL", "DELETE_GLOBAL", "STORE_ATTR", "DELETE_ATTR", "STORE_DEREF",
+           "DELETE_DEREF"}
+_LOADS = {"LOAD_GLOBAL", "LOAD_NAME", "LOAD_ATTR", "LOAD_METHOD"}
+_MISSING = object()
+
+
+def _watched(v):
+    if isinstance(v, np.ndarray):
+        return v.dtype.kind in "biuf"
+    return isinstance(v, (int, float, str, np.number, np.bool_)) or (
+        isinstance(v, (tuple, list)) and all(_watched(e) for e in v))
+
+
+def _copy(v):
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    return type(v)(_copy(e) for e in v) if isinstance(v, (tuple, list)) else v
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        # equal bytes are equal values (NaNs too): cheap for small arrays; array_equal
+        # copies nothing for large ones, and decides when the bytes differ (-0.0, 0.0)
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype == b.dtype and (a.size < 4096 and a.tobytes() == b.tobytes()
+                                            or np.array_equal(a, b, a.dtype.kind == "f")))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b or a != a and b != b      # NaN is itself
+
+
+def _names(code, loads, stores):
+    """The global and attribute names code (and the functions and comprehensions inside
+    it) loads, and the names it stores."""
+    for ins in dis.get_instructions(code):
+        if ins.opname in _LOADS:
+            loads.add(ins.argval)
+        elif ins.opname in _STORES:
+            stores.add(ins.argval)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _names(c, loads, stores)
+
+
+def _sources(f, depth, seen, out):
+    """(getter, value) for every watched value f reads; functions found are followed."""
+    if depth > DEPTH or id(f) in seen:
+        return
+    seen.add(id(f))
+    if isinstance(f, functools.partial):
+        for v in (*f.args, *f.keywords.values()):
+            _add(lambda v=v: v, v, depth, seen, out)
+        return _sources(f.func, depth + 1, seen, out)
+    obj = None
+    if isinstance(f, types.MethodType):
+        f, obj = f.__func__, f.__self__
+    elif not isinstance(f, types.FunctionType) and isinstance(
+            getattr(type(f), "__call__", None), types.FunctionType):
+        f, obj = type(f).__call__, f
+    if not isinstance(f, types.FunctionType) or depth and f.__code__.co_filename.startswith(
+            _LIBRARIES):
+        return
+    if (f.__module__ or "").split(".")[0] == "numhess":     # a wrapper: the function in it
+        for cell in f.__closure__ or ():
+            if callable(_contents(cell)):
+                _sources(cell.cell_contents, depth + 1, seen, out)
+        return
+    loads, stores = set(), set()
+    _names(f.__code__, loads, stores)
+    g = f.__globals__
+    for name in loads - stores:
+        if name in g:
+            _add(lambda name=name: g.get(name, _MISSING), g[name], depth, seen, out)
+    for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
+        if name not in stores:
+            _add(lambda cell=cell: _contents(cell), _contents(cell), depth, seen, out)
+    attrs = getattr(obj, "__dict__", None)
+    if attrs is not None:
+        for name in (loads - stores) & attrs.keys():
+            _add(lambda name=name: attrs.get(name, _MISSING), attrs[name], depth, seen, out)
+
+
+def _add(get, v, depth, seen, out):
+    if _watched(v):
+        out.append((get, _copy(v)))
+    elif callable(v) and not isinstance(v, type):
+        _sources(v, depth + 1, seen, out)
+
+
+class Outside:
+    """The watched values of f, read before a trace; `unchanged()` is the replay's check."""
+    __slots__ = ("watched",)
+
+    def __init__(self, f):
+        out = []
+        _sources(f, 0, set(), out)
+        self.watched = out
+
+    def settle(self):
+        """After the trace: what f changed itself while running is its own state."""
+        self.watched = tuple((get, v) for get, v in self.watched if _same(get(), v))
+        return self
+
+    def unchanged(self):
+        for get, v in self.watched:
+            now = get()
+            # the same object: an immutable value (arrays and lists are kept as copies)
+            if now is not v and not _same(now, v):
+                return False
+        return True
+
+
+def _contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:          # a cell not bound yet, or emptied
+        return _MISSING

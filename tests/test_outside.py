@@ -1,0 +1,109 @@
+"""Values a function reads besides its arguments (globals, closures, attributes of self,
+functools.partial's arguments) are checked at every replay: a changed one traces again."""
+import functools
+
+import numpy as np
+
+import numhess as nh
+from numhess.traced import TracedFunction
+
+x = np.array([0.3, -0.5, 1.2])
+mu = 1.0
+SCALE = np.array([1.0, 2.0, 3.0])
+calls = 0
+seen = []
+
+
+def penalized(x):
+    return x @ x + mu * (np.sum(x) - 1.0) ** 2
+
+
+def test_a_global_penalty_weight():
+    global mu
+    h = nh.hessian(penalized)
+    try:
+        for m in (1.0, 100.0, 1.0):
+            mu = m
+            np.testing.assert_allclose(h(x), 2 * np.eye(3) + 2 * m, rtol=1e-14)
+    finally:
+        mu = 1.0
+
+
+def _scaled(x):
+    return np.sum(SCALE * x ** 2)
+
+
+def test_a_global_array_of_a_helper_changed_in_place():
+    g = nh.grad(lambda x: _scaled(x) + 1.0)
+    np.testing.assert_allclose(g(x), 2 * SCALE * x)
+    SCALE[1] = 7.0
+    try:
+        np.testing.assert_allclose(g(x), 2 * SCALE * x)
+    finally:
+        SCALE[1] = 2.0
+
+
+def test_closure_values_rebound_and_changed_in_place():
+    def make():
+        c, w = 2.0, np.ones(3)
+
+        def f(x):
+            return c * np.sum(w * x ** 2)
+
+        def set_c(v):
+            nonlocal c
+            c = v
+        return f, set_c, w
+    f, set_c, w = make()
+    h = nh.hessian(f)
+    np.testing.assert_allclose(h(x), 4 * np.eye(3))
+    set_c(5.0)
+    np.testing.assert_allclose(h(x), 10 * np.eye(3))
+    w[2] = 3.0
+    np.testing.assert_allclose(h(x), 10 * np.diag([1.0, 1.0, 3.0]))
+
+
+def test_attributes_of_self_and_partial_arguments():
+    class Model:
+        def __init__(self):
+            self.weight = 1.0
+
+        def __call__(self, x):
+            return self.weight * np.sum(x ** 4)
+
+        def loss(self, x):
+            return self.weight * np.sum(x ** 2)
+    m = Model()
+    h_call, h_loss = nh.hessian(m), nh.hessian(m.loss)
+    np.testing.assert_allclose(h_loss(x), 2 * np.eye(3))
+    m.weight = 3.0
+    np.testing.assert_allclose(h_call(x), 36 * np.diag(x ** 2))
+    np.testing.assert_allclose(h_loss(x), 6 * np.eye(3))
+    p = functools.partial(lambda x, s: s[0] * np.sum(x ** 2), s=np.array([1.0]))
+    hp = nh.hessian(p)
+    np.testing.assert_allclose(hp(x), 2 * np.eye(3))
+    p.keywords["s"][0] = 4.0
+    np.testing.assert_allclose(hp(x), 8 * np.eye(3))
+
+
+def _counted(x):
+    global calls
+    calls += 1
+    seen.append(len(seen))      # changes while traced: the function's own state
+    return np.sum(SCALE * x ** 2) + mu
+
+
+def test_state_the_function_changes_itself_is_not_watched():
+    tf = TracedFunction(_counted)
+    for _ in range(4):
+        tf.evaluate((x,))
+    assert tf.n_traces == 1
+    [e] = [e for entries in tf.cache.values() for e in entries]
+    assert len(e.outside.watched) == 2         # SCALE and mu, not calls or seen
+
+
+def test_unchanged_values_replay_without_tracing():
+    tf = TracedFunction(penalized)
+    for _ in range(3):
+        np.testing.assert_allclose(tf.evaluate((x,)).output(), penalized(x))
+    assert tf.n_traces == 1
