@@ -177,6 +177,15 @@ def _nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
     return np.sum(np.where(nan, 0.0, a), axis=axis, keepdims=keepdims) / count
 
 
+@implements(np.nan_to_num)
+def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    big = np.finfo(np.float64).max
+    x = _t(x)
+    x = np.where(np.isnan(x), nan, x)
+    x = np.where(x == np.inf, big if posinf is None else posinf, x)
+    return np.where(x == -np.inf, -big if neginf is None else neginf, x)
+
+
 @implements(np.nanmax)
 def _nanmax(a, axis=None, out=None, keepdims=False, **kw):
     return np.max(_nan_to(a, -np.inf), axis=axis, keepdims=keepdims, **kw)

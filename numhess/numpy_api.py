@@ -366,6 +366,25 @@ def _argmin(a, axis=None, out=None, *, keepdims=False):
     return _argext(a, axis, out, keepdims, False)
 
 
+@implements(np.argsort)
+def _argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """NumPy's stable order, a constant of the trace: that it still sorts a is guarded
+    (each neighbour pair in order, ties in index order, as a stable sort leaves them)."""
+    if order is not None:
+        raise NotImplementedError("numhess: np.argsort(order=...) on traced values")
+    t = _t(a)
+    if axis is None:
+        t, axis = np.reshape(t, -1), -1
+    p = np.argsort(t.value, axis=axis, kind="stable")
+    s = np.moveaxis(np.take_along_axis(t, p, axis), axis, -1)
+    if s.shape[-1] > 1:
+        q = np.moveaxis(p, axis, -1)
+        ordered = np.where(q[..., 1:] > q[..., :-1], s[..., 1:] >= s[..., :-1],
+                           s[..., 1:] > s[..., :-1])
+        t.b.guard(ordered.slot, ordered.value)
+    return p
+
+
 # ---------------------------------------------------------------- elementwise helpers
 @implements(np.where)
 def _where(condition, x=None, y=None):

@@ -205,6 +205,8 @@ for _name, _uf in _BINARY_OPERATORS.items():
 for _name, _uf in {"lt": np.less, "le": np.less_equal, "gt": np.greater,
                    "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal}.items():
     setattr(Tracer, f"__{_name}__", lambda s, o, _uf=_uf: _uf(s, o))
+Tracer.__divmod__ = lambda s, o: np.divmod(s, o)
+Tracer.__rdivmod__ = lambda s, o: np.divmod(o, s)
 Tracer.__neg__ = lambda s: np.negative(s)
 Tracer.__abs__ = lambda s: np.absolute(s)
 Tracer.__invert__ = lambda s: np.invert(s)

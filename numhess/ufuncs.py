@@ -59,6 +59,11 @@ ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
 COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
              np.copysign: lambda x1, x2: np.where(_signbit(x2), -np.abs(x1), np.abs(x1)),
              np.conjugate: lambda x: x,      # real values only
+             # piecewise: the derivatives of the pieces, the integer parts constant
+             np.remainder: lambda a, b: a - b * np.floor(a / b),
+             np.fmod: lambda a, b: a - b * np.trunc(a / b),
+             np.floor_divide: lambda a, b: np.floor(a / b),
+             np.divmod: lambda a, b: (np.floor(a / b), a - b * np.floor(a / b)),
              sc.ndtr: lambda x: 0.5 * sc.erfc(x * -math.sqrt(0.5)),     # as SciPy computes it
              sc.gamma: lambda x: np.where(x > 0, 1.0, np.cos(np.pi * np.floor(x)))
              * np.exp(sc.gammaln(x))}         # the sign alternates between the poles

@@ -18,6 +18,7 @@ _mask = np.array([True, False, True, True, False, True, False, True, True, False
 _idx = np.array([0, 3, 3, 11, 5, 1])
 _zeros_ones = np.where(_mask, 0.0, 1.5)
 _signs = np.array([1.0, -0.2, 0.5, -0.1])
+_nan_inf = np.array([0.0, np.nan, np.inf, 1.0, -np.inf, 0.5, 0.0, np.nan, 2.0, 0.0, np.inf, 0.0])
 
 
 def _half(x):
@@ -478,6 +479,14 @@ CASES = [
                                        np.searchsorted([-1.0, 0.0, 1.0], x[:4])) * x[:4]
      + np.searchsorted([-0.5, 0.5], x[4:], side="right") * x[4:] ** 2, (8,), ANY),
     ("argmax", lambda x: x[np.argmax(x)] * x, (12,), ANY),
+    ("argsort", lambda x: x[np.argsort(x)] * np.arange(12.0)
+     + np.take_along_axis(x.reshape(3, 4), np.argsort(x.reshape(3, 4) ** 2, axis=0), 0).ravel()
+     + x.reshape(4, 3).argsort(axis=None)[:12] * x, (12,), ANY),
+    ("% // divmod fmod", lambda x: (x % 0.7) * (x[::-1] // 0.3) + np.fmod(x, -0.45) ** 2
+     + np.sum(divmod(x, 1.1)[1]) + (2.5 % (x + 3.0)), (12,), ANY),
+    ("nan_to_num", lambda x: x * np.nan_to_num(x ** 3 + _nan_inf, nan=-1.0, posinf=5.0,
+                                               neginf=-4.0)
+     + np.nan_to_num(x ** 2 - _nan_inf, posinf=3.0, neginf=-2.0), (12,), ANY),
     ("argmin axis", lambda x: np.take_along_axis(
         x.reshape(3, 4), np.argmin(x.reshape(3, 4), axis=1, keepdims=True), axis=1) ** 2,
      (12,), ANY),

@@ -32,6 +32,20 @@ def test_argmax_follows_the_maximum():
     assert g.traced.n_traces == 3
 
 
+def test_argsort_follows_the_order():
+    """The permutation is a guarded constant: where the order changes, f is traced
+    again; ties keep NumPy's stable order."""
+    w = np.arange(1.0, 6.0)
+    g = nh.grad(lambda x: x[np.argsort(x)] ** 2 @ w)
+    for x in ([0.5, 0.1, 0.3, 0.9, 0.2], [0.6, 0.1, 0.3, 0.9, 0.2], [0.1, 0.5, 0.3, 0.9, 0.2],
+              [0.3, 0.3, 0.3, 0.9, 0.2]):
+        x = np.array(x)
+        want = np.zeros(5)
+        want[np.argsort(x, kind="stable")] = 2 * np.sort(x) * w
+        np.testing.assert_allclose(g(x), want, rtol=1e-14)
+    assert g.traced.n_traces == 3       # the second point keeps the first order
+
+
 def test_interp_replays_and_retraces_across_knots():
     xp, fp = np.array([-1.0, 0.0, 0.5, 2.0]), np.array([3.0, -1.0, 0.0, 4.0])
     f = lambda x: np.sum(np.interp(x, xp, fp, right=7.0) * x)
