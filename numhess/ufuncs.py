@@ -91,10 +91,32 @@ def _scalar(x):
     return float(v)
 
 
+def _into(ufunc, inputs, out, where):
+    """ufunc(*inputs, out=out, where=where): computed only where the mask holds (as
+    NumPy does, so a division guarded by where=b != 0 never divides by zero, in value or
+    derivative), written into out, a traced array (np.zeros_like(x), say)."""
+    if isinstance(out, tuple):
+        if len(out) != 1:
+            raise NotImplementedError(f"numhess: {_name(ufunc)} with several out= arrays")
+        out = out[0]
+    shape = np.broadcast_shapes(*(np.shape(_value(x)) for x in (*inputs, where)))
+    if out is None:     # NumPy leaves the unselected entries unspecified: zeros here
+        out = lift(builder_of(*inputs, where), np.zeros(shape))
+    elif not isinstance(out, Tracer):
+        raise TraceError(f"numhess: {_name(ufunc)}(..., out=) writes traced values into a "
+                         "NumPy array; make out with np.zeros_like(x) (x traced)")
+    mask = np.logical_and(where, np.ones(shape, bool))     # broadcast, kept boolean
+    out[mask] = ufunc(*(np.broadcast_to(x, shape)[mask] for x in inputs))
+    return out
+
+
 def apply_ufunc(ufunc, method, inputs, kwargs):
-    if kwargs.get("out") is not None or kwargs.get("where", True) is not True:
-        raise NotImplementedError(f"numhess: {_name(ufunc)} with out= or where= on "
-                                  "traced values (write the result to a new array instead)")
+    out, where = kwargs.pop("out", None), kwargs.pop("where", True)
+    if out is not None or where is not True:
+        if method != "__call__" or ufunc.nout != 1:
+            raise NotImplementedError(f"numhess: {_name(ufunc)}.{method} with out= or "
+                                      "where= on traced values")
+        return _into(ufunc, inputs, out, where)
     if method == "reduce" and ufunc in REDUCE:
         kwargs = {"axis": 0, **kwargs}
         kwargs.pop("dtype", None)

@@ -484,6 +484,11 @@ CASES = [
      + x.reshape(4, 3).argsort(axis=None)[:12] * x, (12,), ANY),
     ("% // divmod fmod", lambda x: (x % 0.7) * (x[::-1] // 0.3) + np.fmod(x, -0.45) ** 2
      + np.sum(divmod(x, 1.1)[1]) + (2.5 % (x + 3.0)), (12,), ANY),
+    ("ufunc out= where=", lambda x: np.divide(x, _zeros_ones, out=np.zeros_like(x),
+                                              where=_zeros_ones != 0)
+     + np.log(x ** 2, where=x > 0.3, out=np.ones_like(x))
+     * np.exp(x, where=_mask, out=np.full_like(x, 2.0))[::-1],
+     (12,), ANY),
     ("nan_to_num", lambda x: x * np.nan_to_num(x ** 3 + _nan_inf, nan=-1.0, posinf=5.0,
                                                neginf=-4.0)
      + np.nan_to_num(x ** 2 - _nan_inf, posinf=3.0, neginf=-2.0), (12,), ANY),
