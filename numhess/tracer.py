@@ -90,9 +90,12 @@ class Tracer:
             raise AttributeError("__array__")
         def refuse(*args, **kwargs):
             raise TraceError(
-                "numhess: converting a traced array to a NumPy array (np.asarray, np.array, "
-                "np.ascontiguousarray, ...) would drop its derivative. Use the array as it "
-                "is, or np.stack / np.concatenate to combine traced arrays." + _scipy_hint())
+                "numhess: converting a traced array to a NumPy array would drop its "
+                "derivative: np.asarray with an integer dtype or bound by name (from numpy "
+                "import asarray), a NumPy array's method given a traced argument (A.dot(x): "
+                "write A @ x), np.r_, or a library that converts its input. Use the array as "
+                "it is, or np.stack / np.concatenate to combine traced arrays."
+                + _scipy_hint())
         return refuse
 
     # -- values that would leave the tape

@@ -410,6 +410,7 @@ def test_a_function_writing_into_a_static_argument():
     (lambda x: np.sum(np.vectorize(math.sin)(x)), nh.TraceError, "NumPy array"),
     (lambda x: scipy.linalg.norm(x), nh.TraceError, "NumPy array"),
     (lambda x: np.sum(np.asarray(x, dtype=int)), nh.TraceError, "NumPy array"),
+    (lambda x: np.sum(np.eye(3).dot(x)), nh.TraceError, "A @ x"),
     (lambda x: np.linalg.eig(np.outer(x, x))[0][0], NotImplementedError, "linalg.eig"),
     (lambda x: np.sum(np.put(x, [0], [1.0])), NotImplementedError, "put"),
     (lambda x: np.add.at(np.zeros(3), [0], x[0]), nh.TraceError, "zeros_like"),
@@ -417,7 +418,7 @@ def test_a_function_writing_into_a_static_argument():
     (lambda x: np.sum(nh.grad(lambda y: np.sum(y ** 2))(x)), nh.TraceError, "nested"),
 ], ids=["math.fsum", "math.exp", "float()", "round()", ".item()", "scipy.special.erfinv",
         "scipy.linalg.solve", "np.frompyfunc", "np.vectorize", "scipy.linalg.norm",
-        "np.asarray with an int dtype", "np.linalg.eig", "np.put", "np.add.at into NumPy", "statistics.mean",
+        "np.asarray with an int dtype", "ndarray.dot", "np.linalg.eig", "np.put", "np.add.at into NumPy", "statistics.mean",
         "nested transform"])
 def test_untraceable_code_raises_clearly(call, err, match):
     with pytest.raises(err, match=match):
