@@ -167,19 +167,6 @@ def extreme(t, axis=None, keepdims=False, is_max=True):
     return _finish_reduction(r, t, axes, keepdims)
 
 
-def mean(t, axis=None, keepdims=False):
-    axes = _axes(t, axis)
-    count = int(np.prod([t.shape[a] for a in axes]))
-    return sum_(t, axis, keepdims) / count
-
-
-def var(t, axis=None, keepdims=False, ddof=0):
-    axes = _axes(t, axis)
-    count = int(np.prod([t.shape[a] for a in axes]))
-    d = t - mean(t, axis, keepdims=True)
-    return sum_(d * d, axis, keepdims) / (count - ddof)
-
-
 def sort(t, axis=-1):
     if axis is None:
         t, axis = reshape(t, (-1,)), 0

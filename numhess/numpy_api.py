@@ -237,14 +237,19 @@ def _refuse(func, out, kw):
                                   "values")
 
 
+def _masks(where):
+    """A reduction's where= other than the default (all)."""
+    return where is not True and where is not np._NoValue
+
+
 def _selected(t, where, fill):
     """t where the mask `where` holds and fill elsewhere (NumPy's where= of reductions)."""
-    return t if where is True or where is np._NoValue else np.where(where, t, fill)
+    return np.where(where, t, fill) if _masks(where) else t
 
 
 def _count(t, axis, keepdims, where):
     """How many elements each reduction of t over axis meets under the mask `where`."""
-    if where is True or where is np._NoValue:
+    if not _masks(where):
         return int(np.prod([t.shape[a] for a in L._axes(t, axis)]))
     return np.sum(np.where(where, np.ones(t.shape), 0.0), axis=axis, keepdims=keepdims)
 
@@ -292,7 +297,7 @@ def _extreme(func, a, axis, out, keepdims, initial, where, kw):
     _refuse(func.__name__, out, kw)
     t = _t(a)
     if initial in _ABSENT:
-        if not (where is True or where is np._NoValue):
+        if _masks(where):
             raise ValueError(f"reduction operation '{func.__name__}' does not have an "
                              "identity, so to use a where mask one has to specify 'initial'")
         return L.extreme(t, axis, keepdims, is_max=func is np.max)

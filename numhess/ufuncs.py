@@ -111,16 +111,16 @@ def _into(ufunc, inputs, out, where):
 
 
 def apply_ufunc(ufunc, method, inputs, kwargs):
+    if method == "reduce" and ufunc in REDUCE:     # where=, initial=, out= as np.sum's
+        kwargs = {"axis": 0, **kwargs}
+        kwargs.pop("dtype", None)
+        return REDUCE[ufunc](inputs[0], **kwargs)
     out, where = kwargs.pop("out", None), kwargs.pop("where", True)
     if out is not None or where is not True:
         if method != "__call__" or ufunc.nout != 1:
             raise NotImplementedError(f"numhess: {_name(ufunc)}.{method} with out= or "
                                       "where= on traced values")
         return _into(ufunc, inputs, out, where)
-    if method == "reduce" and ufunc in REDUCE:
-        kwargs = {"axis": 0, **kwargs}
-        kwargs.pop("dtype", None)
-        return REDUCE[ufunc](inputs[0], **kwargs)
     if method == "accumulate" and ufunc in ACCUMULATE:
         return ACCUMULATE[ufunc](inputs[0], axis=kwargs.get("axis", 0))
     if method == "at" and ufunc in (np.add, np.subtract):

@@ -186,7 +186,8 @@ CASES = [
     ("var std correction=", lambda x: np.var(x.reshape(3, 4), axis=1, correction=1)
      + np.std(x.reshape(3, 4), axis=1, correction=0.5), (12,), ANY),
     ("prod where= initial=", lambda x: np.prod(x.reshape(3, 4), axis=1, where=_mask.reshape(3, 4))
-     + x.prod(initial=2.0) + np.multiply.reduce(x.reshape(3, 4), axis=0, initial=-1.5)[:3],
+     + x.prod(initial=2.0) + np.multiply.reduce(x.reshape(3, 4), axis=0, initial=-1.5)[:3]
+     + np.add.reduce(x.reshape(3, 4) ** 2, axis=1, where=_mask.reshape(3, 4)),
      (12,), ANY),
     ("max min where= initial=", lambda x: np.max(x.reshape(3, 4), axis=1, where=_mask.reshape(3, 4),
                                                 initial=-0.5) * x.min(initial=0.25)
