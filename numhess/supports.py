@@ -8,12 +8,10 @@ pairs, so chunks of k directions share one support. A probe of a few chunks of e
 decides per tape whether that beats the chunked sweeps over every slot (which vectorize)
 and with which width.
 """
-import threading
-
 import numba
 import numpy as np
 
-from . import blas, drivers, progress
+from . import blas, drivers, progress, threads
 from . import kernels as K
 
 MIN_N = 32         # below this, the chunked sweeps' one or two chunks cost less than a probe
@@ -132,28 +130,8 @@ def _sweep(rep, S, adj, starts, k, workers, H=None):
         stack.append(ws)     # clean again: only a complete sweep's workspace is kept
 
     with blas.held(tape, k):
-        _in_threads(run, len(parts))
+        threads.run_all(run, len(parts))
     return H, sum(reach) / max(starts.size, 1)
-
-
-def _in_threads(run, count):
-    """run(0), ..., run(count - 1), each in a thread of its own (this one runs run(0));
-    the kernels release the GIL. An exception in any is raised here."""
-    errors = []
-
-    def guarded(w):
-        try:
-            run(w)
-        except BaseException as err:    # re-raised below, in the caller's thread
-            errors.append(err)
-    threads = [threading.Thread(target=guarded, args=(w,)) for w in range(1, count)]
-    for t in threads:
-        t.start()
-    guarded(0)
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
 
 
 class Plan:
@@ -209,11 +187,11 @@ def hessian(rep, plan, w=1.0):
     starts = np.arange(0, n, plan.k, dtype=np.int64)
     # with products, threads only where BLAS is held to one (drivers._plan says why)
     work = plan.cost * n
-    threads = numba.get_num_threads() if work >= PARALLEL_MIN_WORK and (
+    workers = numba.get_num_threads() if work >= PARALLEL_MIN_WORK and (
         not tape.has_matmul or blas.one_thread.controls is not None) else 1
     adj, H = _kept_adjoint(rep, w), np.zeros((n, n))
     # a bar for long ones, in the chunked sweeps' units (SUPPORT_COST), in PROGRESS_STEPS
-    progress.in_steps(lambda part: _sweep(rep, plan.maps, adj, part, plan.k, threads, H),
-                      starts, max(threads, starts.size // (2 * PROGRESS_STEPS)),
+    progress.in_steps(lambda part: _sweep(rep, plan.maps, adj, part, plan.k, workers, H),
+                      starts, max(workers, starts.size // (2 * PROGRESS_STEPS)),
                       SUPPORT_COST * work, "Hessian")
     return H

@@ -243,3 +243,36 @@ def test_an_interrupted_call_keeps_no_work_buffer(name, n, monkeypatch):
         call()
     monkeypatch.undo()
     np.testing.assert_allclose(call(), want, rtol=1e-13, atol=1e-13)
+
+
+def test_helper_threads_run_raise_and_survive_a_fork():
+    from numhess import threads
+    got = [None] * 3
+    threads.run_all(lambda w: got.__setitem__(w, w * w), 3)
+    assert got == [0, 1, 4]
+
+    def fail(w):
+        if w == 1:
+            raise KeyError("helper")
+    with pytest.raises(KeyError, match="helper"):
+        threads.run_all(fail, 2)
+    script = textwrap.dedent("""
+        import multiprocessing as mp
+        from numhess import threads
+        def square(q):
+            got = [0, 0]
+            threads.run_all(lambda w: got.__setitem__(w, w + 1), 2)   # new helpers
+            q.put(got)
+        threads.run_all(lambda w: None, 2)         # the parent has a helper when it forks
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=square, args=(q,))
+        p.start()
+        print(q.get(timeout=60))
+        p.join()
+    """)
+    if "fork" in mp.get_all_start_methods():
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=120, env=env)
+        assert r.returncode == 0 and "[1, 2]" in r.stdout, r.stdout + r.stderr
