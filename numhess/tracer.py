@@ -102,10 +102,10 @@ class Tracer:
     def _cut(self, *args):
         raise TraceError(
             "numhess: float(), int(), round(), .item(), math.* on a traced value, writing it "
-            "into a NumPy array (out = np.zeros(n); out[i] = ...), or a NumPy function that "
-            "converts np.array([...]) of traced scalars (a NumPy object array, e.g. np.mean "
-            "of it) would cut the derivative. Use NumPy functions (np.exp, np.sqrt, ...), "
-            "and build arrays with np.zeros_like(x) (then assign into it) or np.stack([...]).")
+            "into a NumPy array (out = np.zeros(n); out[i] = ...), or a NumPy function given "
+            "a NumPy object array of traced scalars would cut the derivative. Use NumPy "
+            "functions (np.exp, np.sqrt, ...), and build arrays with np.zeros_like(x) (then "
+            "assign into it) or np.stack([...]).")
 
     __float__ = __int__ = __complex__ = __index__ = __round__ = item = tolist = _cut
 
