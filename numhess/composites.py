@@ -7,8 +7,9 @@ NumPy's semantics (shapes, axes, modes) and refuse what they do not cover.
 """
 import numpy as np
 
+from . import lower as L
 from .numpy_api import _refuse, _t, implements
-from .tracer import Tracer, builder_of, lift
+from .tracer import Tracer, builder_of, lift, positions
 
 
 def _along(a, axis, index):
@@ -401,6 +402,53 @@ def _multi_dot(arrays, *, out=None):
     for a in arrays[1:]:
         result = result @ a
     return result
+
+
+@implements(np.insert)
+def _insert(arr, obj, values, axis=None):
+    b = builder_of(arr, values)
+    t, v = lift(b, arr), lift(b, values)
+    return L.gather(b, np.insert(positions(t), obj, positions(v), axis), t.active or v.active)
+
+
+@implements(np.linspace)
+def _linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, **kw):
+    """Traced end points: start + (stop - start) times NumPy's own fractions."""
+    b = builder_of(start, stop)
+    start, stop = lift(b, start), lift(b, stop)
+    delta = stop - start
+    frac = np.linspace(0.0, 1.0, num, endpoint)
+    y = start + frac.reshape((-1,) + (1,) * delta.ndim) * delta
+    y = np.moveaxis(y, 0, axis) if axis != 0 else y
+    if not retstep:
+        return y
+    div = num - 1 if endpoint else num
+    return y, delta / div if div > 0 else delta * np.nan
+
+
+if hasattr(np, "cumulative_sum"):     # NumPy 2.1
+    @implements(np.cumulative_sum)
+    def _cumulative_sum(x, axis=None, dtype=None, out=None, include_initial=False):
+        return _cumulative(np.cumsum, 0.0, x, axis, out, include_initial)
+
+    @implements(np.cumulative_prod)
+    def _cumulative_prod(x, axis=None, dtype=None, out=None, include_initial=False):
+        return _cumulative(np.cumprod, 1.0, x, axis, out, include_initial)
+
+
+def _cumulative(cum, identity, x, axis, out, include_initial):
+    _refuse(cum.__name__, out, {})
+    t = _t(x)
+    if axis is None:
+        if t.ndim > 1:
+            raise ValueError("axis must be specified for multi-dimensional arrays")
+        axis = 0
+    r = cum(t, axis=axis)
+    if not include_initial:
+        return r
+    shape = list(t.shape)
+    shape[axis] = 1
+    return np.concatenate([np.full(shape, identity), r], axis=axis)
 
 
 # ---------------------------------------------------------------- finite differences

@@ -490,6 +490,10 @@ CASES = [
      + np.log(x ** 2, where=x > 0.3, out=np.ones_like(x))
      * np.exp(x, where=_mask, out=np.full_like(x, 2.0))[::-1],
      (12,), ANY),
+    ("np.insert", lambda x: np.insert(x[:8], [1, 5, 5], x[8:11] ** 2) * np.insert(
+        x.reshape(3, 4), 2, x[:3] * 2.0, axis=1).ravel()[:11], (12,), ANY),
+    ("np.linspace traced ends", lambda x: np.linspace(x[0], x[1] ** 2, 5) @ x[2:7]
+     + np.linspace(x[:3], x[3:6] * x[6:9], 4, endpoint=False, axis=1).ravel(), (12,), ANY),
     ("nan_to_num", lambda x: x * np.nan_to_num(x ** 3 + _nan_inf, nan=-1.0, posinf=5.0,
                                                neginf=-4.0)
      + np.nan_to_num(x ** 2 - _nan_inf, posinf=3.0, neginf=-2.0), (12,), ANY),
@@ -502,3 +506,7 @@ CASES = [
     ("rosenbrock", lambda x: 100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2, (12,), ANY),
     ("softplus net", lambda x: np.tanh(x.reshape(3, 4) @ np.sin(x[:4])) @ x[4:7], (12,), ANY),
 ]
+if hasattr(np, "cumulative_sum"):     # NumPy 2.1
+    CASES.append(("np.cumulative_sum cumulative_prod", lambda x: np.cumulative_sum(
+        x.reshape(3, 4), axis=1, include_initial=True).ravel()[:12] * np.cumulative_prod(
+        x * 0.5), (12,), ANY))
