@@ -26,6 +26,14 @@ from .tracer import Tracer, _scipy_hint, builder_of, lift
 _COPIES = {"asarray": False, "asanyarray": False, "ascontiguousarray": False,
            "asfortranarray": False, "array": True}     # name -> copies by default
 _NUMPY = {name: getattr(np, name) for name in _COPIES}
+_REORDERS = ("ascontiguousarray", "asfortranarray")   # copy unless already in that order
+
+
+def _reordered(original, t):
+    """Whether NumPy's ascontiguousarray or asfortranarray copies t: asked of an index
+    array with the strides of t's memory (lower.view's probe)."""
+    probe = t.map if t.base is not None else np.arange(t.size).reshape(t.shape)
+    return not np.may_share_memory(original(probe), probe)
 
 
 def _passing(name):
@@ -39,7 +47,8 @@ def _passing(name):
             return original(a, *args, **kwargs)     # (scipy.special's raise naming ours)
         t = lift(builder_of(a), a)
         copy = kwargs.get("copy", copies)   # True, False, None or an np._CopyMode
-        if t is a and (copy is True or copy == np._CopyMode.ALWAYS):
+        if t is a and (copy is True or copy == np._CopyMode.ALWAYS
+                       or name in _REORDERS and _reordered(original, t)):
             t = t.copy()
         ndmin = kwargs.get("ndmin", 0)
         return t.reshape((1,) * (ndmin - t.ndim) + t.shape) if ndmin > t.ndim else t

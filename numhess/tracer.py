@@ -145,22 +145,26 @@ class Tracer:
         return impl(*args, **kwargs)
 
     # -- methods, all through the NumPy functions
-    def __pos__(self): return self
+    # a new array, as NumPy's (writes into it do not reach self)
+    def __pos__(self): return self.copy()
     def copy(self, order="C"): return Tracer(self.b, self.slot, self.value.copy())
-    def astype(self, dtype, *args, **kwargs):
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         if np.dtype(dtype).kind == "c":
             raise TypeError("numhess: complex values are not supported")
         if np.dtype(dtype).kind == "f":
-            return self if self.dtype.kind == "f" else np.multiply(self, 1.0)
+            if self.dtype.kind != "f":
+                return np.multiply(self, 1.0)
+            return self.copy() if copy else self
         raise TraceError(f"numhess: casting a traced value to {np.dtype(dtype)} would cut "
                          "the derivative")
-    def reshape(self, *shape, order="C"):
-        return np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+    def reshape(self, *shape, order="C", copy=None):
+        r = np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+        return r.copy() if copy else r
     def transpose(self, *axes):
         return np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
     def ravel(self, order="C"): return np.ravel(self, order)
-    flatten = ravel
-    def conj(self): return self
+    def flatten(self, order="C"): return np.ravel(self, order).copy()
+    def conj(self): return self        # as NumPy's of a real array: itself
     conjugate = conj
     def fill(self, value): self[...] = value
 

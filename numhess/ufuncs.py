@@ -58,7 +58,7 @@ ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod}
 # Ufuncs written with the ones above.
 COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
              np.copysign: lambda x1, x2: np.where(_signbit(x2), -np.abs(x1), np.abs(x1)),
-             np.conjugate: lambda x: x,      # real values only
+             np.conjugate: lambda x: x.copy(),      # real values only: a new array
              # piecewise: the derivatives of the pieces, the integer parts constant
              np.remainder: lambda a, b: a - b * np.floor(a / b),
              np.fmod: lambda a, b: a - b * np.trunc(a / b),
@@ -148,7 +148,7 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
     with np.errstate(all="ignore"):
         value = ufunc(*values)
     if ufunc is np.positive:
-        return inputs[0]
+        return inputs[0].copy()
     if ufunc in UNARY:
         return L.unary(UNARY[ufunc], inputs[0], value)
     if ufunc in NOGRAD_UNARY:

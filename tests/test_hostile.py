@@ -357,6 +357,27 @@ def test_functions_writing_into_their_input(fn):
         np.testing.assert_array_equal(x, x_before)
 
 
+@pytest.mark.parametrize("make", [
+    lambda x: x.flatten(), lambda x: x.astype(float), lambda x: x.astype(float, copy=False),
+    lambda x: +x, lambda x: np.positive(x), lambda x: np.conjugate(x), lambda x: x.conj(),
+    lambda x: x.ravel(), lambda x: np.ascontiguousarray(x), lambda x: x.reshape(3, copy=True),
+    lambda x: np.ascontiguousarray(np.stack([x, x]).T)[:, 0],
+    lambda x: np.asfortranarray(np.stack([x, x]))[0]],
+    ids=["flatten", "astype", "astype copy=False", "+x", "positive", "conjugate", "conj",
+         "ravel", "ascontiguousarray", "reshape copy=True", "ascontiguousarray of .T",
+         "asfortranarray"])
+def test_copies_and_views_as_in_numpy(make):
+    """A write into the result reaches x exactly when NumPy's result shares x's memory."""
+    def fn(x):
+        y = make(x)
+        y[0] = 100.0
+        return np.sum(x ** 2) + y[1]
+    x = np.array([1.0, 2.0, 3.0])
+    v, g = nh.value_and_grad(fn)(x)
+    assert v == fn(x.copy())
+    np.testing.assert_allclose(g, fd_jacobian(fn, x)[0], rtol=1e-6, atol=1e-6)
+
+
 def test_read_only_views_refuse_writes_as_in_numpy():
     def fn(x):
         b = np.broadcast_to(x, (2, 3))
