@@ -13,6 +13,7 @@ passed as an argument) are not watched.
 """
 import dis
 import functools
+import math
 import sysconfig
 import types
 
@@ -32,28 +33,47 @@ _MISSING = object()
 def _watched(v):
     if isinstance(v, np.ndarray):
         return v.dtype.kind in "biuf"
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _watched(e) for k, e in v.items())
     return isinstance(v, (int, float, str, np.number, np.bool_)) or (
         isinstance(v, (tuple, list)) and all(_watched(e) for e in v))
 
 
-def _copy(v):
+def frozen(v):
+    """v as it is now: arrays, lists and dicts copied (deeply), immutable values as they are."""
     if isinstance(v, np.ndarray):
         return v.copy()
-    return type(v)(_copy(e) for e in v) if isinstance(v, (tuple, list)) else v
+    if isinstance(v, dict):
+        return {k: frozen(e) for k, e in v.items()}
+    if isinstance(v, (tuple, list)):
+        c = type(v)(frozen(e) for e in v)
+        return v if isinstance(v, tuple) and all(x is y for x, y in zip(c, v)) else c
+    return v
 
 
-def _same(a, b):
+def same(a, b):
+    """Equal values, compared exactly: NaN is itself, -0.0 is not 0.0, types must match
+    (this decides whether a tape traced with a still holds for b)."""
+    if a is b:
+        return True
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        # equal bytes are equal values (NaNs too): cheap for small arrays; array_equal
-        # copies nothing for large ones, and decides when the bytes differ (-0.0, 0.0)
+        # equal bytes are equal values: cheap for small arrays; a large one is compared
+        # without a copy (array_equal: -0.0 equals 0.0 there)
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
-                and a.dtype == b.dtype and (a.size < 4096 and a.tobytes() == b.tobytes()
-                                            or np.array_equal(a, b, a.dtype.kind == "f")))
+                and a.dtype == b.dtype and (a.tobytes() == b.tobytes() if a.size < 4096
+                                            else np.array_equal(a, b, a.dtype.kind == "f")))
     if type(a) is not type(b):
         return False
     if isinstance(a, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b or a != a and b != b      # NaN is itself
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (float, np.floating)):
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b) or a != a and b != b
+    try:
+        return bool(a == b)
+    except Exception:       # an object whose == is not a truth value
+        return False
 
 
 def _names(code, loads, stores):
@@ -109,7 +129,7 @@ def _sources(f, depth, seen, out):
 
 def _add(get, v, depth, seen, out):
     if _watched(v):
-        out.append((get, _copy(v)))
+        out.append((get, frozen(v)))
     elif callable(v) and not isinstance(v, type):
         _sources(v, depth + 1, seen, out)
 
@@ -125,14 +145,14 @@ class Outside:
 
     def settle(self):
         """After the trace: what f changed itself while running is its own state."""
-        self.watched = tuple((get, v) for get, v in self.watched if _same(get(), v))
+        self.watched = tuple((get, v) for get, v in self.watched if same(get(), v))
         return self
 
     def unchanged(self):
         for get, v in self.watched:
             now = get()
             # the same object: an immutable value (arrays and lists are kept as copies)
-            if now is not v and not _same(now, v):
+            if now is not v and not same(now, v):
                 return False
         return True
 

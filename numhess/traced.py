@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .outside import Outside
+from .outside import Outside, frozen, same
 from .scipy_hooks import taking_traced_arrays
 from .tape import TapeBuilder
 from .tracer import Tracer, TraceError, lift
@@ -42,28 +42,9 @@ def as_input(x, name="input"):
     return np.array(arr, dtype=np.float64)   # a copy: the caller's array is never touched
 
 
-def _same_static(a, b):
-    if a is b:
-        return True
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        # equal bytes are equal values, NaNs included, for a tenth of a microsecond;
-        # array_equal (5 us with equal_nan) only when they differ (-0.0 == 0.0, say)
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
-                and a.dtype == b.dtype and (a.tobytes() == b.tobytes() or np.array_equal(
-                    a, b, equal_nan=a.dtype.kind == "f")))
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, (tuple, list)):
-        return len(a) == len(b) and all(_same_static(x, y) for x, y in zip(a, b))
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
 def _same_statics(a, b):
     for x, y in zip(a, b):
-        if x is not y and not _same_static(x, y):
+        if x is not y and not same(x, y):
             return False
     return True
 
@@ -77,10 +58,6 @@ def read_input(x, what, i=None):
     if type(x) is np.ndarray and x.dtype is _F64:
         return x
     return as_input(x, what if i is None else f"{what} {i}")
-
-
-def _freeze(v):
-    return v.copy() if isinstance(v, np.ndarray) else v
 
 
 RECYCLE_MIN = 1 << 17     # elements: smaller value buffers come from malloc's free lists
@@ -233,6 +210,7 @@ class TracedFunction:
                 if self.use_params and _is_param(a):
                     pn.append(j)
                     params.append(a)
+                    skey[j] = a.shape       # a tape holds its parameters' shapes
                 else:
                     statics[j], skey[j] = a, _static_key(a)
             pnums = tuple(pn)
@@ -258,7 +236,7 @@ class TracedFunction:
             vals, ivals = e.tape.run_forward(x, params, e.value_buffer())
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals)
-        statics = tuple(_freeze(s) for s in statics) if others else (None,) * len(args)
+        statics = tuple(frozen(s) for s in statics) if others else (None,) * len(args)
         try:
             e = self._trace(args, nums, inputs, pnums, statics)
         except (NotImplementedError, TypeError, ValueError):

@@ -551,3 +551,29 @@ def test_a_dense_hessian_too_large_for_memory_says_what_to_do():
     with pytest.raises(Exception) as err:     # 128 GiB: refused before any work
         nh.hessian(lambda x: np.sum(x ** 2))(np.ones(2 ** 17))
     assert "sparse=True" in str(err.value), str(err.value)
+
+
+def test_other_arguments_mutated_or_reshaped_trace_again():
+    """Lists and dicts are compared by value, mutated in place too; floats exactly (NaN
+    is itself, -0.0 is not 0.0); a parameter's shape is part of the key."""
+    x = np.array([1.0, 2.0, 3.0])
+    g = nh.grad(lambda x, c, d: c[0] * d["w"] * np.sum(x ** 2))
+    c, d = [1.0], {"w": 2.0}
+    np.testing.assert_allclose(g(x, c, d), 4 * x)
+    c[0], d["w"] = 10.0, 3.0
+    np.testing.assert_allclose(g(x, c, d), 60 * x)
+    gs = nh.grad(lambda x, s: np.sum(np.copysign(1.0, s) * x ** 2))
+    np.testing.assert_allclose(gs(x, 0.0), 2 * x)
+    np.testing.assert_allclose(gs(x, -0.0), -2 * x)
+    gn = nh.grad(lambda x, s: np.sum(x ** 2) + 0.0 * s)
+    for _ in range(3):
+        gn(x, float("nan"))
+    assert gn.traced.n_traces == 1
+    ga = nh.grad(lambda x, A: np.sum(A[0]) * np.sum(x ** 2))
+    A = np.arange(64.0)
+    np.testing.assert_allclose(ga(x, A), 0 * x)
+    np.testing.assert_allclose(ga(x, A.reshape(8, 8)), 56 * x)
+    gx = nh.grad(lambda w, X: np.sum((X @ w) ** 2))
+    X = np.ones((100, 3))
+    np.testing.assert_allclose(gx(x, X[:80]), 960.0)     # a smaller last batch
+    np.testing.assert_allclose(gx(x, X), 1200.0)

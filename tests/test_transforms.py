@@ -148,15 +148,18 @@ def test_replay_does_not_retrace():
 
 def test_small_array_arguments_are_compared_by_value():
     """A small array among the extra arguments is a constant: equal values (a new array,
-    -0.0 for 0.0, NaN for NaN) replay the tape, another value traces again."""
+    NaN for NaN) replay the tape, another value traces again, -0.0 for 0.0 too (copysign
+    tells them apart)."""
     g = nh.grad(lambda x, c: np.sum(x * c))
     x = np.ones(3)
     c = np.array([1.0, 0.0, np.nan])
-    for same in (c, c.copy(), np.array([1.0, -0.0, np.nan])):
+    for same in (c, c.copy(), np.array([1.0, 0.0, np.nan])):
         g(x, same)
     assert g.traced.n_traces == 1
-    assert_close(g(x, np.array([2.0, 0.0, 1.0])), [2.0, 0.0, 1.0])
+    g(x, np.array([1.0, -0.0, np.nan]))
     assert g.traced.n_traces == 2
+    assert_close(g(x, np.array([2.0, 0.0, 1.0])), [2.0, 0.0, 1.0])
+    assert g.traced.n_traces == 3
 
 
 def test_traced_mask_shape_is_guarded():
