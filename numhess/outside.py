@@ -3,9 +3,9 @@ them: a tape holds them as constants, and a penalty weight in a global or a clos
 (`mu *= 10` between calls of an optimizer) must not leave it stale.
 
 Read once per trace from the bytecode: the globals and closure cells the function loads,
-the attributes of `self` for a method or callable object, the arguments bound by
-`functools.partial`, and the same of the Python functions it reaches that way (helpers
-in the same module, say). Numbers, strings and numeric arrays are kept (arrays copied)
+its default arguments, the attributes of `self` (and of its class) for a method or
+callable object, the arguments bound by `functools.partial`, and the same of the Python
+functions and methods it reaches that way (helpers in the same module, say). Numbers, strings and numeric arrays are kept (arrays copied)
 and compared on every replay. A name the function itself assigns (`global calls;
 calls += 1`), or a value that changed while it was traced, is its own state and is not
 watched. Values reached otherwise (an attribute of a module-level object, a function
@@ -121,10 +121,17 @@ def _sources(f, depth, seen, out):
     for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
         if name not in stores:
             _add(lambda cell=cell: _contents(cell), _contents(cell), depth, seen, out)
-    attrs = getattr(obj, "__dict__", None)
-    if attrs is not None:
-        for name in (loads - stores) & attrs.keys():
-            _add(lambda name=name: attrs.get(name, _MISSING), attrs[name], depth, seen, out)
+    for i, v in enumerate(f.__defaults__ or ()):        # a mutable default mutated
+        _add(lambda i=i: f.__defaults__[i], v, depth, seen, out)
+    for name, v in (f.__kwdefaults__ or {}).items():
+        _add(lambda name=name: f.__kwdefaults__.get(name, _MISSING), v, depth, seen, out)
+    if obj is not None:         # self's attributes, its class's, and its other methods
+        for name in loads - stores:
+            v = _attribute(obj, name)
+            if isinstance(v, types.FunctionType):
+                _sources(types.MethodType(v, obj), depth + 1, seen, out)
+            elif v is not _MISSING:
+                _add(lambda name=name: _attribute(obj, name), v, depth, seen, out)
 
 
 def _add(get, v, depth, seen, out):
@@ -155,6 +162,15 @@ class Outside:
             if now is not v and not same(now, v):
                 return False
         return True
+
+
+def _attribute(obj, name):
+    """obj.name as stored, in obj or its classes, without running a property or a
+    descriptor's code."""
+    for d in (getattr(obj, "__dict__", {}), *(vars(c) for c in type(obj).__mro__)):
+        if name in d:
+            return d[name]
+    return _MISSING
 
 
 def _contents(cell):

@@ -107,3 +107,41 @@ def test_unchanged_values_replay_without_tracing():
     for _ in range(3):
         np.testing.assert_allclose(tf.evaluate((x,)).output(), penalized(x))
     assert tf.n_traces == 1
+
+
+def test_class_attributes_other_methods_defaults_and_dicts():
+    class Model:
+        scale = 1.0
+
+        def __init__(self):
+            self.weight = 1.0
+
+        def energy(self, x):
+            return self.weight * self.scale * np.sum(x ** 2)
+
+        def __call__(self, x):
+            return self.energy(x)
+
+        @property
+        def broken(self):       # never run by the look-up
+            raise RuntimeError("a property ran")
+    m = Model()
+    g = nh.grad(m)
+    np.testing.assert_allclose(g(x), 2 * x)
+    m.weight = 3.0
+    np.testing.assert_allclose(g(x), 6 * x)
+    Model.scale = 5.0
+    np.testing.assert_allclose(g(x), 30 * x)
+
+    def with_default(x, w=np.array([1.0])):
+        return w[0] * np.sum(x ** 2)
+    gd = nh.grad(with_default)
+    np.testing.assert_allclose(gd(x), 2 * x)
+    with_default.__defaults__[0][0] = 4.0
+    np.testing.assert_allclose(gd(x), 8 * x)
+
+    settings = {"weight": 1.0}
+    gs = nh.grad(lambda x: settings["weight"] * np.sum(x ** 2))
+    np.testing.assert_allclose(gs(x), 2 * x)
+    settings["weight"] = 2.0
+    np.testing.assert_allclose(gs(x), 4 * x)
