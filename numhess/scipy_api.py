@@ -59,7 +59,8 @@ class Objective(_Replays):
 
     def value_and_grad(self, x):
         rep = self.at(x)
-        return float(rep.output()[()]), drivers.gradient(rep, 1.0).reshape(np.shape(x))
+        # a one-element output of any shape is the scalar, as scipy takes it
+        return float(rep.output().reshape(())), drivers.gradient(rep, 1.0).reshape(np.shape(x))
 
     def hess(self, x):
         return weighted_hessian(self.at(x))

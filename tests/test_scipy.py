@@ -116,6 +116,12 @@ def test_vector_objective_is_rejected():
         minimize(lambda x: x ** 2, np.ones(3))
 
 
+def test_one_element_output_is_the_scalar():
+    """f of a scalar x0 written elementwise returns shape (1,), as scipy allows."""
+    r = minimize(lambda x: (x - 2) ** 2 * np.exp(x), 0.5, method="Newton-CG")
+    assert r.success and abs(r.x[0] - 2.0) < 1e-6
+
+
 # ---------------------------------------------------------------- constraints
 @pytest.mark.parametrize("hess", ["exact", "hvp"])
 def test_hs071(hess):
