@@ -9,6 +9,7 @@ from scipy.optimize import minimize, rosen_hess_prod
 import numhess as nh
 from numhess import scipy_hooks
 from numhess import drivers
+from numhess.coloring import ColoredPattern
 from numhess.sparse import colored_pattern
 from numhess.traced import TracedFunction
 
@@ -180,3 +181,20 @@ def test_every_scipy_sparse_format_multiplies_traced_arrays(fmt, kind):
     want = 2 * D.T @ (D @ x) + 3 * D @ ((x @ D) ** 2) + 3 * D.sum(0)
     np.testing.assert_allclose(nh.grad(f)(x), want, rtol=1e-13)
     assert all(getattr(cls, name) is m for (cls, name), m in before.items())
+
+
+def test_a_variable_every_term_shares_is_coloured_apart():
+    """An arrowhead pattern (x[0] in every term) at n = 20000: the shared variable gets a
+    colour of its own, the rest two (the greedy had walked n^2 neighbours of neighbours)."""
+    n = 20000
+    x = np.linspace(0.1, 1.0, n)
+    H = nh.hessian(lambda x: np.sum(x[0] * x[1:] ** 2) + np.sum(x[:-1] * x[1:]),
+                   sparse=True)(x)
+    want = sp.lil_matrix((n, n))
+    want.setdiag(np.r_[0.0, np.full(n - 1, 2 * x[0])])
+    want.setdiag(1.0, 1)
+    want.setdiag(1.0, -1)
+    want[0, 1:] = 2 * x[1:] + np.r_[1.0, np.zeros(n - 2)]
+    want[1:, 0] = want[0, 1:].T
+    assert abs(H - want.tocsr()).max() < 1e-12
+    assert ColoredPattern(H != 0).ncolors <= 4
