@@ -301,9 +301,12 @@ def concrete_key(b, key):
     if isinstance(key, list) and builder_of(key) is not None:
         key = lift(b, key)
     if isinstance(key, Tracer):
-        if key.dtype != np.bool_:
+        # numhess's counts and choices (np.sum(x > 0), np.where(c, 1, 2)) are float
+        # arrays of whole numbers with no derivative, where NumPy's are integers
+        whole = not key.active and np.array_equal(key.value, np.round(key.value))
+        if key.dtype != np.bool_ and not whole:
             raise TraceError("numhess: indexing with a traced float array; use integer or "
                              "boolean indices")
-        key.b.guard(key.slot, key.value)   # a different mask means a different shape
-        return key.value
+        key.b.guard(key.slot, key.value)   # another mask or index traces again
+        return key.value if key.dtype == np.bool_ else key.value.astype(np.intp)
     return key

@@ -46,6 +46,22 @@ def test_argsort_follows_the_order():
     assert g.traced.n_traces == 3       # the second point keeps the first order
 
 
+def test_traced_counts_and_choices_index_as_integers():
+    """np.sum(x > 0) and np.where(c, 1, 2) are whole numbers without derivative (NumPy's
+    are integers): they index, guarded; a traced float with a derivative does not."""
+    f = lambda x: x[np.sum(x > 0) - 1] ** 2 + np.sum(x[np.where(x > 0.5, 1, 2)])
+    g = nh.grad(f)
+    for x in ([0.3, -1.0, 2.0, 0.7], [0.3, 1.0, 2.0, 0.1], [0.3, -1.0, 2.0, 0.7]):
+        x = np.array(x)
+        want = np.zeros(4)
+        want[np.sum(x > 0) - 1] += 2 * x[np.sum(x > 0) - 1]
+        np.add.at(want, np.where(x > 0.5, 1, 2), 1.0)
+        np.testing.assert_allclose(g(x), want, rtol=1e-14)
+    assert g.traced.n_traces == 2
+    with pytest.raises(nh.TraceError, match="traced float"):
+        nh.grad(lambda x: x[x[0]])(np.array([1.0, 2.0]))
+
+
 def test_interp_replays_and_retraces_across_knots():
     xp, fp = np.array([-1.0, 0.0, 0.5, 2.0]), np.array([3.0, -1.0, 0.0, 4.0])
     f = lambda x: np.sum(np.interp(x, xp, fp, right=7.0) * x)
