@@ -5,7 +5,7 @@ from . import factorizations as F
 from . import linalg
 from . import lower as L
 from .einsum import einsum
-from .tracer import Tracer, builder_of, lift, positions
+from .tracer import Tracer, TraceError, builder_of, lift, positions
 
 HANDLED = {}
 
@@ -41,7 +41,9 @@ def zero_filling(func):
 for _f in (np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.expand_dims, np.squeeze,
            np.broadcast_to, np.flip, np.fliplr, np.flipud, np.roll, np.repeat, np.tile,
            np.diagonal, np.take, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.rot90,
-           np.take_along_axis, np.delete, np.resize):
+           np.take_along_axis, np.delete, np.resize,
+           np.lib.stride_tricks.sliding_window_view,
+           *[getattr(np, name) for name in ("matrix_transpose",) if hasattr(np, name)]):
     structural(_f)
 for _f in (np.triu, np.tril, np.diag, np.diagflat):
     zero_filling(_f)
@@ -396,6 +398,43 @@ def _where(condition, x=None, y=None):
     if x is None and y is None:
         return np.nonzero(condition)
     return L.where(condition, x, y)
+
+
+@implements(np.flatnonzero)
+def _flatnonzero(a):
+    return np.nonzero(np.ravel(a))[0]
+
+
+@implements(np.count_nonzero)
+def _count_nonzero(a, axis=None, *, keepdims=False):
+    return np.sum(np.not_equal(a, 0), axis=axis, keepdims=keepdims)
+
+
+@implements(np.broadcast_arrays)
+def _broadcast_arrays(*args, subok=False):
+    shape = np.broadcast_shapes(*(np.shape(a.value if isinstance(a, Tracer) else a)
+                                  for a in args))
+    return tuple(np.broadcast_to(a, shape) for a in args)
+
+
+@implements(np.partition)
+def _partition(a, kth, axis=-1, kind="introselect", order=None):
+    """Sorted: one of the orders NumPy's partition may give (it leaves the order within
+    each side unspecified), so the elements at kth are NumPy's."""
+    return np.sort(a, axis=axis)
+
+
+@implements(np.put_along_axis)
+def _put_along_axis(arr, indices, values, axis):
+    if not isinstance(arr, Tracer):
+        raise TraceError("numhess: np.put_along_axis of traced values into a NumPy array "
+                         "would cut the derivative; make arr with np.zeros_like(x)")
+    if axis is None:
+        arr.reshape(-1)[indices] = values     # (a view: the write reaches arr)
+        return
+    axis = axis % arr.ndim
+    arr[tuple(indices if d == axis else np.arange(n).reshape((1,) * d + (-1,) + (1,) * (
+        arr.ndim - d - 1)) for d, n in enumerate(arr.shape))] = values    # NumPy's index
 
 
 @implements(np.nonzero)

@@ -21,6 +21,13 @@ _signs = np.array([1.0, -0.2, 0.5, -0.1])
 _nan_inf = np.array([0.0, np.nan, np.inf, 1.0, -np.inf, 0.5, 0.0, np.nan, 2.0, 0.0, np.inf, 0.0])
 
 
+def _put_along(x):
+    y = np.zeros_like(x).reshape(3, 4)
+    np.put_along_axis(y, np.argsort(x.reshape(3, 4), axis=1)[:, :2], x[:6].reshape(3, 2) ** 2,
+                      axis=1)
+    return y.ravel()
+
+
 def _half(x):
     n = x.shape[0] // 2
     return x[:n], x[n:]
@@ -494,6 +501,11 @@ CASES = [
         x.reshape(3, 4), 2, x[:3] * 2.0, axis=1).ravel()[:11], (12,), ANY),
     ("np.linspace traced ends", lambda x: np.linspace(x[0], x[1] ** 2, 5) @ x[2:7]
      + np.linspace(x[:3], x[3:6] * x[6:9], 4, endpoint=False, axis=1).ravel(), (12,), ANY),
+    ("sliding_window_view partition broadcast_arrays", lambda x: np.sum(
+        np.lib.stride_tricks.sliding_window_view(x, 3) ** 2, axis=1)[:5] * np.partition(x, 4)[:5]
+     + np.sum(np.broadcast_arrays(x[:5, None], x[5:8] ** 2)[1], axis=1), (12,), ANY),
+    ("put_along_axis count_nonzero flatnonzero", lambda x: _put_along(x)
+     + np.count_nonzero(x > 0) * x[np.flatnonzero(x > 0.5)[:1]], (12,), ANY),
     ("nan_to_num", lambda x: x * np.nan_to_num(x ** 3 + _nan_inf, nan=-1.0, posinf=5.0,
                                                neginf=-4.0)
      + np.nan_to_num(x ** 2 - _nan_inf, posinf=3.0, neginf=-2.0), (12,), ANY),
@@ -506,7 +518,9 @@ CASES = [
     ("rosenbrock", lambda x: 100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2, (12,), ANY),
     ("softplus net", lambda x: np.tanh(x.reshape(3, 4) @ np.sin(x[:4])) @ x[4:7], (12,), ANY),
 ]
-if hasattr(np, "cumulative_sum"):     # NumPy 2.1
+if hasattr(np, "cumulative_sum"):     # NumPy 2.1 (matrix_transpose: 2.0)
+    CASES.append(("np.matrix_transpose", lambda x: np.matrix_transpose(x.reshape(2, 2, 3))
+                  .ravel() * x, (12,), ANY))
     CASES.append(("np.cumulative_sum cumulative_prod", lambda x: np.cumulative_sum(
         x.reshape(3, 4), axis=1, include_initial=True).ravel()[:12] * np.cumulative_prod(
         x * 0.5), (12,), ANY))
