@@ -107,7 +107,7 @@ class Tracer:
             "functions (np.exp, np.sqrt, ...), and build arrays with np.zeros_like(x) (then "
             "assign into it) or np.stack([...]).")
 
-    __float__ = __int__ = __complex__ = __index__ = __round__ = item = tolist = _cut
+    __complex__ = _cut
 
     def __bool__(self):
         """Python control flow: record a guard on the outcome, then answer it."""
@@ -212,6 +212,29 @@ for _name, _uf in _BINARY_OPERATORS.items():
 for _name, _uf in {"lt": np.less, "le": np.less_equal, "gt": np.greater,
                    "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal}.items():
     setattr(Tracer, f"__{_name}__", lambda s, o, _uf=_uf: _uf(s, o))
+def _leaving(convert):
+    """A value without derivative (a count, a comparison, np.floor(x)) leaves the tape as
+    Python's, guarded like an `if`; one with a derivative would be cut, and raises."""
+    def method(self, *args):
+        if self.active:
+            self._cut()
+        self.b.guard(self.slot, self.value)
+        return convert(self.value, *args)
+    return method
+
+
+def _index(v):
+    if v.dtype == np.bool_ or v.ndim or v != np.round(v):
+        raise TypeError("only integer scalar arrays can be converted to a scalar index")
+    return int(v)
+
+
+Tracer.__float__ = _leaving(float)
+Tracer.__int__ = _leaving(int)
+Tracer.__index__ = _leaving(_index)
+Tracer.__round__ = _leaving(lambda v, *ndigits: round(v.item(), *ndigits))
+Tracer.item = _leaving(lambda v, *args: v.item(*args))
+Tracer.tolist = _leaving(lambda v: v.tolist())
 Tracer.__divmod__ = lambda s, o: np.divmod(s, o)
 Tracer.__rdivmod__ = lambda s, o: np.divmod(o, s)
 Tracer.__neg__ = lambda s: np.negative(s)

@@ -62,6 +62,28 @@ def test_traced_counts_and_choices_index_as_integers():
         nh.grad(lambda x: x[x[0]])(np.array([1.0, 2.0]))
 
 
+def test_values_without_derivative_convert_to_python_guarded():
+    """int(np.sum(x > 0)), float(np.floor(x)), .item(), .tolist() and range() of a count
+    are Python values, guarded like an `if`; float() of a value with a derivative raises."""
+    def f(x):
+        s = 0.0
+        for i in range(int(np.sum(x > 0))):
+            s = s + x[i] ** 2
+        return s * (1.0 + float(np.floor(2 * x[0]))) + np.floor(x[1]).item() * x[3]
+    g = nh.grad(f)
+    for x in ([0.3, 1.2, 2.0, -1.0], [0.9, 1.2, -2.0, -1.0], [0.3, 1.2, 2.0, -1.0]):
+        x = np.array(x)
+        n, k = int(np.sum(x > 0)), np.floor(2 * x[0])
+        want = np.zeros(4)
+        want[:n] = 2 * x[:n] * (1 + k)
+        want[3] = np.floor(x[1])
+        np.testing.assert_allclose(g(x), want, rtol=1e-14)
+    assert g.traced.n_traces == 2
+    for cut in (float, int, lambda t: t.item(), round):
+        with pytest.raises(nh.TraceError):
+            nh.grad(lambda x: cut(x[0]) * x[1])(np.ones(2))
+
+
 def test_interp_replays_and_retraces_across_knots():
     xp, fp = np.array([-1.0, 0.0, 0.5, 2.0]), np.array([3.0, -1.0, 0.0, 4.0])
     f = lambda x: np.sum(np.interp(x, xp, fp, right=7.0) * x)

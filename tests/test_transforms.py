@@ -1,5 +1,6 @@
 """Shapes and semantics of the public transforms, against independent references."""
 import numpy as np
+import scipy.linalg
 import pytest
 from scipy.optimize import rosen, rosen_der, rosen_hess
 
@@ -258,15 +259,17 @@ def test_large_float_arguments_are_parameters():
 
 
 def test_data_that_must_be_constant_falls_back():
-    """Code that needs the data's values while tracing (float() of an entry, a list)
-    still works: the data become constants compared by value."""
+    """Code that needs the data as a NumPy array while tracing (a library that converts
+    it) still works: the data become constants compared by value. float() of an entry
+    is a guarded value and needs no fallback."""
     def f(x, M):
-        scale = float(M[0, 0])               # not traceable: M is then a constant
-        return scale * (x @ M @ x)
-    M = np.arange(64.0).reshape(8, 8) / 64 + 1.0
+        scale = float(M[0, 0])               # guarded
+        return scale * (x @ scipy.linalg.inv(M) @ x)      # M converted: a constant
+    M = np.arange(64.0).reshape(8, 8) / 64 + 2.0 * np.eye(8)
     g = nh.grad(f)
     for M in (M, M + np.eye(8)):
-        assert_close(g(np.ones(8), M), M[0, 0] * (M + M.T) @ np.ones(8))
+        Mi = np.linalg.inv(M)
+        assert_close(g(np.ones(8), M), M[0, 0] * (Mi + Mi.T) @ np.ones(8))
     assert not g.traced.use_params
 
 
