@@ -589,6 +589,16 @@ def _cond(x, p=None):
                                                                  axis=(-2, -1))
 
 
+@implements(np.digitize)
+def _digitize(x, bins, right=False):
+    """The bin of each x (constant bins, increasing or decreasing), guarded as
+    searchsorted is."""
+    bins = np.asarray(bins)
+    if bins.size > 1 and bins[0] > bins[-1]:      # decreasing: count from the end
+        return bins.size - np.searchsorted(bins[::-1], x, side="left" if right else "right")
+    return np.searchsorted(bins, x, side="left" if right else "right")
+
+
 @implements(np.searchsorted)
 def _searchsorted(a, v, side="left", sorter=None):
     """Insertion indices of traced values v into a constant sorted a: integers (no

@@ -191,15 +191,15 @@ def _shifted(t, axis, d, fill):
     return gather(b, src, t.active)
 
 
-def cumulative(t, axis, is_sum):
-    """cumsum / cumprod by Hillis-Steele doubling: log2(n) gathers and products."""
+def cumulative(t, axis, ufunc, identity):
+    """ufunc.accumulate (add: cumsum, multiply: cumprod, maximum, minimum) by Hillis-Steele
+    doubling: log2(n) gathers and ufunc calls."""
     if axis is None or t.ndim == 0:
         t, axis = reshape(t, (-1,)), (0 if axis is None else axis)
     axis = _norm((axis,), t.ndim)[0]
     d = 1
     while d < t.shape[axis]:
-        s = _shifted(t, axis, d, 0.0 if is_sum else 1.0)
-        t = t + s if is_sum else t * s
+        t = ufunc(t, _shifted(t, axis, d, identity))
         d *= 2
     return t
 

@@ -338,13 +338,13 @@ def _any(a, axis=None, out=None, keepdims=False, **kw):
 @implements(np.cumsum)
 def _cumsum(a, axis=None, dtype=None, out=None):
     _no_out(out)
-    return L.cumulative(_t(a), axis, is_sum=True)
+    return L.cumulative(_t(a), axis, np.add, 0.0)
 
 
 @implements(np.cumprod)
 def _cumprod(a, axis=None, dtype=None, out=None):
     _no_out(out)
-    return L.cumulative(_t(a), axis, is_sum=False)
+    return L.cumulative(_t(a), axis, np.multiply, 1.0)
 
 
 @implements(np.sort)

@@ -163,6 +163,7 @@ class Tracer:
     def transpose(self, *axes):
         return np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
     def ravel(self, order="C"): return np.ravel(self, order)
+    flat = property(lambda self: np.reshape(self, -1))  # a view where NumPy's would write through
     def flatten(self, order="C"): return np.ravel(self, order).copy()
     def conj(self): return self        # as NumPy's of a real array: itself
     conjugate = conj

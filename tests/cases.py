@@ -28,6 +28,12 @@ def _put_along(x):
     return y.ravel()
 
 
+def _flat_write(x):
+    y = np.zeros_like(x).reshape(3, 4)
+    y.flat[[1, 6]] = x[:2] ** 2       # writes through to y
+    return y.ravel()
+
+
 def _half(x):
     n = x.shape[0] // 2
     return x[:n], x[n:]
@@ -506,6 +512,11 @@ CASES = [
      + np.sum(np.broadcast_arrays(x[:5, None], x[5:8] ** 2)[1], axis=1), (12,), ANY),
     ("put_along_axis count_nonzero flatnonzero", lambda x: _put_along(x)
      + np.count_nonzero(x > 0) * x[np.flatnonzero(x > 0.5)[:1]], (12,), ANY),
+    ("maximum minimum accumulate", lambda x: np.maximum.accumulate(x) * np.minimum.accumulate(
+        x.reshape(3, 4) ** 2, axis=1).ravel(), (12,), ANY),
+    ("digitize .flat", lambda x: x * np.digitize(x, [-1.0, 0.1, 0.7])
+     + np.digitize(x ** 3, [1.0, 0.0, -0.5], right=True) * x.flat[3] + _flat_write(x),
+     (12,), ANY),
     ("nan_to_num", lambda x: x * np.nan_to_num(x ** 3 + _nan_inf, nan=-1.0, posinf=5.0,
                                                neginf=-4.0)
      + np.nan_to_num(x ** 2 - _nan_inf, posinf=3.0, neginf=-2.0), (12,), ANY),
