@@ -91,13 +91,15 @@ def _names(code, loads, stores):
 
 def _sources(f, depth, seen, out):
     """(getter, value) for every watched value f reads; functions found are followed."""
-    if depth > DEPTH or id(f) in seen:
+    if depth > DEPTH:
         return
-    seen.add(id(f))
     if isinstance(f, functools.partial):
-        for v in (*f.args, *f.keywords.values()):
-            _add(lambda v=v: v, v, depth, seen, out)
-        return _sources(f.func, depth + 1, seen, out)
+        if id(f) not in seen:
+            seen.add(id(f))
+            for v in (*f.args, *f.keywords.values()):
+                _add(lambda v=v: v, v, depth, seen, out)
+            _sources(f.func, depth + 1, seen, out)
+        return
     obj = None
     if isinstance(f, types.MethodType):
         f, obj = f.__func__, f.__self__
@@ -105,8 +107,9 @@ def _sources(f, depth, seen, out):
             getattr(type(f), "__call__", None), types.FunctionType):
         f, obj = type(f).__call__, f
     if not isinstance(f, types.FunctionType) or depth and f.__code__.co_filename.startswith(
-            _LIBRARIES):
+            _LIBRARIES) or (f, id(obj)) in seen:
         return
+    seen.add((f, id(obj)))      # (a bound method is made anew at each look-up)
     if (f.__module__ or "").split(".")[0] == "numhess":     # a wrapper: the function in it
         for cell in f.__closure__ or ():
             if callable(_contents(cell)):
