@@ -227,7 +227,8 @@ def _no_out(out):
         raise NotImplementedError("numhess: out= on traced values")
 
 
-_ABSENT = (None, np._NoValue)
+def _absent(v):
+    return v is None or v is np._NoValue     # (identity: an initial= may be traced)
 
 
 def _refuse(func, out, kw):
@@ -261,7 +262,7 @@ def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue
          where=True, **kw):
     _refuse("sum", out, kw)
     r = L.sum_(_selected(_t(a), where, 0.0), axis, keepdims)
-    return r if initial in _ABSENT else r + initial
+    return r if _absent(initial) else r + initial
 
 
 @implements(np.mean)
@@ -292,13 +293,13 @@ def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValu
           where=True, **kw):
     _refuse("prod", out, kw)
     r = L.prod(_selected(_t(a), where, 1.0), axis, keepdims)
-    return r if initial in _ABSENT else r * initial
+    return r if _absent(initial) else r * initial
 
 
 def _extreme(func, a, axis, out, keepdims, initial, where, kw):
     _refuse(func.__name__, out, kw)
     t = _t(a)
-    if initial in _ABSENT:
+    if _absent(initial):
         if _masks(where):
             raise ValueError(f"reduction operation '{func.__name__}' does not have an "
                              "identity, so to use a where mask one has to specify 'initial'")
