@@ -64,10 +64,15 @@ def same(a, b):
                                             else np.array_equal(a, b, a.dtype.kind == "f")))
     if type(a) is not type(b):
         return False
-    if isinstance(a, (tuple, list)):
+    if isinstance(a, (tuple, list, dict)):
+        try:    # Python's own comparison first: fast for numbers, each element itself first
+            if a == b:
+                return True
+        except ValueError:      # arrays inside: their == is no truth value
+            pass                # (and below, NaN is itself)
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, (float, np.floating)):
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b) or a != a and b != b
     try:
