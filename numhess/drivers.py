@@ -9,6 +9,10 @@ from . import blas, progress
 from . import kernels as K
 
 WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
+# The buffers hold every slot (slot e's k values at e * k + j) though the sweeps touch only
+# the active ones: untouched pages cost no memory, but the address space must be granted.
+# A 2000 x 2000 data matrix on the tape at 500 directions asked for 30 GB and was refused.
+ADDRESS_BYTES = 4 * 2 ** 30
 # Below this many (active slots x directions), threads cost more than they save: measured
 # on the 2-core machine, a 300-variable logistic regression or Lennard-Jones Hessian ran
 # 1.2-2x slower on two threads than on one.
@@ -41,8 +45,8 @@ def check_chunk_size(chunk_size):
 def _plan(n_dirs, tape, chunk_size, buffers):
     """Chunk starts, the common chunk width, and how many workers run the chunks.
 
-    Only active slots are touched by the sweeps, so the memory budget is counted on them;
-    the width is evened out over the chunks, so the padding of the last one stays small."""
+    Only active slots are touched by the sweeps, so the memory budget is counted on them
+    (the address space the buffers span, on all slots); the width is evened out over the chunks, so the padding of the last one stays small."""
     if n_dirs == 0:
         return np.zeros(0, np.int64), 1, 1
     # get_num_threads costs microseconds: ask only when threads could pay off. Products
@@ -55,6 +59,7 @@ def _plan(n_dirs, tape, chunk_size, buffers):
         kmax = max(1, WORKSPACE_BYTES // (8 * buffers * max(tape.active_total, 1)))
         if n_dirs <= FEW_DIRECTIONS * threads:    # one round, even past the budget
             kmax = max(kmax, -(-n_dirs // threads))
+        kmax = min(kmax, max(1, ADDRESS_BYTES // (8 * buffers * tape.total * threads)))
         nchunks = max(-(-n_dirs // kmax), min(threads, n_dirs))
         nchunks = -(-nchunks // threads) * threads   # whole rounds: every worker as busy
         k = -(-n_dirs // nchunks)

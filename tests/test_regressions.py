@@ -153,3 +153,23 @@ def test_numba_compiles_inside_a_trace():
         return np.sum(x ** 2) * helper(np.ones(3))      # compiled now, inside the trace
     x = np.array([0.5, -1.0, 2.0])
     np.testing.assert_allclose(nh.grad(f)(x), 8 * x)
+
+
+def test_work_buffers_span_a_bounded_address_space(monkeypatch):
+    """The buffers hold every slot, a data matrix's too; their width is capped so the
+    address space they span stays granted (x @ A @ x with A 2000 x 2000 had asked 30 GB).
+    Here the cap is lowered to 64 MB on a 300 x 300 matrix."""
+    from numhess import drivers
+    monkeypatch.setattr(drivers, "ADDRESS_BYTES", 64 * 2 ** 20)
+    n = 300
+    A = np.random.default_rng(3).standard_normal((n, n))
+    x = np.linspace(-1.0, 1.0, n)
+    f = lambda x, A: 0.5 * x @ A @ x + np.sum(np.tanh(x))
+    H = nh.hessian(f)(x, A)
+    t = np.tanh(x)
+    np.testing.assert_allclose(H, 0.5 * (A + A.T) - np.diag(2 * t * (1 - t * t)), atol=1e-12)
+    tf = nh.traced.TracedFunction(f)
+    rep = tf.evaluate((x, A))
+    plan = drivers._cached_plan(rep, "second", n)
+    assert plan.workers * plan.k * rep.tape.total * 8 * 2 <= drivers.ADDRESS_BYTES
+    assert plan.k < n
