@@ -16,10 +16,17 @@ _JIT = dict(cache=True, nogil=True)
 # (at most sqrt(non-zeros) / HUB_FACTOR of them: as many colours more, at most)
 HUB_MIN_DEGREE = 100
 HUB_FACTOR = 4.0
+# above this estimate of the star greedy's neighbour walks (sum of deg^2 times the mean
+# degree), vertices are coloured at distance 2 instead
+STAR_WORK = 5e7
 
 
 @njit(**_JIT)
-def _star_color(indptr, indices, order):
+def _greedy_color(indptr, indices, order, star):
+    """Greedy colouring in the given order: a star colouring (star=True), or the cheaper
+    distance-2 colouring (vertices sharing a neighbour differ; a star colouring too, no
+    path on four vertices can alternate two colours, often with more colours), which
+    walks sum(deg^2) neighbours where the star checks walk up to sum(deg^3)."""
     n = indptr.size - 1
     color = -np.ones(n, dtype=np.int64)
     forbidden = -np.ones(n + 1, dtype=np.int64)
@@ -34,7 +41,7 @@ def _star_color(indptr, indices, order):
                 x = indices[b]
                 if x == v or x == w or color[x] < 0:
                     continue
-                if color[w] < 0:
+                if not star or color[w] < 0:
                     forbidden[color[x]] = v      # v and x must differ: w joins them later
                 else:
                     for c in range(indptr[x], indptr[x + 1]):
@@ -82,11 +89,15 @@ def _orders(P):
 
 
 def _greedy(P):
-    """The fewest colours the greedy star colouring finds over the vertex orders."""
+    """The fewest colours the greedy star colouring finds over the vertex orders; a
+    distance-2 colouring where the star greedy's walks would cost too much (dense blocks
+    of 100 along 2000 variables: 3.6 s)."""
     indptr, indices = P.indptr.astype(np.int64), P.indices.astype(np.int64)
+    degree = np.diff(indptr).astype(np.float64)
+    star = not degree.size or float(np.sum(degree ** 2) * degree.mean()) <= STAR_WORK
     best = None
     for order in _orders(P):
-        color = _star_color(indptr, indices, order)
+        color = _greedy_color(indptr, indices, order, star)
         ncolors = int(color.max()) + 1 if P.shape[0] else 0
         if best is None or ncolors < best[1]:
             best = (color, ncolors)
