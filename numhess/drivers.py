@@ -46,7 +46,8 @@ def _plan(n_dirs, tape, chunk_size, buffers):
     """Chunk starts, the common chunk width, and how many workers run the chunks.
 
     Only active slots are touched by the sweeps, so the memory budget is counted on them
-    (the address space the buffers span, on all slots); the width is evened out over the chunks, so the padding of the last one stays small."""
+    (the address space the buffers span, on all slots); the width is evened out over the
+    chunks, so the padding of the last one stays small."""
     if n_dirs == 0:
         return np.zeros(0, np.int64), 1, 1
     # get_num_threads costs microseconds: ask only when threads could pay off. Products

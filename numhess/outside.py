@@ -5,11 +5,12 @@ them: a tape holds them as constants, and a penalty weight in a global or a clos
 Read once per trace from the bytecode: the globals and closure cells the function loads,
 its default arguments, the attributes of `self` (and of its class) for a method or
 callable object, the arguments bound by `functools.partial`, and the same of the Python
-functions and methods it reaches that way (helpers in the same module, say). Numbers, strings and numeric arrays are kept (arrays copied)
-and compared on every replay. A name the function itself assigns (`global calls;
-calls += 1`), or a value that changed while it was traced, is its own state and is not
-watched. Values reached otherwise (an attribute of a module-level object, a function
-passed as an argument) are not watched.
+functions and methods it reaches that way (helpers in the same module, say). Numbers,
+strings, numeric arrays, and lists, tuples and dicts of them are kept (arrays copied)
+and compared on every replay, and so is which Python function a name holds. A name the
+function itself assigns (`global calls; calls += 1`), or a value that changed while it
+was traced, is its own state and is not watched. Values reached otherwise (an attribute
+of a module-level object, a function passed as an argument) are not watched.
 """
 import dis
 import functools
@@ -146,6 +147,9 @@ def _add(get, v, depth, seen, out):
     if _watched(v):
         out.append((get, frozen(v)))
     elif callable(v) and not isinstance(v, type):
+        if isinstance(v, types.FunctionType) and not v.__code__.co_filename.startswith(
+                _LIBRARIES):
+            out.append((get, v))        # the same function: a rebound name traces again
         _sources(v, depth + 1, seen, out)
 
 

@@ -155,8 +155,13 @@ class Tracer:
             if self.dtype.kind != "f":
                 return np.multiply(self, 1.0)
             return self.copy() if copy else self
-        raise TraceError(f"numhess: casting a traced value to {np.dtype(dtype)} would cut "
-                         "the derivative")
+        if np.dtype(dtype).kind == "b":
+            return np.not_equal(self, 0)
+        if self.active:
+            raise TraceError(f"numhess: casting a traced value to {np.dtype(dtype)} would cut "
+                             "the derivative")
+        self.b.guard(self.slot, self.value)   # (np.floor(x / h).astype(int): bin indices)
+        return self.value.astype(dtype)
     def reshape(self, *shape, order="C", copy=None):
         r = np.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
         return r.copy() if copy else r

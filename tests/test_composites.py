@@ -84,6 +84,25 @@ def test_values_without_derivative_convert_to_python_guarded():
             nh.grad(lambda x: cut(x[0]) * x[1])(np.ones(2))
 
 
+def test_bin_indices_by_astype_int():
+    """np.floor(x * 10).astype(int) (no derivative) is NumPy's integer array, guarded:
+    a hand-written piecewise-linear interpolation on a grid."""
+    grid = np.linspace(0.0, 1.0, 11)
+
+    def f(x):
+        i = np.clip(np.floor(x * 10).astype(int), 0, 9)
+        t = x * 10 - i
+        return np.sum(grid[i] ** 2 * (1 - t) + grid[i + 1] ** 2 * t)
+    g = nh.grad(f)
+    for x in ([0.13, 0.57, 0.91], [0.14, 0.58, 0.92], [0.25, 0.35, 0.45]):
+        x = np.array(x)
+        i = np.floor(x * 10).astype(int)
+        np.testing.assert_allclose(g(x), 10 * (grid[i + 1] ** 2 - grid[i] ** 2), rtol=1e-12)
+    assert g.traced.n_traces == 2
+    with pytest.raises(nh.TraceError, match="cut"):
+        nh.grad(lambda x: np.sum(x[x.astype(int)]))(np.array([0.5, 1.5]))
+
+
 def test_interp_replays_and_retraces_across_knots():
     xp, fp = np.array([-1.0, 0.0, 0.5, 2.0]), np.array([3.0, -1.0, 0.0, 4.0])
     f = lambda x: np.sum(np.interp(x, xp, fp, right=7.0) * x)

@@ -145,3 +145,24 @@ def test_class_attributes_other_methods_defaults_and_dicts():
     np.testing.assert_allclose(gs(x), 2 * x)
     settings["weight"] = 2.0
     np.testing.assert_allclose(gs(x), 4 * x)
+
+
+def _penalty(x):
+    return np.sum(x ** 2)
+
+
+def _uses_penalty(x):
+    return _penalty(x) + np.sum(x)
+
+
+def test_a_global_function_rebound():
+    global _penalty
+    g = nh.grad(_uses_penalty)
+    np.testing.assert_allclose(g(x), 2 * x + 1)
+    original = _penalty
+    _penalty = lambda x: np.sum(x ** 4)
+    try:
+        np.testing.assert_allclose(g(x), 4 * x ** 3 + 1)
+    finally:
+        _penalty = original
+    np.testing.assert_allclose(g(x), 2 * x + 1)
