@@ -21,6 +21,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from .lower import layout
 from .tracer import Tracer, _scipy_hint, builder_of, lift
 
 _COPIES = {"asarray": False, "asanyarray": False, "ascontiguousarray": False,
@@ -30,9 +31,8 @@ _REORDERS = ("ascontiguousarray", "asfortranarray")   # copy unless already in t
 
 
 def _reordered(original, t):
-    """Whether NumPy's ascontiguousarray or asfortranarray copies t: asked of an index
-    array with the strides of t's memory (lower.view's probe)."""
-    probe = t.map if t.base is not None else np.arange(t.size).reshape(t.shape)
+    """Whether NumPy's ascontiguousarray or asfortranarray copies t."""
+    probe = layout(t)
     return not np.may_share_memory(original(probe), probe)
 
 

@@ -22,10 +22,16 @@ def restructure(t, fn):
     return view(t, gather(t.b, pos, t.active), fn)
 
 
+def layout(t):
+    """An index array with the strides of t's memory: NumPy's own function applied to it
+    says whether it would return a view of t or a copy."""
+    return t.map if t.base is not None else np.arange(t.size).reshape(t.shape)
+
+
 def view(t, r, fn):
-    """r = fn(t), made a view of t's memory when NumPy's fn returns a view (it is asked,
-    on an index array with the strides t has)."""
-    probe = t.map if t.base is not None else np.arange(t.size).reshape(t.shape)
+    """r = fn(t), made a view of t's memory when NumPy's fn returns a view (asked of
+    layout(t))."""
+    probe = layout(t)
     m = fn(probe)
     if isinstance(m, np.ndarray) and m.size and np.may_share_memory(m, probe):
         r.base = t if t.base is None else t.base

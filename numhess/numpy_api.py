@@ -413,8 +413,7 @@ def _count_nonzero(a, axis=None, *, keepdims=False):
 
 @implements(np.broadcast_arrays)
 def _broadcast_arrays(*args, subok=False):
-    shape = np.broadcast_shapes(*(np.shape(a.value if isinstance(a, Tracer) else a)
-                                  for a in args))
+    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
     return tuple(np.broadcast_to(a, shape) for a in args)
 
 

@@ -165,7 +165,6 @@ class Outside:
     def settle(self):
         """After the trace: what f changed itself while running is its own state."""
         self.watched = tuple((get, v) for get, v in self.watched if same(get(), v))
-        return self
 
     def unchanged(self):
         for get, v in self.watched:

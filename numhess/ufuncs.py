@@ -54,11 +54,13 @@ REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: 
           np.logical_and: np.all, np.logical_or: np.any, np.fmax: np.nanmax,
           np.fmin: np.nanmin, np.logaddexp: lambda x, **kw: special.logsumexp(x, **kw),
           np.logaddexp2: lambda x, **kw: special.logsumexp(x * math.log(2), **kw) / math.log(2)}
-ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod,       # running max and min too
-              np.maximum: lambda x, axis: L.cumulative(lift(builder_of(x), x), axis,
-                                                       np.maximum, -np.inf),
-              np.minimum: lambda x, axis: L.cumulative(lift(builder_of(x), x), axis,
-                                                       np.minimum, np.inf)}
+def _running(ufunc, identity):
+    """ufunc.accumulate for a ufunc NumPy has no cumulative function of (running max)."""
+    return lambda x, axis: L.cumulative(lift(builder_of(x), x), axis, ufunc, identity)
+
+
+ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod,
+              np.maximum: _running(np.maximum, -np.inf), np.minimum: _running(np.minimum, np.inf)}
 # Ufuncs written with the ones above.
 COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
              np.copysign: lambda x1, x2: np.where(_signbit(x2), -np.abs(x1), np.abs(x1)),
