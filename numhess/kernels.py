@@ -22,6 +22,7 @@ from numba import prange
 from numba import uint64 as U
 
 from .jit import njit
+from .lapack import getrf, getrs
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 
@@ -62,8 +63,12 @@ SIGNDET = 90    # y[s] = sign(det A_s) (never active); ipool[pi:pi+2] = batch, n
 CHOL = 91       # batched lower Cholesky factors of symmetric (n, n); ipool[pi:pi+2] = batch, n
 LAPACK = 92     # values of a LAPACK factorization (never active; linalg.py differentiates
 #                 them); ipool[pi:pi+4] = kind, batch, m, n; fp = rcond for PINV
-BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL, LAPACK)   # on BLAS's or LAPACK's threads
-LINALG_OPS = (INV, LOGABSDET, SIGNDET, CHOL, LAPACK)
+LU = 93         # LAPACK's LU factors of batched (n, n) matrices (never active): per matrix,
+#                 getrf's n * n factors of its transpose, then its n pivots; ipool = batch, n
+SOLVE = 94      # batched A^-1 B for (n, n) A (slot a), (n, m) B (slot b), from A's LU
+#                 (slot c); ipool[pi:pi+3] = batch, n, m
+BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL, LAPACK, LU, SOLVE)   # BLAS's threads
+LINALG_OPS = (INV, LOGABSDET, SIGNDET, CHOL, LAPACK, LU, SOLVE)
 # zero second derivatives: their second-order rules read no tangent (_linear tests them)
 LINEAR_OPS = (NEG, ADDC, MULC, RSUBC, DIVC, ADD, SUB)
 # The sweeps test `LINALG and o == INV`, `PRODUCTS and o == MATMUL`: the kernel sets at the
@@ -990,6 +995,10 @@ def forward(T, vals, ivals):
             _slogdet_forward(vals, ipool, pi[t], off[a[t]], yo, o == SIGNDET)
         elif LINALG and o == CHOL:
             _chol_forward(vals, ipool, pi[t], off[a[t]], yo)
+        elif LINALG and o == LU:
+            _lu_forward(vals, ipool, pi[t], off[a[t]], yo)
+        elif LINALG and o == SOLVE:
+            _solve_forward(vals, ipool, pi[t], off[b[t]], off[c[t]], yo)
         elif LINALG and o == LAPACK:
             _lapack_forward(vals, ipool, pi[t], off[a[t]], yo, fp[t])
         elif o == MAXRED or o == MINRED:
@@ -1088,6 +1097,9 @@ def tangent(T, vals, ivals, tans, k, every):
             _logdet_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
         elif LINALG and o == CHOL:
             _chol_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
+        elif LINALG and o == SOLVE:
+            _solve_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], off[c[t]], yo,
+                           sact[a[t]], sact[b[t]])
         else:  # MAXRED, MINRED, SORT: a gather through the forward sweep's index map
             _gather(tans, k, ivals, iw[t], off[a[t]], yo, n)
 
@@ -1297,6 +1309,9 @@ def adjoint(T, vals, ivals, adj, k, keep):
             _logdet_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
         elif LINALG and o == CHOL:
             _chol_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
+        elif LINALG and o == SOLVE:
+            _solve_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], off[c[t]], yo,
+                           sact[a[t]], sact[b[t]])
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, k, ivals, iw[t], off[a[t]], yo, n, pact)
         if o >= BINARY_END and not keep:     # the elementwise rules clear as they go
@@ -1436,6 +1451,9 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
             _logdet_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
         elif LINALG and o == CHOL:
             _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], yo)
+        elif LINALG and o == SOLVE:
+            _solve_adjoint_tangent(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]],
+                                   off[b[t]], off[c[t]], yo, sact[a[t]], sact[b[t]])
         else:  # MAXRED, MINRED, SORT
             _gather_adjoint(adj, ONE, ivals, iw[t], off[a[t]], yo, n, pact)
             if not gz:
@@ -1496,11 +1514,46 @@ def _slogdet_forward(vals, ipool, q, ao, yo, want_sign):
 def _sandwich(X, D, n, k, sign):
     """sign * X @ D_j @ X for each of the k directions of D (n, n, k), as (n, n, k)."""
     T1 = np.dot(X, D.reshape((n, n * k))).reshape((n, n, k))
-    out = np.empty((n, n, k))
-    XT = np.ascontiguousarray(X.T)
+    R = _right(T1, X)
+    R *= sign
+    return R
+
+
+# Products of each direction's matrix, on (n, p, k) blocks of a k-direction buffer, as
+# whole BLAS products: the directions go outermost for the product and back innermost
+# after (a product per row or per direction was n GEMVs: the 2000 x 2000 inverse's
+# cotangent took seconds).
+@njit(**_JIT)
+def _swap(D):
+    """(n, p, k) -> (p, n, k), a C-ordered copy."""
+    n, p, k = D.shape
+    out = np.empty((p, n, k))
     for i in range(n):
-        out[i] = sign * np.dot(XT, T1[i])     # [m, j] = sum_l X[l, m] T1[i, l, j]
+        for l in range(p):
+            for j in range(k):
+                out[l, i, j] = D[i, l, j]
     return out
+
+
+@njit(**_JIT)
+def _right(D, M):
+    """[i, c, j] = sum_l D[i, l, j] M[l, c]: each direction's (n, p) matrix times M."""
+    n, p, k = D.shape
+    r = M.shape[1]
+    if k == 1:
+        return np.dot(np.ascontiguousarray(D).reshape((n, p)), M).reshape((n, r, 1))
+    S = _swap(D).reshape((p, n * k))
+    return _swap(np.dot(np.ascontiguousarray(M.T), S).reshape((r, n, k)))
+
+
+@njit(**_JIT)
+def _left(D, M):
+    """[l, c, j] = sum_i D[i, l, j] M[i, c]: each direction's (n, p) matrix, transposed,
+    times M."""
+    n, p, k = D.shape
+    r = M.shape[1]
+    P = np.dot(np.ascontiguousarray(M.T), np.ascontiguousarray(D).reshape((n, p * k)))
+    return _swap(P.reshape((r, p, k)))
 
 
 @njit(**_JIT)
@@ -1601,6 +1654,115 @@ def _logdet_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, yo):
                 for j in range(k):
                     adjt[a0 + e * k + j] += w[e] * adjt[(yo + s) * k + j] - g * M[l, i, j]
 
+
+
+# ---------------------------------------------------------------- LU solves
+# X = A^-1 B from the LU factors of A kept by the forward sweep (slot c): dX = A^-1 (dB -
+# dA X); a cotangent aX pulls back to aB = A^-T aX and aA = -aB X^T; along the tangents
+# d(aB) = A^-T (d(aX) - dA^T aB) and d(aA) = -(d(aB) X^T + aB dX^T). Every sweep solves
+# with the factors (n^2 per column) instead of factoring A again (n^3). They are the
+# factors of A's transpose (A's row-major memory is LAPACK's column-major transpose), so
+# a solve with A is getrs's 'T' and one with A^T its 'N'.
+@njit(**_JIT)
+def _lu_forward(vals, ipool, q, ao, yo):
+    nb, n = ipool[q], ipool[q + 1]
+    m = n * n
+    dims = np.array([n, 0], np.int32)        # n, then getrf's info
+    piv = np.empty(n, np.int32)
+    for s in range(nb):
+        F = vals[yo + s * (m + n):yo + s * (m + n) + m]
+        F[:] = vals[ao + s * m:ao + (s + 1) * m]
+        getrf(dims.ctypes, dims.ctypes, F.ctypes, dims.ctypes, piv.ctypes, dims[1:].ctypes)
+        if dims[1] != 0:
+            raise np.linalg.LinAlgError("Singular matrix")
+        for i in range(n):
+            vals[yo + s * (m + n) + m + i] = piv[i]
+
+
+@njit(**_JIT)
+def _lu_solve(vals, lo, n, R, transpose):
+    """A^-1 R (A^-T R when transpose) for an (n, r) R, from A's factors at lo."""
+    r = R.shape[1]
+    X = np.empty((r, n))                     # column-major (n, r) for LAPACK
+    for i in range(n):
+        for c in range(r):
+            X[c, i] = R[i, c]
+    piv = np.empty(n, np.int32)
+    for i in range(n):
+        piv[i] = np.int32(vals[lo + n * n + i])
+    dims = np.array([n, r, 0], np.int32)      # n, nrhs, info
+    trans = np.array([78 if transpose else 84], np.uint8)    # 'N', 'T'
+    F = vals[lo:lo + n * n]
+    getrs(trans.ctypes, dims.ctypes, dims[1:].ctypes, F.ctypes, dims.ctypes, piv.ctypes,
+          X.ctypes, dims.ctypes, dims[2:].ctypes)
+    return np.ascontiguousarray(X.T)
+
+
+@njit(**_JIT)
+def _solve_forward(vals, ipool, q, bo, lo, yo):
+    nb, n, m = ipool[q], ipool[q + 1], ipool[q + 2]
+    for s in range(nb):
+        B = vals[bo + s * n * m:bo + (s + 1) * n * m].reshape((n, m))
+        X = _lu_solve(vals, lo + s * (n * n + n), n, B, False)
+        vals[yo + s * n * m:yo + (s + 1) * n * m] = X.ravel()
+
+
+@njit(**_JIT)
+def _solve_tangent(vals, tans, k, ipool, q, ao, bo, lo, yo, act_a, act_b):
+    nb, n, m = ipool[q], ipool[q + 1], ipool[q + 2]
+    for s in range(nb):
+        b0, y0 = (bo + s * n * m) * k, (yo + s * n * m) * k
+        if act_b:
+            R = tans[b0:b0 + n * m * k].copy().reshape((n, m * k))
+        else:
+            R = np.zeros((n, m * k))
+        if act_a:
+            a0 = (ao + s * n * n) * k
+            X = vals[yo + s * n * m:yo + (s + 1) * n * m].reshape((n, m))
+            R -= _right(tans[a0:a0 + n * n * k].reshape((n, n, k)), X).reshape((n, m * k))
+        dX = _lu_solve(vals, lo + s * (n * n + n), n, R, False)
+        tans[y0:y0 + n * m * k] = dX.ravel()
+
+
+@njit(**_JIT)
+def _solve_adjoint(vals, adj, k, ipool, q, ao, bo, lo, yo, act_a, act_b):
+    nb, n, m = ipool[q], ipool[q + 1], ipool[q + 2]
+    for s in range(nb):
+        y0 = (yo + s * n * m) * k
+        aX = adj[y0:y0 + n * m * k].reshape((n, m * k))
+        aB = _lu_solve(vals, lo + s * (n * n + n), n, aX, True)
+        if act_b:
+            b0 = (bo + s * n * m) * k
+            adj[b0:b0 + n * m * k] += aB.ravel()
+        if act_a:
+            a0 = (ao + s * n * n) * k
+            XT = np.ascontiguousarray(vals[yo + s * n * m:yo + (s + 1) * n * m]
+                                      .reshape((n, m)).T)
+            adj[a0:a0 + n * n * k] -= _right(aB.reshape((n, m, k)), XT).ravel()
+
+
+@njit(**_JIT)
+def _solve_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, bo, lo, yo, act_a, act_b):
+    nb, n, m = ipool[q], ipool[q + 1], ipool[q + 2]
+    for s in range(nb):
+        f0, x0, y0 = lo + s * (n * n + n), yo + s * n * m, (yo + s * n * m) * k
+        aB = _lu_solve(vals, f0, n, adj[x0:x0 + n * m].reshape((n, m)), True)
+        R = adjt[y0:y0 + n * m * k].copy().reshape((n, m * k))
+        a0 = (ao + s * n * n) * k
+        if act_a:
+            R -= _left(tans[a0:a0 + n * n * k].reshape((n, n, k)), aB).reshape((n, m * k))
+        daB = _lu_solve(vals, f0, n, R, True)
+        if act_b:
+            b1 = bo + s * n * m
+            adj[b1:b1 + n * m] += aB.ravel()
+            adjt[b1 * k:(b1 + n * m) * k] += daB.ravel()
+        if act_a:
+            XT = np.ascontiguousarray(vals[x0:x0 + n * m].reshape((n, m)).T)
+            a1 = ao + s * n * n
+            adj[a1:a1 + n * n] -= np.dot(aB, XT).ravel()
+            dX = _swap(tans[y0:y0 + n * m * k].reshape((n, m, k))).reshape((m, n * k))
+            adjt[a0:a0 + n * n * k] -= (_right(daB.reshape((n, m, k)), XT).ravel()
+                                        + np.dot(aB, dX).ravel())
 
 
 # ---------------------------------------------------------------- Cholesky factor

@@ -1,7 +1,7 @@
 """np.linalg on traced values.
 
-Primitives (rules in kernels.py): ``inv`` (``INV``: dX = -X dA X), ``solve(a, b)`` as
-``inv(a) @ b``, ``slogdet`` (``LOGABSDET``, gradient X^T, and ``SIGNDET``, no derivative)
+Primitives (rules in kernels.py): ``inv`` (``INV``: dX = -X dA X), ``solve(a, b)`` (``LU``
+factors, then ``SOLVE``, whose rules solve with them), ``slogdet`` (``LOGABSDET``, gradient X^T, and ``SIGNDET``, no derivative)
 and ``cholesky`` (``CHOL`` of the matrix symmetrized from a's lower triangle).
 ``det`` of a small matrix (n <= 4) runs Gaussian elimination with partial pivoting, a
 composition of elementwise arithmetic, gathers and reductions (exact derivatives unless
@@ -12,6 +12,7 @@ at singular matrices). Stacked matrices (``(..., n, n)``) are supported as NumPy
 supports them.
 """
 import numpy as np
+import scipy.linalg
 
 from . import kernels as K
 from . import lower as L
@@ -121,16 +122,30 @@ def inv(a):
 
 
 def solve(a, b):
+    """a^-1 b with NumPy 2's shapes (a 1-d b is a vector, stacks broadcast): LAPACK's LU
+    factors of a (the primitive LU, never active) and SOLVE, whose rules solve with them."""
     t = _square(a, b)
     rhs = lift(t.b, b)
     n = t.shape[-1]
-    if rhs.ndim == 1:                   # NumPy 2: only a 1-d b is a vector
-        if rhs.shape[0] != n:
-            raise ValueError("solve: Input operand 1 has a mismatch in its core dimension 0")
-        return np.matmul(inv(t), rhs)
-    if rhs.shape[-2] != n:
+    if rhs.shape[0 if rhs.ndim == 1 else -2] != n:
         raise ValueError("solve: Input operand 1 has a mismatch in its core dimension 0")
-    return np.matmul(inv(t), rhs)
+    value = np.linalg.solve(t.value, rhs.value)   # NumPy's errors (a singular a raises)
+    if value.size == 0:
+        return lift(t.b, value)
+    if rhs.ndim == 1:
+        rhs = L.reshape(rhs, (n, 1))
+    m = rhs.shape[-1]
+    batch = np.broadcast_shapes(t.shape[:-2], rhs.shape[:-2])
+    nb = int(np.prod(batch))
+    A = np.reshape(L.broadcast_to(t, batch + (n, n)), (nb, n, n))
+    B = np.reshape(L.broadcast_to(rhs, batch + (n, m)), (nb, n, m))
+    factors = np.empty((nb, n * n + n))
+    for s, As in enumerate(A.value):     # the kernel's layout: getrf's factors of As.T
+        lu, piv = scipy.linalg.lu_factor(As.T, check_finite=False)
+        factors[s] = np.concatenate([lu.ravel(order="F"), piv + 1.0])
+    lu = L._new(t.b, K.LU, factors, (A,), ints=[nb, n], active=False)
+    X = L._new(t.b, K.SOLVE, value.reshape(nb, n, m), (A, B, lu), ints=[nb, n, m])
+    return L.reshape(X, value.shape)
 
 
 def cholesky(a, upper=False):

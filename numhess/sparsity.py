@@ -156,6 +156,8 @@ class _Pattern:
             if o == K.LOGABSDET:
                 return U
             return sp.kron(sp.eye(nb, dtype=bool), _ones((m * m, 1))).tocsr() @ U
+        if o == K.SOLVE:    # column c of X = A^-1 B meets all of A and column c of B
+            return self.solve(t)
         raise AssertionError(f"no sparsity rule for opcode {o}")
 
     def gather(self, t, n):
@@ -169,6 +171,18 @@ class _Pattern:
             blocks.append(self.deps(s)[pos[sel] - tape.off[s]])
         stacked = sp.vstack(blocks).tocsr()
         return stacked[np.argsort(order, kind="stable")]
+
+    def solve(self, t):
+        tape = self.tape
+        nb, n, m = (int(v) for v in tape.ipool[tape.pi[t]:tape.pi[t] + 3])
+        I = sp.eye(nb, dtype=bool, format="csr")
+        # UA: row (s, c) holds all of A_s's inputs; UB: column c of B_s's
+        UA = sp.kron(I, _ones((m, 1))).tocsr() @ (sp.kron(I, _ones((1, n * n))).tocsr()
+                                                 @ self.deps(tape.a[t]))
+        UB = sp.kron(I, sp.kron(_ones((1, n)), sp.eye(m, dtype=bool))).tocsr() \
+            @ self.deps(tape.b[t])
+        self.interact(UA, UA + UB)       # X is linear in B: no B-B terms
+        return sp.kron(I, sp.kron(_ones((n, 1)), sp.eye(m, dtype=bool))).tocsr() @ (UA + UB)
 
     def matmul(self, t):
         tape = self.tape

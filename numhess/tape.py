@@ -126,8 +126,10 @@ def _blas_work(tape):
         dims = tape.ipool[tape.pi[t]:tape.pi[t] + 4]
         if tape.op[t] == K.MATMUL:
             work = max(work, float(dims[1]) * dims[2] * dims[3])
-        elif tape.op[t] in (K.INV, K.LOGABSDET, K.SIGNDET, K.CHOL):
+        elif tape.op[t] in (K.INV, K.LOGABSDET, K.SIGNDET, K.CHOL, K.LU):
             work = max(work, float(dims[1]) ** 3)
+        elif tape.op[t] == K.SOLVE:        # batch, n, m: solves with known factors
+            work = max(work, float(dims[1]) ** 2 * dims[2])
         elif tape.op[t] == K.LAPACK:       # kind, batch, m, n
             work = max(work, float(dims[2]) * dims[3] * min(dims[2], dims[3]))
         else:

@@ -310,6 +310,13 @@ CASES = [
     ("solve const matrix", lambda x: np.linalg.solve(_A3, x.reshape(3, 4)), (12,), ANY),
     ("solve batched", lambda x: np.linalg.solve(x.reshape(3, 2, 2) + 2.0 * np.eye(2),
                                                 x.reshape(3, 2, 2)[:, :, :1] ** 2), (12,), ANY),
+    ("solve stacked a vector b", lambda x: np.linalg.solve(
+        x[:8].reshape(2, 2, 2) + 2.0 * np.eye(2), x[8:10]), (12,), ANY),
+    ("solve stacked a shared b", lambda x: np.linalg.solve(
+        x.reshape(3, 2, 2) + 2.0 * np.eye(2), np.sin(x[:4]).reshape(2, 2)), (12,), ANY),
+    ("solve pivoting", lambda x: np.linalg.solve(x.reshape(3, 4)[:, 1:], x[:3] ** 2),
+     (12,), ANY),
+    ("solve a with b", lambda x: np.linalg.solve(_mat3(x), _mat3(x).T), (12,), ANY),
     ("cholesky", lambda x: np.linalg.cholesky(_spd(x)), (12,), ANY),
     ("cholesky lower triangle only", lambda x: np.linalg.cholesky(
         np.tril(_spd(x)) + np.triu(x[:9].reshape(3, 3), 1)), (12,), ANY),
