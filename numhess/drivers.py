@@ -179,8 +179,8 @@ def _chunks(serial, parallel_fn, plan, tape, head, tail, work, what):
 
     def run(part):
         if plan.workers > 1:
-            with _parallel_lock:
-                return blas.sweep(parallel_fn, tape, plan.k, *head, part, plan.k, *tail)
+            with _parallel_lock, blas.held(tape, plan.k):
+                return parallel_fn(tape.packed, *head, part, plan.k, *tail)
         return blas.sweep(serial, tape, plan.k, *head, part, plan.k, *tail)
     progress.in_steps(run, plan.starts, plan.workers, work, what)
 

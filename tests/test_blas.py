@@ -132,10 +132,12 @@ def test_sweeps_with_large_products_see_one_thread():
     seen = []
     try:
         set_(2)
-        for work, k in ((1e6, 1), (1e3, 10), (1e3, 1), (0.0, 100)):
+        # the last: one call long enough for BLAS's threads to pay (a big factorization)
+        for work, k in ((1e6, 1), (1e3, 10), (1e3, 1), (0.0, 100), (blas.THREADS_PAY, 1)):
             tape = SimpleNamespace(blas_work=work, packed="T")
             assert blas.sweep(lambda T, a: seen.append((T, a, get())) or a, tape, k, 7) == 7
-        assert seen == [("T", 7, 1), ("T", 7, 1), ("T", 7, 2), ("T", 7, 2)] and get() == 2
+        assert seen == [("T", 7, 1), ("T", 7, 1), ("T", 7, 2), ("T", 7, 2), ("T", 7, 2)]
+        assert get() == 2
     finally:
         set_(before)
 
