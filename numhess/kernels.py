@@ -117,12 +117,41 @@ def _pow(x, p):
     return x ** p
 
 
+# Whole integer exponents up to this size are products by squaring, array by array (each
+# pass vectorizes; libm's pow is a 20-30 ns call per element): r ** -6, r ** 12. The
+# relative error of a chain of products is at most the number of products times the
+# rounding (pow's is half an ulp): at most 12 roundings here, as JAX's integer powers.
+POW_INT_MAX = 12.0
+
+
+@njit(**_JIT)
+def _int_power(x, y, p):
+    """y = x ** p for a whole p, |p| <= POW_INT_MAX."""
+    n = x.size
+    e = int(abs(p))
+    b = x.copy()
+    for i in range(n): y[i] = 1.0
+    while e:
+        if e & 1:
+            for i in range(n): y[i] *= b[i]
+        e >>= 1
+        if e:
+            for i in range(n): b[i] *= b[i]
+    if p < 0.0:
+        for i in range(n): y[i] = 1.0 / y[i]
+
+
+@njit(**_JIT)
+def _whole(p):
+    return p == np.floor(p) and abs(p) <= POW_INT_MAX
+
+
 # ---------------------------------------------------------------- exp, log and kin
-# libm's exp, log, log1p, expm1 and tanh are one call per element (5-14 ns, where NumPy's
-# SIMD loops take 1-2); these are arithmetic, bit operations and selects, which LLVM
-# vectorizes in the rule table's loops: 1.2-1.9 ns. Within 1 ulp of NumPy's exp, log and
-# log1p, 2 of expm1, 3 of tanh (tests/test_elementary.py); NaN, infinities, signed zeros,
-# subnormals, overflow and underflow as NumPy's.
+# libm's exp, log, log1p, expm1, tanh, sin and cos are one call per element (5-14 ns,
+# where NumPy's SIMD loops take 1-2); these are arithmetic, bit operations and selects,
+# which LLVM vectorizes in the rule table's loops: 1.2-1.9 ns. Within 1 ulp of NumPy's
+# exp, log and log1p, 2 of expm1, sin and cos, 3 of tanh (tests/test_elementary.py); NaN,
+# infinities, signed zeros, subnormals, overflow and underflow as NumPy's.
 @intrinsic
 def _bits(typingctx, x):
     """The IEEE bits of a float64, as an int64."""
@@ -137,9 +166,10 @@ def _double(typingctx, i):
         args[0], ir.DoubleType())
 
 
-_LN2 = decimal.Decimal("0.69314718055994530941723212145817656807550013436025525412068")
+_D = decimal.Context(prec=60)      # the constants' own arithmetic (the default keeps 28 digits)
+_LN2 = _D.create_decimal("0.69314718055994530941723212145817656807550013436025525412068")
 LN2_HI = math.floor(float(_LN2) * 2.0 ** 32) / 2.0 ** 32   # k * LN2_HI is exact, |k| < 2^20
-LN2_LO = float(_LN2 - decimal.Decimal(LN2_HI))             # the rest, to 53 bits
+LN2_LO = float(_D.subtract(_LN2, decimal.Decimal(LN2_HI)))   # the rest, to 53 bits
 INV_LN2 = 1.0 / math.log(2.0)
 # e^r - 1 = r + r^2 (1/2! + r/3! + ... + r^11/13!) for |r| <= ln 2 / 2: the first term
 # left out, r^14 / 14!, is below 4e-18
@@ -250,6 +280,72 @@ def _logaddexp(a, b):
     m = a if a > b else b
     y = m + _log1p(_exp(-abs(a - b)))
     return a + LN2 if a == b else y
+
+
+_PIO2 = _D.divide(_D.create_decimal(
+    "3.14159265358979323846264338327950288419716939937510582097494"), 2)
+
+
+def _leading(v, bits):
+    """v rounded down to its leading `bits` bits."""
+    e = math.frexp(float(v))[1]
+    return math.floor(float(v) * 2.0 ** (bits - e)) / 2.0 ** (bits - e)
+
+
+# pi / 2 in three parts of 33, 33 and 53 bits: k * PIO2_1 and k * PIO2_2 are exact for
+# |k| < 2^20, so x - k pi / 2 is exact to about 2^-100 below TRIG_MAX; past it (and for
+# NaN and infinities) sin and cos are libm's (_trig_far)
+PIO2_1 = _leading(_PIO2, 33)
+PIO2_2 = _leading(_D.subtract(_PIO2, decimal.Decimal(PIO2_1)), 33)
+PIO2_3 = float(_D.subtract(_D.subtract(_PIO2, decimal.Decimal(PIO2_1)), decimal.Decimal(PIO2_2)))
+TWO_OVER_PI = float(_D.divide(1, _PIO2))
+TRIG_MAX = 65536.0
+# Taylor coefficients after the first terms, on |r| <= pi / 4: the first left out, r^17 / 17!
+# and r^18 / 18!, are below 6e-17 of the result
+SIN_C = tuple((-1.0) ** j / math.factorial(2 * j + 1) for j in range(1, 8))
+COS_C = tuple((-1.0) ** j / math.factorial(2 * j) for j in range(2, 9))
+
+
+@njit(**_JIT)
+def _quarter(x):
+    """(k, sin r, cos r) where x = k pi / 2 + r, |r| <= pi / 4; cos r as 1 - r^2 / 2 with
+    the rounding of that difference added back."""
+    kf = np.floor(x * TWO_OVER_PI + 0.5)
+    r = ((x - kf * PIO2_1) - kf * PIO2_2) - kf * PIO2_3
+    z = r * r
+    s = SIN_C[6]
+    c = COS_C[6]
+    for j in range(5, -1, -1):
+        s = s * z + SIN_C[j]
+        c = c * z + COS_C[j]
+    hz = 0.5 * z
+    w = 1.0 - hz
+    return kf, r + r * z * s, w + (((1.0 - w) - hz) + z * z * c)
+
+
+@njit(**_JIT)
+def _sin(x):
+    kf, s, c = _quarter(x)
+    q = np.int64(kf) & 3                # sin, cos, -sin, -cos of r by quadrant
+    v = c if q & 1 else s
+    v = -v if q & 2 else v
+    return x if x == 0.0 else v         # the sign of zero
+
+
+@njit(**_JIT)
+def _cos(x):
+    kf, s, c = _quarter(x)
+    q = (np.int64(kf) + 1) & 3          # cos x = sin(x + pi / 2)
+    v = c if q & 1 else s
+    return -v if q & 2 else v
+
+
+@njit(**_JIT)
+def _trig_far(x, y, cosine, sign):
+    """y[i] = sign * libm's sin or cos of x[i] where |x[i]| > TRIG_MAX, NaN or infinite."""
+    for i in range(x.size):
+        if not abs(x[i]) <= TRIG_MAX:
+            y[i] = sign * (math.cos(x[i]) if cosine else math.sin(x[i]))
 
 
 # ---------------------------------------------------------------- special functions
@@ -388,9 +484,11 @@ def unary_values(o, x, y, p):
     elif o == RECIP:
         for i in range(n): y[i] = 1.0 / x[i]
     elif o == SIN:
-        for i in range(n): y[i] = math.sin(x[i])
+        for i in range(n): y[i] = _sin(x[i])
+        _trig_far(x, y, NO, 1.0)
     elif o == COS:
-        for i in range(n): y[i] = math.cos(x[i])
+        for i in range(n): y[i] = _cos(x[i])
+        _trig_far(x, y, YES, 1.0)
     elif o == TAN:
         for i in range(n): y[i] = math.tan(x[i])
     elif o == ARCSIN:
@@ -414,7 +512,10 @@ def unary_values(o, x, y, p):
     elif o == ABS:
         for i in range(n): y[i] = abs(x[i])
     elif o == POWC:
-        for i in range(n): y[i] = _pow(x[i], p)
+        if _whole(p):
+            _int_power(x, y, p)
+        else:
+            for i in range(n): y[i] = _pow(x[i], p)
     elif o == ADDC:
         for i in range(n): y[i] = x[i] + p
     elif o == MULC:
@@ -496,9 +597,11 @@ def unary_derivs(o, x, y, p, d1, d2):
     elif o == RECIP:
         for i in range(n): d1[i] = -y[i] * y[i]; d2[i] = 2.0 * y[i] * y[i] * y[i]
     elif o == SIN:
-        for i in range(n): d1[i] = math.cos(x[i]); d2[i] = -y[i]
+        for i in range(n): d1[i] = _cos(x[i]); d2[i] = -y[i]
+        _trig_far(x, d1, YES, 1.0)
     elif o == COS:
-        for i in range(n): d1[i] = -math.sin(x[i]); d2[i] = -y[i]
+        for i in range(n): d1[i] = -_sin(x[i]); d2[i] = -y[i]
+        _trig_far(x, d1, NO, -1.0)
     elif o == TAN:
         for i in range(n): d1[i] = 1.0 + y[i] * y[i]; d2[i] = 2.0 * y[i] * d1[i]
     elif o == ARCSIN:
@@ -528,9 +631,16 @@ def unary_derivs(o, x, y, p, d1, d2):
         elif p == 1.0:
             d1[:] = 1.0
             d2[:] = 0.0
-        else:
+        elif _whole(p):
+            _int_power(x, d1, p - 1.0)
+            _int_power(x, d2, p - 2.0)
+            for i in range(n): d1[i] *= p; d2[i] *= p * (p - 1.0)
+        else:   # from the value: pow, a call per element, only where x is 0 or not finite
             for i in range(n):
-                d1[i] = p * _pow(x[i], p - 1.0); d2[i] = p * (p - 1.0) * _pow(x[i], p - 2.0)
+                d1[i] = p * y[i] / x[i]; d2[i] = (p - 1.0) * d1[i] / x[i]
+            for i in range(n):
+                if x[i] == 0.0 or not np.isfinite(x[i]):
+                    d1[i] = p * _pow(x[i], p - 1.0); d2[i] = p * (p - 1.0) * _pow(x[i], p - 2.0)
     elif o == ADDC or o == RSUBC:
         d1[:] = 1.0 if o == ADDC else -1.0
         d2[:] = 0.0

@@ -134,6 +134,9 @@ CASES = [
     ("abs", np.abs, (12,), ANY),
     ("fabs", np.fabs, (12,), ANY),
     ("pow int", lambda x: x ** 3, (12,), ANY),
+    ("pow int 6 12 -6 -12", lambda x: x ** 6 - 0.1 * x ** 12 + 0.01 * x ** -6
+     - 1e-3 * x ** -12, (12,), POS),
+    ("pow int odd negative", lambda x: x ** 5 + x ** -3 + x ** 7, (12,), ANY),
     ("pow frac", lambda x: x ** 2.5, (12,), POS),
     ("pow neg", lambda x: x ** -1.5, (12,), POS),
     ("rpow", lambda x: 2.0 ** x, (12,), ANY),

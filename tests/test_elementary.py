@@ -1,4 +1,4 @@
-"""The kernels' own exp, log, log1p, expm1, tanh, logaddexp and expit (vectorizable
+"""The kernels' own exp, log, log1p, expm1, tanh, sin, cos, logaddexp and expit (vectorizable
 arithmetic instead of libm calls) against NumPy's: within a few ulps on every range, and
 NumPy's exact value at zeros, infinities, NaN, subnormals and the edges of overflow."""
 import numpy as np
@@ -8,10 +8,10 @@ import scipy.special as sc
 from numhess import kernels as K
 
 rng = np.random.default_rng(12)
-SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 2.0, 5e-324,
+SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 2.0, np.pi, 5e-324,
                     -5e-324, 1e-310, 2.2250738585072014e-308, 1e-20, -1e-20, 22.0, 22.5,
                     -22.5, 709.782712893384, 709.79, -708.4, -745.1332191019411, -745.14,
-                    800.0, -800.0, 1e300, -1e300, 1.7976931348623157e308])
+                    800.0, -800.0, 65536.0, 65537.0, 1e300, -1e300, 1.7976931348623157e308])
 
 
 def _ulps(got, want):
@@ -33,14 +33,17 @@ UNARY = [  # opcode, NumPy's function, ranges, ulps allowed
     (K.LOG1P, np.log1p, [(-1e-8, 1e-8), (-0.999, 3), (3, 1e15)], 1),
     (K.EXPM1, np.expm1, [(-1e-8, 1e-8), (-1, 1), (-50, 709)], 2),
     (K.TANH, np.tanh, [(-1e-8, 1e-8), (-1, 1), (-30, 30)], 3),
-    (K.EXPIT, sc.expit, [(-5, 5), (-700, 700)], 3),
-    (K.LOG_EXPIT, sc.log_expit, [(-5, 5), (-700, 700)], 3),
+    (K.SIN, np.sin, [(-1e-8, 1e-8), (-1, 1), (-100, 100), (-7e4, 7e4), (1e4, 1e12)], 2),
+    (K.COS, np.cos, [(-1e-8, 1e-8), (-1, 1), (-100, 100), (-7e4, 7e4), (1e4, 1e12)], 2),
+    (K.EXPIT, sc.expit, [(-5, 5), (-700, 700)], 4),
+    (K.LOG_EXPIT, sc.log_expit, [(-5, 5), (-700, 700)], 4),
 ]
 
 
 @pytest.mark.parametrize("opcode, numpy_fn, ranges, ulps", UNARY,
                          ids=[u[1].__name__ for u in UNARY])
 def test_unary_within_ulps_of_numpy(opcode, numpy_fn, ranges, ulps):
+    rng = np.random.default_rng(opcode)      # the same points every run
     for lo, hi in ranges:
         if lo > 0 and hi / lo > 1e3:    # positive ranges over decades
             x = np.exp(rng.uniform(np.log(lo), np.log(hi), 200_000))
@@ -74,3 +77,44 @@ def test_logaddexp_within_ulps_of_numpy():
     with np.errstate(invalid="ignore", over="ignore"):
         assert np.all(np.abs(y[finite] - want[finite]) <= 2 * np.spacing(scale))
     np.testing.assert_array_equal(y[~finite], want[~finite])
+
+
+def test_sin_cos_derivatives_far_and_near():
+    """The rule table's first derivatives of sin and cos (cos and -sin) take the same
+    paths as the values: the vectorized reduction below TRIG_MAX, libm's past it."""
+    x = np.concatenate([rng.uniform(-10, 10, 1000), rng.uniform(1e5, 1e9, 1000),
+                        SPECIAL])
+    with np.errstate(invalid="ignore"):      # at the infinities
+        wants = ((K.SIN, np.cos(x)), (K.COS, -np.sin(x)))
+    for opcode, d1_want in wants:
+        y, d1, d2 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        K.unary_values(opcode, x, y, 0.0)
+        K.unary_derivs(opcode, x, y, 0.0, d1, d2)
+        np.testing.assert_array_equal(np.isnan(d1), np.isnan(d1_want))
+        assert _ulps(d1, d1_want).max() <= 2
+        np.testing.assert_array_equal(d2, -y)
+
+
+@pytest.mark.parametrize("p", [3.0, 5.0, 6.0, 12.0, -3.0, -6.0, -12.0, 0.0, 1.0, 2.5, -0.5, 13.0])
+def test_powers_near_numpys(p):
+    """Whole exponents up to POW_INT_MAX are products by squaring: within a rounding per
+    product of NumPy's pow (which rounds once); other exponents are pow itself, and their
+    derivatives divisions of it by x (pow where x is 0 or not finite). Zeros, infinities
+    and NaN as NumPy's."""
+    x = np.concatenate([rng.uniform(-3, 3, 10_000), rng.uniform(0.01, 100, 10_000),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, 1e30, -1.0]])
+    y, d1, d2 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    K.unary_values(K.POWC, x, y, p)
+    K.unary_derivs(K.POWC, x, y, p, d1, d2)
+    with np.errstate(all="ignore"):
+        want = np.power(x, p)
+        d1_want = p * np.power(x, p - 1.0)
+        d2_want = p * (p - 1.0) * np.power(x, p - 2.0)
+    products = 2 * abs(p) if K._whole(p) else 2     # else pow, and derivatives y / x
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    assert _ulps(y, want).max() <= products + 2
+    inner = np.isfinite(x) & (x != 0.0)     # NumPy's formulas make 0 * inf there
+    for got, w in ((d1, d1_want), (d2, d2_want)):
+        assert _ulps(got[inner], w[inner]).max() <= products + 2
+    zeros = want == 0.0
+    np.testing.assert_array_equal(np.signbit(y[zeros]), np.signbit(want[zeros]))
