@@ -1,8 +1,9 @@
 """np.linalg on traced values.
 
 Primitives (rules in kernels.py): ``inv`` (``INV``: dX = -X dA X), ``solve(a, b)`` (``LU``
-factors, then ``SOLVE``, whose rules solve with them), ``slogdet`` (``LOGABSDET``, gradient X^T, and ``SIGNDET``, no derivative)
-and ``cholesky`` (``CHOL`` of the matrix symmetrized from a's lower triangle).
+factors, then ``SOLVE``, whose rules solve with them), ``slogdet`` (``LOGABSDET``, gradient
+X^T, and ``SIGNDET``, no derivative) and ``cholesky`` (``CHOL`` of the matrix symmetrized
+from a's lower triangle).
 ``det`` of a small matrix (n <= 4) runs Gaussian elimination with partial pivoting, a
 composition of elementwise arithmetic, gathers and reductions (exact derivatives unless
 a column is all zeros before the last step); the pivot order is read from the values at the
