@@ -253,10 +253,17 @@ def matmul(x, y):
     batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
     x = broadcast_to(x, batch + (m, p))
     y = broadcast_to(y, batch + (p, q))
+    shape = batch + ((m,) if not xv else ()) + ((q,) if not yv else ())
+    if m == 1 and q == 1:
+        # dot products: a product and a sum, whose rules are elementwise (the product's
+        # rules for a (1, p) @ (p, 1) took 9x as long: an HVP of x @ x at p = 160,000
+        # 5.2 ms against 0.6 for np.sum(x * x))
+        prod = reshape(x, batch + (p,)) * reshape(y, batch + (p,))
+        d = np.sum(prod, axis=-1) if np.prod(batch) > 1 else np.sum(prod)    # one SUMALL
+        return reshape(lift(b, d), shape)
     value = np.matmul(x.value, y.value).astype(float)
     nb = int(np.prod(batch))
     r = _new(b, K.MATMUL, value, (x, y), ints=[nb, m, p, q])
-    shape = batch + ((m,) if not xv else ()) + ((q,) if not yv else ())
     return reshape(r, shape)
 
 
