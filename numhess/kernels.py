@@ -126,7 +126,8 @@ POW_INT_MAX = 12.0
 
 @njit(**_JIT)
 def _int_power(x, y, p):
-    """y = x ** p for a whole p, |p| <= POW_INT_MAX."""
+    """y = x ** p for a whole p (POWC's values for |p| <= POW_INT_MAX, and its
+    derivatives' powers p - 1 and p - 2)."""
     n = x.size
     e = int(abs(p))
     b = x.copy()
