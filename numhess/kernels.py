@@ -102,21 +102,6 @@ YES, NO = np.bool_(True), np.bool_(False)
 # over k directions (3.5x slower at k = 10). Loop variables of range() need no mark.
 
 
-@njit(**_JIT)
-def _pow(x, p):
-    """x ** p, by multiplication for small integer p (libm's pow is ~10x slower)."""
-    if p == 2.0: return x * x
-    if p == 3.0: return x * x * x
-    if p == 4.0:
-        s = x * x
-        return s * s
-    if p == 1.0: return x
-    if p == 0.0: return 1.0
-    if p == -1.0: return 1.0 / x
-    if p == -2.0: return 1.0 / (x * x)
-    return x ** p
-
-
 # Whole integer exponents up to this size are products by squaring, array by array (each
 # pass vectorizes; libm's pow is a 20-30 ns call per element): r ** -6, r ** 12. The
 # relative error of a chain of products is at most the number of products times the
@@ -517,7 +502,7 @@ def unary_values(o, x, y, p):
         if _whole(p):
             _int_power(x, y, p)
         else:
-            for i in range(n): y[i] = _pow(x[i], p)
+            for i in range(n): y[i] = x[i] ** p
     elif o == ADDC:
         for i in range(n): y[i] = x[i] + p
     elif o == MULC:
@@ -642,7 +627,7 @@ def unary_derivs(o, x, y, p, d1, d2):
                 d1[i] = p * y[i] / x[i]; d2[i] = (p - 1.0) * d1[i] / x[i]
             for i in range(n):
                 if x[i] == 0.0 or not np.isfinite(x[i]):
-                    d1[i] = p * _pow(x[i], p - 1.0); d2[i] = p * (p - 1.0) * _pow(x[i], p - 2.0)
+                    d1[i] = p * x[i] ** (p - 1.0); d2[i] = p * (p - 1.0) * x[i] ** (p - 2.0)
     elif o == ADDC or o == RSUBC:
         d1[:] = 1.0 if o == ADDC else -1.0
         d2[:] = 0.0
