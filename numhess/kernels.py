@@ -28,6 +28,9 @@ from .jit import njit
 from .lapack import getrf, getrs
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
+# Helpers only the kernels call: no CPython or C wrapper to compile (a tenth of a cold
+# compile: 37 -> 34 s for hessian, hvp and grad on a tape without products)
+_HELPER = dict(_JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -109,7 +112,7 @@ YES, NO = np.bool_(True), np.bool_(False)
 POW_INT_MAX = 12.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _int_power(x, y, p):
     """y = x ** p for a whole p (POWC's values for |p| <= POW_INT_MAX, and its
     derivatives' powers p - 1 and p - 2)."""
@@ -169,7 +172,7 @@ TWO54 = 2.0 ** 54
 SMALLEST_NORMAL = 2.2250738585072014e-308
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _exp_reduced(x):
     """(k, e^r - 1) where x = k ln 2 + r, |r| <= ln 2 / 2 (x clamped to +-1400, past
     where exp overflows and underflows)."""
@@ -182,7 +185,7 @@ def _exp_reduced(x):
     return kf, r + r * r * p
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _scaled(q, kf):
     """q 2^k in two factors, each a normal number for |k| <= 2020 (subnormal results and
     overflow round once)."""
@@ -191,14 +194,14 @@ def _scaled(q, kf):
     return q * _double((k1 + 1023) << 52) * _double((k - k1 + 1023) << 52)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _exp(x):
     kf, q = _exp_reduced(x)
     y = _scaled(1.0 + q, kf)
     return y if x == x else x
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _expm1_of(x, kf, q):
     """expm1(x) from _exp_reduced(x): 2^k (e^r - 1) + (2^k - 1)."""
     sc = _double((np.int64(min(kf, 1023.0)) + 1023) << 52)
@@ -209,13 +212,13 @@ def _expm1_of(x, kf, q):
     return y if (x == x and x != 0.0) else x     # NaN, and the sign of zero
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _expm1(x):
     kf, q = _exp_reduced(max(x, -60.0))   # e^-60 - 1 rounds to -1
     return _expm1_of(x, kf, q)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _log(x):
     """log x = e ln 2 + log m, m = x / 2^e in (sqrt(2)/2, sqrt(2)], log m = 2 atanh(s)
     with s = (m - 1) / (m + 1), written f - s (f - 2 q) around f = m - 1 (exact)."""
@@ -240,7 +243,7 @@ def _log(x):
     return np.nan if x < 0.0 else y
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_HELPER)
 def _log1p(x):
     """log(u) for u = 1 + x rounded, corrected by the rounding: log(u) - (u - 1 - x) / u."""
     u = 1.0 + x
@@ -250,7 +253,7 @@ def _log1p(x):
     return u if u == np.inf else r
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_HELPER)
 def _tanh(x):
     """sign(x) t / (t + 2), t = expm1(2 |x|)."""
     a = abs(x)
@@ -261,7 +264,7 @@ def _tanh(x):
     return math.copysign(r, x)
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_HELPER)
 def _logaddexp(a, b):
     """log(e^a + e^b) = max + log1p(e^-|a - b|); a + log 2 where a == b (infinities)."""
     m = a if a > b else b
@@ -293,7 +296,7 @@ SIN_C = tuple((-1.0) ** j / math.factorial(2 * j + 1) for j in range(1, 8))
 COS_C = tuple((-1.0) ** j / math.factorial(2 * j) for j in range(2, 9))
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _quarter(x):
     """(k, sin r, cos r) where x = k pi / 2 + r, |r| <= pi / 4; cos r as 1 - r^2 / 2 with
     the rounding of that difference added back."""
@@ -310,7 +313,7 @@ def _quarter(x):
     return kf, r + r * z * s, w + (((1.0 - w) - hz) + z * z * c)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _sin(x):
     kf, s, c = _quarter(x)
     q = np.int64(kf) & 3                # sin, cos, -sin, -cos of r by quadrant
@@ -319,7 +322,7 @@ def _sin(x):
     return x if x == 0.0 else v         # the sign of zero
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _cos(x):
     kf, s, c = _quarter(x)
     q = (np.int64(kf) + 1) & 3          # cos x = sin(x + pi / 2)
@@ -327,7 +330,7 @@ def _cos(x):
     return -v if q & 2 else v
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _trig_far(x, y, cosine, sign):
     """y[i] = sign * libm's sin or cos of x[i] where |x[i]| > TRIG_MAX, NaN or infinite."""
     for i in range(x.size):
@@ -336,20 +339,20 @@ def _trig_far(x, y, cosine, sign):
 
 
 # ---------------------------------------------------------------- special functions
-@njit(**_JIT)
+@njit(**_HELPER)
 def _expit(x):
     """1 / (1 + exp(-x)) without overflow."""
     e = _exp(-abs(x))
     return 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_HELPER)
 def _log_expit(x):
     lp = _log1p(_exp(-abs(x)))
     return -lp if x >= 0.0 else x - lp
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _entr(x):
     if x > 0.0:
         return -x * math.log(x)
@@ -358,12 +361,12 @@ def _entr(x):
     return -np.inf if x < 0.0 else np.nan
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _is_pole(x):
     return x <= 0.0 and x == math.floor(x)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _gammaln(x):
     """log |Gamma(x)|, as scipy.special.gammaln."""
     if x == -np.inf:
@@ -373,7 +376,7 @@ def _gammaln(x):
     return math.lgamma(x)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _digamma(x):
     """psi(x): reflection below 1/2, recurrence up to x >= 10, then the asymptotic series
     (terms to x**-14, error below 1e-17 there)."""
@@ -397,7 +400,7 @@ def _digamma(x):
     return acc + math.log(x) - 0.5 / x - s
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _trigamma(x):
     """psi'(x) = polygamma(1, x), by the same scheme as _digamma."""
     if np.isnan(x) or _is_pole(x):
@@ -420,7 +423,7 @@ def _trigamma(x):
     return acc + sign * t
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _tetragamma(x):
     """psi''(x) = polygamma(2, x), by the same scheme as _digamma."""
     if np.isnan(x) or _is_pole(x):
@@ -542,7 +545,7 @@ def unary_values(o, x, y, p):
     elif o == TRUNC:
         for i in range(n): y[i] = np.trunc(x[i])
     elif o == ROUNDC:
-        for i in range(n): y[i] = np.round(x[i] * 10.0 ** p) / 10.0 ** p
+        for i in range(n): y[i] = np.rint(x[i] * 10.0 ** p) / 10.0 ** p
     elif o == ISNAN:
         for i in range(n): y[i] = 1.0 if np.isnan(x[i]) else 0.0
     elif o == ISINF:
@@ -803,7 +806,15 @@ def binary_derivs(o, a, b, y, fa, fb, faa, fab, fbb):
         fbb[:] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
+def _copy(dst, src):
+    """dst[:src.size] = src. Numba's slice assignment from an array compiles its shape
+    mismatch error, string formatting and all: about 4 s of a cold compile."""
+    for i in range(src.size):
+        dst[i] = src[i]
+
+
+@njit(**_HELPER)
 def _operand(vals, off, full, s, m, buf):
     """Elements s..s+m of an elementwise operand: a view, or its one value repeated."""
     if full:
@@ -818,7 +829,7 @@ def _operand(vals, off, full, s, m, buf):
 # cotangents moved 1.6 -> 0.5 ns an element, and at k = 10 its tangents ran 8x faster
 # than through per-element partials. With one direction (k == 1) the other rules loop
 # over slices (simple loops LLVM vectorizes), and MUL reads its partials from the values.
-@njit(**_JIT)
+@njit(**_HELPER)
 def _slope(o, p):
     """dy/dx of a linear unary op (NEG, ADDC, MULC, RSUBC, DIVC), as unary_derivs has it."""
     if o == MULC:
@@ -828,7 +839,7 @@ def _slope(o, p):
     return -1.0 if o == NEG or o == RSUBC else 1.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _unary_tangent(vals, tans, k, o, p, xo, yo, n, scr):
     if _linear(o):      # a constant slope: one flat loop over every direction
         c = _slope(o, p)
@@ -851,7 +862,7 @@ def _unary_tangent(vals, tans, k, o, p, xo, yo, n, scr):
                     tans[U(y + j)] = d * tans[U(x + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr, keep):
     if _linear(o):      # a constant slope: flat loops over every direction
         c = _slope(o, p)
@@ -882,7 +893,7 @@ def _unary_adjoint(vals, adj, k, o, p, xo, yo, n, scr, keep):
                         adj[U(y + j)] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _linear(o):
     """Opcodes whose second derivatives are zero (LINEAR_OPS): their second-order rules
     read no tangent."""
@@ -890,7 +901,7 @@ def _linear(o):
             or o == SUB)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr, gz):
     """gz: the result's second-order cotangents are zero (Tape.gzero): not read. A linear
     op passes both cotangents back by its slope, and reads no tangent."""
@@ -931,7 +942,7 @@ def _unary_adjoint_tangent(vals, tans, adj, adjt, k, o, p, xo, yo, n, scr, gz):
                 adjt[U(x + j)] += v
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _binary_partials(vals, o, ao, bo, yo, s, m, full_a, full_b, scr):
     A = _operand(vals, ao, full_a, s, m, scr[5])
     B = _operand(vals, bo, full_b, s, m, scr[6])
@@ -939,7 +950,7 @@ def _binary_partials(vals, o, ao, bo, yo, s, m, full_a, full_b, scr):
                   scr[3, :m], scr[4, :m])
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
     fa, fb = scr[0], scr[1]
     if (o == ADD or o == SUB) and da == 1 and db == 1:   # slopes 1 and sb: flat loops
@@ -950,7 +961,7 @@ def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
             for i in range(n * k):
                 ty[i] = ta[i] + sb * tb[i]
         elif act_a:
-            ty[:] = ta
+            _copy(ty, ta)
         else:
             for i in range(n * k):
                 ty[i] = sb * tb[i]
@@ -992,7 +1003,7 @@ def _binary_tangent(vals, tans, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr):
                     tans[U(y + j)] = pb * tans[U(ib + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, keep):
     fa, fb = scr[0], scr[1]
     if (o == ADD or o == SUB) and da == 1 and db == 1:   # flat loops over every direction
@@ -1024,7 +1035,7 @@ def _binary_adjoint(vals, adj, k, o, ao, bo, yo, n, da, db, act_a, act_b, scr, k
                     adj[U(ib + j)] += pb * g
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, act_a,
                             act_b, scr, gz):
     """gz: the result's second-order cotangents are zero (Tape.gzero): not read. A linear
@@ -1080,13 +1091,13 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
                     adjt[U(ib + j)] += pb * gt + pbb * tans[U(ib + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _binary_pull_1(adj, a0, b0, y0, m, fa, fb, act_a, act_b, g, keep):
     """One cotangent through a binary op with whole operands, over slices: g = adj[y]
     (kept for the second-order terms), adj[a] += fa g, adj[b] += fb g, adj[y] cleared
     unless keep."""
     gy = adj[y0:y0 + m]
-    g[:m] = gy
+    _copy(g, gy)
     if not keep:
         gy[:] = 0.0
     if act_a:
@@ -1099,7 +1110,7 @@ def _binary_pull_1(adj, a0, b0, y0, m, fa, fb, act_a, act_b, g, keep):
             gb[i] += fb[i] * g[i]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _sum_pull_1(adj, a0, b0, y0, m, sb, act_a, act_b, keep):
     """One cotangent through a + sb b (ADD, SUB) with whole operands, over slices."""
     gy = adj[y0:y0 + m]
@@ -1115,7 +1126,7 @@ def _sum_pull_1(adj, a0, b0, y0, m, sb, act_a, act_b, keep):
         gy[:] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _product_second_1(vals, tans, adjt, a0, b0, y0, m, g, act_a, act_b):
     """The second-order cotangents of a b (MUL) for one direction and whole operands:
     adjt[a] += b gt + tb g, adjt[b] += a gt + ta g."""
@@ -1127,7 +1138,7 @@ def _product_second_1(vals, tans, adjt, a0, b0, y0, m, g, act_a, act_b):
     gt[:] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _factor_second_1(gs, other, t_other, gt, g, cross):
     """One factor's terms: gs += other gt, plus t_other g when the other factor is active
     (its tangent is read only then)."""
@@ -1139,7 +1150,7 @@ def _factor_second_1(gs, other, t_other, gt, g, cross):
             gs[i] += other[i] * gt[i]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _binary_second_1(tans, adjt, a0, b0, y0, m, fa, fb, faa, fab, fbb, g, act_a, act_b):
     """_binary_adjoint_tangent's loop for one direction and whole operands of a nonlinear
     op, over slices (loops LLVM can vectorize). a and b may be one slot: every update
@@ -1152,7 +1163,7 @@ def _binary_second_1(tans, adjt, a0, b0, y0, m, fa, fb, faa, fab, fbb, g, act_a,
     gt[:] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _operand_second_1(gs, f, f_self, f_cross, t_self, t_other, gt, g, other):
     """One operand's terms: gs += f gt + (f_self t_self + f_cross t_other) g, reading
     only the tangents the op's second derivatives need."""
@@ -1249,16 +1260,16 @@ def forward(T, x, vals, ivals):
                     vals[yo + r * L + i] = vals[xo + r * L + perm[i]]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _matmul_forward(vals, ipool, q, ao, bo, co):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
     for s in range(nb):
         A = vals[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
         B = vals[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
-        vals[co + s * m * r:co + (s + 1) * m * r] = np.dot(A, B).ravel()
+        _copy(vals[co + s * m * r:co + (s + 1) * m * r], np.dot(A, B).ravel())
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _extreme_forward(vals, ivals, ipool, q, w, xo, nx, yo, ny, is_max):
     for g in range(ny):
         ivals[w + g] = -1
@@ -1342,7 +1353,7 @@ def tangent(T, vals, ivals, tans, k, every):
 
 # The index ops move k values per element; with one direction (hvp, grad, jvp) they loop
 # without the inner loop over directions, which ran a 3267-element gather 2.3x slower.
-@njit(**_JIT)
+@njit(**_HELPER)
 def _gather(buf, k, idx, q, base, yo, n):
     """buf[yo + i] = buf[base + idx[q + i]] for i < n, k values each."""
     if k == 1:
@@ -1355,7 +1366,7 @@ def _gather(buf, k, idx, q, base, yo, n):
             buf[U((yo + i) * k + j)] = buf[U(src * k + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _scatter_add(buf, k, idx, q, xo, nx, yo):
     """buf[yo + idx[q + i]] += buf[xo + i] for i < nx, k values each."""
     if k == 1:
@@ -1368,7 +1379,7 @@ def _scatter_add(buf, k, idx, q, xo, nx, yo):
             buf[U(dst * k + j)] += buf[U((xo + i) * k + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _gather_add(buf, k, idx, q, yo, xo, nx):
     """buf[xo + i] += buf[yo + idx[q + i]] for i < nx, k values each (a SCATTER's
     cotangents pulled back)."""
@@ -1382,7 +1393,7 @@ def _gather_add(buf, k, idx, q, yo, xo, nx):
             buf[U((xo + i) * k + j)] += buf[U(src * k + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _sum(x):
     """sum(x) with eight running sums, as NumPy's sum keeps: one would chain every add
     (at n = 1000, 0.78 us against 0.16)."""
@@ -1403,7 +1414,7 @@ def _sum(x):
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _spread(buf, k, xo, n, yo):
     """buf[xo + i] += buf[yo] for i < n, k values each: a sum's cotangents pulled back
     (Numba's slice += a scalar ran 7x slower than the loop)."""
@@ -1424,7 +1435,7 @@ def _spread(buf, k, xo, n, yo):
 SPARSE_TANGENT = 1.0 / 16.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _nonzeros(X):
     c = 0
     for v in X.ravel():
@@ -1437,7 +1448,7 @@ def _nonzeros(X):
 SMALL_FACTOR = 64
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _blocks_product(M, X, out):
     """out[i] += M @ X[i] for every block i of X (m, v, k) and out (m, u, k): one BLAS
     product with X's blocks side by side, or loops for a small M. (A BLAS call per block,
@@ -1465,7 +1476,7 @@ def _blocks_product(M, X, out):
                 out[i, a, j] += P[a, i, j]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
     for s in range(nb):
@@ -1485,7 +1496,7 @@ def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
                             for l in range(m):
                                 dC[l, c] += v * A[l, i]
             else:
-                dC[:, :] = np.dot(A, dB)
+                _copy(tans[c0:c0 + m * r * k], np.dot(A, dB).ravel())
         if act_a:
             a0 = (ao + s * m * p) * k
             dA = tans[a0:a0 + m * p * k].reshape((m, p, k))
@@ -1559,7 +1570,7 @@ def adjoint(T, vals, ivals, adj, k, keep, g):
         adj[i] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _gather_adjoint(adj, k, idx, q, base, yo, n, pact):
     # constant sources (zero fill, constants in a concatenation) take no cotangent
     if k == 1:
@@ -1575,7 +1586,7 @@ def _gather_adjoint(adj, k, idx, q, base, yo, n, pact):
                 adj[U(dst * k + j)] += adj[U((yo + i) * k + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _where_adjoint(vals, adj, k, ao, bo, co, yo, n, fa, fb, fc, act_a, act_b):
     da = 1 if fa else 0
     db = 1 if fb else 0
@@ -1592,7 +1603,7 @@ def _where_adjoint(vals, adj, k, ao, bo, co, yo, n, fa, fb, fc, act_a, act_b):
             adj[U(dst * k + j)] += adj[U((yo + i) * k + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _where(vals, buf, k, ao, bo, co, yo, n, fa, fb, fc):
     """buf[y] = buf[a] where vals[c] != 0, else buf[b], k values each: WHERE's values
     (buf = vals) and tangents. With one direction the loop has no inner loop (one of trip
@@ -1609,7 +1620,7 @@ def _where(vals, buf, k, ao, bo, co, yo, n, fa, fb, fc):
             buf[U((yo + i) * k + j)] = buf[U(src * k + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _matmul_adjoint(vals, adj, k, ipool, q, ao, bo, co, act_a, act_b):
     """aA += aC @ B^T and aB += A^T @ aC, for k cotangents."""
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
@@ -1705,7 +1716,7 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
                 adjt[yo * k:(yo + n) * k] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _matmul_cross(vals, tans, adj, adjt, k, ipool, q, ao, bo, co, act_a, act_b):
     """The bilinear terms: d(aA) += aC @ dB^T and d(aB) += dA^T @ aC."""
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
@@ -1732,16 +1743,16 @@ def _matmul_cross(vals, tans, adj, adjt, k, ipool, q, ao, bo, co, act_a, act_b):
 # ---------------------------------------------------------------- inverse and log|det|
 # X = A^-1: dX = -X dA X, and a cotangent aX pulls back to aA = -X^T aX X^T. log|det A|
 # has gradient X^T, whose derivative is -(X dA X)^T. X is recomputed where needed.
-@njit(**_JIT)
+@njit(**_HELPER)
 def _inv_forward(vals, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
     for s in range(nb):
         A = vals[ao + s * m:ao + (s + 1) * m].reshape((n, n))
-        vals[yo + s * m:yo + (s + 1) * m] = np.linalg.inv(A).ravel()
+        _copy(vals[yo + s * m:yo + (s + 1) * m], np.linalg.inv(A).ravel())
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _slogdet_forward(vals, ipool, q, ao, yo, want_sign):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
@@ -1751,7 +1762,7 @@ def _slogdet_forward(vals, ipool, q, ao, yo, want_sign):
         vals[yo + s] = sg if want_sign else ld
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _sandwich(X, D, n, k, sign):
     """sign * X @ D_j @ X for each of the k directions of D (n, n, k), as (n, n, k)."""
     T1 = np.dot(X, D.reshape((n, n * k))).reshape((n, n, k))
@@ -1764,7 +1775,7 @@ def _sandwich(X, D, n, k, sign):
 # whole BLAS products: the directions go outermost for the product and back innermost
 # after (a product per row or per direction was n GEMVs: the 2000 x 2000 inverse's
 # cotangent took seconds).
-@njit(**_JIT)
+@njit(**_HELPER)
 def _swap(D):
     """(n, p, k) -> (p, n, k), a C-ordered copy."""
     n, p, k = D.shape
@@ -1776,7 +1787,7 @@ def _swap(D):
     return out
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _right(D, M):
     """[i, c, j] = sum_l D[i, l, j] M[l, c]: each direction's (n, p) matrix times M."""
     n, p, k = D.shape
@@ -1787,7 +1798,7 @@ def _right(D, M):
     return _swap(np.dot(np.ascontiguousarray(M.T), S).reshape((r, n, k)))
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _left(D, M):
     """[l, c, j] = sum_i D[i, l, j] M[i, c]: each direction's (n, p) matrix, transposed,
     times M."""
@@ -1797,7 +1808,7 @@ def _left(D, M):
     return _swap(P.reshape((r, p, k)))
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _inv_tangent(vals, tans, k, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
@@ -1805,10 +1816,10 @@ def _inv_tangent(vals, tans, k, ipool, q, ao, yo):
         X = vals[yo + s * m:yo + (s + 1) * m].reshape((n, n))
         a0, y0 = (ao + s * m) * k, (yo + s * m) * k
         dA = np.ascontiguousarray(tans[a0:a0 + m * k]).reshape((n, n, k))
-        tans[y0:y0 + m * k] = _sandwich(X, dA, n, k, -1.0).ravel()
+        _copy(tans[y0:y0 + m * k], _sandwich(X, dA, n, k, -1.0).ravel())
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _inv_adjoint(vals, adj, k, ipool, q, ao, yo):
     """aA += -X^T aX X^T for k cotangents."""
     nb, n = ipool[q], ipool[q + 1]
@@ -1821,7 +1832,7 @@ def _inv_adjoint(vals, adj, k, ipool, q, ao, yo):
         adj[a0:a0 + m * k] += _sandwich(XT, aX, n, k, -1.0).ravel()
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _inv_cross(vals, tans, adj, adjt, k, ipool, q, ao, yo):
     """The terms of d(aA) from dX: -(dX^T G X^T + X^T G dX^T), G the one cotangent."""
     nb, n = ipool[q], ipool[q + 1]
@@ -1843,7 +1854,7 @@ def _inv_cross(vals, tans, adj, adjt, k, ipool, q, ao, yo):
                     adjt[a0 + (i * n + l) * k + j] -= T[i, l]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _inv_of(vals, ao, yo, s, n):
     """A_s^-1, NaN where A_s is singular (log|det| = -inf): no raise inside a sweep."""
     m = n * n
@@ -1853,7 +1864,7 @@ def _inv_of(vals, ao, yo, s, n):
     return np.ascontiguousarray(np.linalg.inv(A))
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _logdet_tangent(vals, tans, k, ipool, q, ao, yo):
     """d log|det A| = <X^T, dA>."""
     nb, n = ipool[q], ipool[q + 1]
@@ -1862,10 +1873,10 @@ def _logdet_tangent(vals, tans, k, ipool, q, ao, yo):
         w = np.ascontiguousarray(_inv_of(vals, ao, yo, s, n).T).ravel()
         a0 = (ao + s * m) * k
         dA = np.ascontiguousarray(tans[a0:a0 + m * k]).reshape((m, k))
-        tans[(yo + s) * k:(yo + s + 1) * k] = np.dot(w, dA)
+        _copy(tans[(yo + s) * k:(yo + s + 1) * k], np.dot(w, dA))
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _logdet_adjoint(vals, adj, k, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
@@ -1877,7 +1888,7 @@ def _logdet_adjoint(vals, adj, k, ipool, q, ao, yo):
                 adj[a0 + e * k + j] += w[e] * adj[(yo + s) * k + j]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _logdet_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
@@ -1904,7 +1915,7 @@ def _logdet_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, yo):
 # with the factors (n^2 per column) instead of factoring A again (n^3). They are the
 # factors of A's transpose (A's row-major memory is LAPACK's column-major transpose), so
 # a solve with A is getrs's 'T' and one with A^T its 'N'.
-@njit(**_JIT)
+@njit(**_HELPER)
 def _lu_forward(vals, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
@@ -1912,7 +1923,7 @@ def _lu_forward(vals, ipool, q, ao, yo):
     piv = np.empty(n, np.int32)
     for s in range(nb):
         F = vals[yo + s * (m + n):yo + s * (m + n) + m]
-        F[:] = vals[ao + s * m:ao + (s + 1) * m]
+        _copy(F, vals[ao + s * m:ao + (s + 1) * m])
         getrf(dims.ctypes, dims.ctypes, F.ctypes, dims.ctypes, piv.ctypes, dims[1:].ctypes)
         if dims[1] != 0:
             raise np.linalg.LinAlgError("Singular matrix")
@@ -1920,7 +1931,7 @@ def _lu_forward(vals, ipool, q, ao, yo):
             vals[yo + s * (m + n) + m + i] = piv[i]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _lu_solve(vals, lo, n, R, transpose):
     """A^-1 R (A^-T R when transpose) for an (n, r) R, from A's factors at lo."""
     r = R.shape[1]
@@ -1939,16 +1950,16 @@ def _lu_solve(vals, lo, n, R, transpose):
     return np.ascontiguousarray(X.T)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _solve_forward(vals, ipool, q, bo, lo, yo):
     nb, n, m = ipool[q], ipool[q + 1], ipool[q + 2]
     for s in range(nb):
         B = vals[bo + s * n * m:bo + (s + 1) * n * m].reshape((n, m))
         X = _lu_solve(vals, lo + s * (n * n + n), n, B, False)
-        vals[yo + s * n * m:yo + (s + 1) * n * m] = X.ravel()
+        _copy(vals[yo + s * n * m:yo + (s + 1) * n * m], X.ravel())
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _solve_tangent(vals, tans, k, ipool, q, ao, bo, lo, yo, act_a, act_b):
     nb, n, m = ipool[q], ipool[q + 1], ipool[q + 2]
     for s in range(nb):
@@ -1962,10 +1973,10 @@ def _solve_tangent(vals, tans, k, ipool, q, ao, bo, lo, yo, act_a, act_b):
             X = vals[yo + s * n * m:yo + (s + 1) * n * m].reshape((n, m))
             R -= _right(tans[a0:a0 + n * n * k].reshape((n, n, k)), X).reshape((n, m * k))
         dX = _lu_solve(vals, lo + s * (n * n + n), n, R, False)
-        tans[y0:y0 + n * m * k] = dX.ravel()
+        _copy(tans[y0:y0 + n * m * k], dX.ravel())
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _solve_adjoint(vals, adj, k, ipool, q, ao, bo, lo, yo, act_a, act_b):
     nb, n, m = ipool[q], ipool[q + 1], ipool[q + 2]
     for s in range(nb):
@@ -1982,7 +1993,7 @@ def _solve_adjoint(vals, adj, k, ipool, q, ao, bo, lo, yo, act_a, act_b):
             adj[a0:a0 + n * n * k] -= _right(aB.reshape((n, m, k)), XT).ravel()
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _solve_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, bo, lo, yo, act_a, act_b):
     nb, n, m = ipool[q], ipool[q + 1], ipool[q + 2]
     for s in range(nb):
@@ -2012,7 +2023,7 @@ def _solve_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, bo, lo, yo, a
 # cotangent aL pulls back to aA = sym(Li^T Phi(L^T aL) Li) (Murray 2016); and that
 # differentiated along dL and d(aL) is sym(Li^T dP Li - Li^T dL^T S - S dL Li), with
 # S = Li^T Phi(L^T aL) Li and dP = Phi(dL^T aL + L^T d(aL)).
-@njit(**_JIT)
+@njit(**_HELPER)
 def _phi(M):
     n = M.shape[0]
     for i in range(n):
@@ -2022,7 +2033,7 @@ def _phi(M):
     return M
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _direction(buf, o, n, k, j):
     """Direction j of the (n, n) block at buffer position o of a k-direction buffer."""
     D = np.empty((n, n))
@@ -2032,7 +2043,7 @@ def _direction(buf, o, n, k, j):
     return D
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _add_sym(buf, o, n, k, j, S):
     """buf's direction j of the block at o += (S + S^T) / 2."""
     for i in range(n):
@@ -2040,16 +2051,16 @@ def _add_sym(buf, o, n, k, j, S):
             buf[(o + i * n + l) * k + j] += 0.5 * (S[i, l] + S[l, i])
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _chol_forward(vals, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
     for s in range(nb):
         A = vals[ao + s * m:ao + (s + 1) * m].reshape((n, n))
-        vals[yo + s * m:yo + (s + 1) * m] = np.linalg.cholesky(A).ravel()
+        _copy(vals[yo + s * m:yo + (s + 1) * m], np.linalg.cholesky(A).ravel())
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _chol_factor(vals, yo, s, n):
     m = n * n
     Lm = np.ascontiguousarray(vals[yo + s * m:yo + (s + 1) * m]).reshape((n, n))
@@ -2057,7 +2068,7 @@ def _chol_factor(vals, yo, s, n):
     return Lm, Li, np.ascontiguousarray(Li.T)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _chol_tangent(vals, tans, k, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
@@ -2072,7 +2083,7 @@ def _chol_tangent(vals, tans, k, ipool, q, ao, yo):
                     tans[(yo + s * m + i * n + l) * k + j] = dL[i, l]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _chol_adjoint(vals, adj, k, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
@@ -2085,7 +2096,7 @@ def _chol_adjoint(vals, adj, k, ipool, q, ao, yo):
             _add_sym(adj, ao + s * m, n, k, j, S)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _chol_adjoint_tangent(vals, tans, adj, adjt, k, ipool, q, ao, yo):
     nb, n = ipool[q], ipool[q + 1]
     m = n * n
@@ -2120,8 +2131,8 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
             w0, v0 = yo + s * n, yo + nb * n + s * n * n
             if finite:
                 w, V = np.linalg.eigh(A)
-                vals[w0:w0 + n] = w
-                vals[v0:v0 + n * n] = V.ravel()
+                _copy(vals[w0:w0 + n], w)
+                _copy(vals[v0:v0 + n * n], V.ravel())
             else:
                 vals[w0:w0 + n] = np.nan
                 vals[v0:v0 + n * n] = np.nan
@@ -2129,19 +2140,20 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
             q0, r0 = yo + s * m * r, yo + nb * m * r + s * r * n
             if finite:
                 Q, R = np.linalg.qr(A)
-                vals[q0:q0 + m * r] = Q.ravel()
-                vals[r0:r0 + r * n] = R.ravel()
+                _copy(vals[q0:q0 + m * r], Q.ravel())
+                _copy(vals[r0:r0 + r * n], R.ravel())
             else:
                 vals[q0:q0 + m * r] = np.nan
                 vals[r0:r0 + r * n] = np.nan
         elif kind == SVALS:
             if finite:
-                vals[yo + s * r:yo + (s + 1) * r] = np.linalg.svd(A, False)[1]
+                _copy(vals[yo + s * r:yo + (s + 1) * r], np.linalg.svd(A, False)[1])
             else:
                 vals[yo + s * r:yo + (s + 1) * r] = np.nan
         else:   # PINV
             if finite:
-                vals[yo + s * size_a:yo + (s + 1) * size_a] = np.linalg.pinv(A, rcond).ravel()
+                _copy(vals[yo + s * size_a:yo + (s + 1) * size_a],
+                      np.linalg.pinv(A, rcond).ravel())
             else:
                 vals[yo + s * size_a:yo + (s + 1) * size_a] = np.nan
 
@@ -2169,7 +2181,7 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
 # The first-order cotangents adj are every position's, kept by one adjoint sweep (keep).
 # Tapes with linear algebra never come here (supports.py).
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _run_of(owner, tlist, tbeg, xo, nx):
     """(i0, i1): tlist[i0:i1] are the positions of [xo, xo + nx) with a non-zero tangent."""
     if nx == 0:
@@ -2182,7 +2194,7 @@ def _run_of(owner, tlist, tbeg, xo, nx):
     return s0 + np.searchsorted(seg, xo), s0 + np.searchsorted(seg, xo + nx)
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _mapped_run(owner, tlist, tbeg, tstamp, cur, xo, dx, nx, yo, n, L):
     """Append to tlist (from L) the outputs of an elementwise op that read a position of
     operand [xo, xo + nx) with a non-zero tangent (all n of them for a broadcast one);
@@ -2206,7 +2218,7 @@ def _mapped_run(owner, tlist, tbeg, tstamp, cur, xo, dx, nx, yo, n, L):
     return L
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _sort(run):
     """Sort a run of positions in place, unless it is sorted already (a sum over a last
     axis maps sorted inputs to sorted targets)."""
@@ -2233,7 +2245,7 @@ def _merge(tlist, start, mid, end):
         tlist[w] = tlist[i]
         i += 1
         w += 1
-    tlist[start:j] = tlist[end:w]
+    _copy(tlist[start:j], tlist[end:w])
 
 
 @njit(**_JIT)
@@ -2364,7 +2376,7 @@ def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
     return L
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _unary_derivs_at(o, p, vals, xo, yo, els, shift, m, scr):
     """unary_derivs of x -> y at the elements els[r] - shift, r < m (the support sweeps'
     scattered elements): d1 and d2 into scr rows 2 and 3 (x and y in rows 0 and 1)."""
@@ -2375,7 +2387,7 @@ def _unary_derivs_at(o, p, vals, xo, yo, els, shift, m, scr):
     unary_derivs(o, scr[0, :m], scr[1, :m], p, scr[2, :m], scr[3, :m])
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _binary_derivs_at(o, vals, ao, bo, yo, da, db, els, shift, m, scr):
     """binary_derivs of (a, b) -> y at the elements els[r] - shift, r < m: fa, fb, faa,
     fab, fbb into scr rows 0-4 (a, b and y in rows 5-7)."""
@@ -2388,7 +2400,7 @@ def _binary_derivs_at(o, vals, ao, bo, yo, da, db, els, shift, m, scr):
                   scr[2, :m], scr[3, :m], scr[4, :m])
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _support_unary_tangent(vals, tans, k, o, p, xo, yo, run, scr):
     for s in range(0, run.size, TILE):
         m = min(TILE, run.size - s)
@@ -2399,7 +2411,7 @@ def _support_unary_tangent(vals, tans, k, o, p, xo, yo, run, scr):
                 tans[U((yo + i) * k + j)] = scr[2, r] * tans[U((xo + i) * k + j)]
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, act_a, act_b, run, scr):
     for s in range(0, run.size, TILE):
         m = min(TILE, run.size - s)
@@ -2416,7 +2428,7 @@ def _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, act_a, act_b, 
                 tans[U(y + j)] = v
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _push(q, v, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na):
     """adjt[q[r]] += v[r] (k values each, at v[r * k:]) for r < m, chaining each position
     to its owner's run the first time; returns the chains' length. (Buffered: a call per
@@ -2554,7 +2566,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
     return na
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _push_range(q0, count, k, pq, pv, adjt, astamp, cur, owner, ahead, anext, apos, na):
     """_push of positions q0..q0+count, each adding the same k values (pv filled in)."""
     for s in range(0, count, TILE):
@@ -2565,7 +2577,7 @@ def _push_range(q0, count, k, pq, pv, adjt, astamp, cur, owner, ahead, anext, ap
     return na
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahead, anext,
                          apos, na, idx, m, scr, kv):
     """The second-order rule of an elementwise instruction at its elements idx[0, :m];
@@ -2662,7 +2674,7 @@ def support_hessian(T, S, vals, ivals, adj, starts, k, n_dirs, stamp0, H, tans, 
 
 
 # ---------------------------------------------------------------- drivers over chunks
-@njit(**_JIT)
+@njit(**_HELPER)
 def _to_columns(buf, k, nv, n, out, c0):
     """out[i, c0 + j] = buf[i * k + j] for i < n, j < nv: a chunk's results, element by
     element with their k directions side by side, as columns of out. One direction takes
@@ -2712,7 +2724,7 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dir
                         tans[j * k + d] = 1.0
             tangent(T, vals, ivals, tans, k, NO)
             for w in range(W.shape[0]):
-                adj[out_off:out_off + out_size] = W[w]
+                _copy(adj[out_off:out_off + out_size], W[w])
                 adjoint_tangent(T, vals, ivals, tans, adj, adjt, k)
                 _to_columns(adjt, k, nv, n_in, B[w], d0)
                 adjt[:n_in * k] = 0.0
