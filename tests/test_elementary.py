@@ -1,6 +1,7 @@
-"""The kernels' own exp, log, log1p, expm1, tanh, sin, cos, logaddexp and expit (vectorizable
-arithmetic instead of libm calls) against NumPy's: within a few ulps on every range, and
-NumPy's exact value at zeros, infinities, NaN, subnormals and the edges of overflow."""
+"""The kernels' own exp, log, log1p, expm1, tanh, sin, cos, arctan, arctan2, sinh, cosh,
+logaddexp and expit (vectorizable arithmetic instead of libm calls) against NumPy's:
+within a few ulps on every range, and NumPy's exact value at zeros, infinities, NaN,
+subnormals and the edges of overflow."""
 import numpy as np
 import pytest
 import scipy.special as sc
@@ -35,6 +36,9 @@ UNARY = [  # opcode, NumPy's function, ranges, ulps allowed
     (K.TANH, np.tanh, [(-1e-8, 1e-8), (-1, 1), (-30, 30)], 3),
     (K.SIN, np.sin, [(-1e-8, 1e-8), (-1, 1), (-100, 100), (-7e4, 7e4), (1e4, 1e12)], 2),
     (K.COS, np.cos, [(-1e-8, 1e-8), (-1, 1), (-100, 100), (-7e4, 7e4), (1e4, 1e12)], 2),
+    (K.ARCTAN, np.arctan, [(-1e-8, 1e-8), (-1, 1), (-30, 30), (1e3, 1e300)], 2),
+    (K.SINH, np.sinh, [(-1e-8, 1e-8), (-1, 1), (-30, 30), (-710.4, 710.4)], 2),
+    (K.COSH, np.cosh, [(-1e-8, 1e-8), (-1, 1), (-30, 30), (-710.4, 710.4)], 2),
     (K.EXPIT, sc.expit, [(-5, 5), (-700, 700)], 4),
     (K.LOG_EXPIT, sc.log_expit, [(-5, 5), (-700, 700)], 4),
 ]
@@ -77,6 +81,36 @@ def test_logaddexp_within_ulps_of_numpy():
     with np.errstate(invalid="ignore", over="ignore"):
         assert np.all(np.abs(y[finite] - want[finite]) <= 2 * np.spacing(scale))
     np.testing.assert_array_equal(y[~finite], want[~finite])
+
+
+def test_arctan2_within_ulps_of_numpy():
+    """atan(a / b) and pi by quadrant; C's exact values where b is zero or either is
+    infinite (signed zeros and infinities on both sides): those match NumPy's exactly."""
+    a = np.concatenate([rng.uniform(-10, 10, 100_000), 1e-300 * rng.standard_normal(1000),
+                        1e300 * rng.standard_normal(1000), np.repeat(SPECIAL, SPECIAL.size)])
+    b = np.concatenate([rng.uniform(-10, 10, 100_000), rng.standard_normal(1000),
+                        1e-300 * rng.standard_normal(1000), np.tile(SPECIAL, SPECIAL.size)])
+    y = np.empty_like(a)
+    K.binary_values(K.ARCTAN2, a, b, y)
+    want = np.arctan2(a, b)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    assert np.nanmax(_ulps(y, want)) <= 2
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(want))
+    edges = (b == 0.0) | np.isinf(a) | np.isinf(b)
+    np.testing.assert_array_equal(y[edges], want[edges])
+
+
+def test_sinh_cosh_derivatives():
+    x = np.concatenate([rng.uniform(-30, 30, 10_000), SPECIAL])
+    with np.errstate(over="ignore"):
+        wants = ((K.SINH, np.cosh(x)), (K.COSH, np.sinh(x)))
+    for opcode, d1_want in wants:
+        y, d1, d2 = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        K.unary_values(opcode, x, y, 0.0)
+        K.unary_derivs(opcode, x, y, 0.0, d1, d2)
+        np.testing.assert_array_equal(np.isnan(d1), np.isnan(d1_want))
+        assert np.nanmax(_ulps(d1, d1_want)) <= 2
+        np.testing.assert_array_equal(d2, y)
 
 
 def test_sin_cos_derivatives_far_and_near():
