@@ -338,11 +338,13 @@ def _cos(x):
 
 
 @njit(**_HELPER)
-def _trig_far(x, y, cosine, sign):
-    """y[i] = sign * libm's sin or cos of x[i] where |x[i]| > TRIG_MAX, NaN or infinite."""
+def _trig_far(x, y, o, sign):
+    """y[i] = sign * libm's sin, cos or tan (o: SIN, COS, TAN) of x[i] where |x[i]| >
+    TRIG_MAX, NaN or infinite."""
     for i in range(x.size):
         if not abs(x[i]) <= TRIG_MAX:
-            y[i] = sign * (math.cos(x[i]) if cosine else math.sin(x[i]))
+            v = math.sin(x[i]) if o == SIN else math.cos(x[i]) if o == COS else math.tan(x[i])
+            y[i] = sign * v
 
 
 # arctan: |x| > 1 is pi/2 - atan(1/|x|); on [0, 1], atan a = k pi/16 + atan t for the
@@ -407,6 +409,26 @@ def _atan2(a, b):
     return r if (a == a and b == b) else a + b
 
 
+@njit(inline="always", **_HELPER)
+def _asin(x):
+    """atan(x / sqrt((1 - x)(1 + x))): +-pi/2 at +-1 (x / 0), NaN past them."""
+    return _atan(x / np.sqrt((1.0 - x) * (1.0 + x)))
+
+
+@njit(inline="always", **_HELPER)
+def _acos(x):
+    """2 atan(sqrt((1 - x) / (1 + x))): no cancellation near x = 1, where acos is small."""
+    return 2.0 * _atan(np.sqrt((1.0 - x) / (1.0 + x)))
+
+
+@njit(inline="always", **_HELPER)
+def _tan(x):
+    """sin r / cos r, or -cos r / sin r in odd quadrants; libm past TRIG_MAX (_trig_far)."""
+    kf, s, c = _quarter(x)
+    y = -c / s if np.int64(kf) & 1 else s / c
+    return x if x == 0.0 else y
+
+
 # sinh and cosh from one reduction of |x|: e^|x| / 2 comes from the scaling by 2^(k - 1),
 # so neither overflows before its result does
 @njit(inline="always", **_HELPER)
@@ -426,6 +448,33 @@ def _cosh(x):
     kf, q = _exp_reduced(abs(x))
     y = _scaled(1.0 + q, kf - 1.0) + _scaled(1.0 / (1.0 + q), -kf - 1.0)
     return y if x == x else x
+
+
+# the inverse hyperbolic functions from log1p, in forms without cancellation near their
+# zeros; log x + log 2 where x^2 would overflow
+BIG_SQUARE = 1e150
+
+
+@njit(inline="always", **_HELPER)
+def _asinh(x):
+    a = abs(x)
+    y = _log1p(a + a * a / (1.0 + np.sqrt(1.0 + a * a)))
+    y = _log(a) + LN2 if a > BIG_SQUARE else y
+    return math.copysign(y, x) if x == x else x
+
+
+@njit(inline="always", **_HELPER)
+def _acosh(x):
+    t = x - 1.0
+    y = _log1p(t + np.sqrt(2.0 * t + t * t))
+    y = _log(x) + LN2 if x > BIG_SQUARE else y
+    return y if x >= 1.0 else np.nan       # (t^2 overflows for x near -inf)
+
+
+@njit(inline="always", **_HELPER)
+def _atanh(x):
+    a = abs(x)
+    return math.copysign(0.5 * _log1p(2.0 * a / (1.0 - a)), x)
 
 
 # ---------------------------------------------------------------- special functions
@@ -565,16 +614,17 @@ def unary_values(o, x, y, p):
         for i in range(n): y[i] = 1.0 / x[i]
     elif o == SIN:
         for i in range(n): y[i] = _sin(x[i])
-        _trig_far(x, y, NO, 1.0)
+        _trig_far(x, y, SIN, 1.0)
     elif o == COS:
         for i in range(n): y[i] = _cos(x[i])
-        _trig_far(x, y, YES, 1.0)
+        _trig_far(x, y, COS, 1.0)
     elif o == TAN:
-        for i in range(n): y[i] = math.tan(x[i])
+        for i in range(n): y[i] = _tan(x[i])
+        _trig_far(x, y, TAN, 1.0)
     elif o == ARCSIN:
-        for i in range(n): y[i] = np.arcsin(x[i])
+        for i in range(n): y[i] = _asin(x[i])
     elif o == ARCCOS:
-        for i in range(n): y[i] = np.arccos(x[i])
+        for i in range(n): y[i] = _acos(x[i])
     elif o == ARCTAN:
         for i in range(n): y[i] = _atan(x[i])
     elif o == SINH:
@@ -584,11 +634,11 @@ def unary_values(o, x, y, p):
     elif o == TANH:
         for i in range(n): y[i] = _tanh(x[i])
     elif o == ARCSINH:
-        for i in range(n): y[i] = np.arcsinh(x[i])
+        for i in range(n): y[i] = _asinh(x[i])
     elif o == ARCCOSH:
-        for i in range(n): y[i] = np.arccosh(x[i])
+        for i in range(n): y[i] = _acosh(x[i])
     elif o == ARCTANH:
-        for i in range(n): y[i] = np.arctanh(x[i])
+        for i in range(n): y[i] = _atanh(x[i])
     elif o == ABS:
         for i in range(n): y[i] = abs(x[i])
     elif o == POWC:
@@ -678,10 +728,10 @@ def unary_derivs(o, x, y, p, d1, d2):
         for i in range(n): d1[i] = -y[i] * y[i]; d2[i] = 2.0 * y[i] * y[i] * y[i]
     elif o == SIN:
         for i in range(n): d1[i] = _cos(x[i]); d2[i] = -y[i]
-        _trig_far(x, d1, YES, 1.0)
+        _trig_far(x, d1, COS, 1.0)
     elif o == COS:
         for i in range(n): d1[i] = -_sin(x[i]); d2[i] = -y[i]
-        _trig_far(x, d1, NO, -1.0)
+        _trig_far(x, d1, SIN, -1.0)
     elif o == TAN:
         for i in range(n): d1[i] = 1.0 + y[i] * y[i]; d2[i] = 2.0 * y[i] * d1[i]
     elif o == ARCSIN:

@@ -1,7 +1,7 @@
-"""The kernels' own exp, log, log1p, expm1, tanh, sin, cos, arctan, arctan2, sinh, cosh,
-logaddexp and expit (vectorizable arithmetic instead of libm calls) against NumPy's:
-within a few ulps on every range, and NumPy's exact value at zeros, infinities, NaN,
-subnormals and the edges of overflow."""
+"""The kernels' own exp, log, log1p, expm1, tanh, sin, cos, tan, arctan, arctan2, arcsin,
+arccos, sinh, cosh, the inverse hyperbolic functions, logaddexp and expit (vectorizable
+arithmetic instead of libm calls) against NumPy's: within a few ulps on every range, and
+NumPy's exact value at zeros, infinities, NaN, subnormals and the edges of overflow."""
 import numpy as np
 import pytest
 import scipy.special as sc
@@ -37,6 +37,12 @@ UNARY = [  # opcode, NumPy's function, ranges, ulps allowed
     (K.SIN, np.sin, [(-1e-8, 1e-8), (-1, 1), (-100, 100), (-7e4, 7e4), (1e4, 1e12)], 2),
     (K.COS, np.cos, [(-1e-8, 1e-8), (-1, 1), (-100, 100), (-7e4, 7e4), (1e4, 1e12)], 2),
     (K.ARCTAN, np.arctan, [(-1e-8, 1e-8), (-1, 1), (-30, 30), (1e3, 1e300)], 2),
+    (K.TAN, np.tan, [(-1e-8, 1e-8), (-1, 1), (-100, 100), (-7e4, 7e4), (1e4, 1e12)], 4),
+    (K.ARCSIN, np.arcsin, [(-1e-8, 1e-8), (-1, 1), (0.999, 1)], 3),
+    (K.ARCCOS, np.arccos, [(-1e-8, 1e-8), (-1, 1), (0.999, 1), (-1, -0.999)], 3),
+    (K.ARCSINH, np.arcsinh, [(-1e-8, 1e-8), (-30, 30), (1e3, 1e300)], 2),
+    (K.ARCCOSH, np.arccosh, [(1, 1 + 1e-8), (1, 30), (1e3, 1e300)], 2),
+    (K.ARCTANH, np.arctanh, [(-1e-8, 1e-8), (-1, 1), (0.999, 1)], 2),
     (K.SINH, np.sinh, [(-1e-8, 1e-8), (-1, 1), (-30, 30), (-710.4, 710.4)], 2),
     (K.COSH, np.cosh, [(-1e-8, 1e-8), (-1, 1), (-30, 30), (-710.4, 710.4)], 2),
     (K.EXPIT, sc.expit, [(-5, 5), (-700, 700)], 4),
