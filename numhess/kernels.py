@@ -143,14 +143,15 @@ def _whole(p):
 
 
 # ---------------------------------------------------------------- exp, log and kin
-# libm's exp, log, log1p, expm1, tanh, sin and cos are one call per element (5-14 ns,
-# where NumPy's SIMD loops take 1-2); these are arithmetic, bit operations and selects,
-# which LLVM vectorizes in the rule table's loops: 1.2-1.9 ns. Within 1 ulp of NumPy's
-# exp, log and log1p, 2 of expm1, sin and cos, 3 of tanh (tests/test_elementary.py); NaN,
-# infinities, signed zeros, subnormals, overflow and underflow as NumPy's. Those built on
-# others (log1p, tanh, logaddexp, log_expit) are inlined by Numba: LLVM kept their calls
-# (large once their callees are inlined), and a call per element does not vectorize
-# (logaddexp took 37.6 ns an element, 4.9 inlined; libm's 17.9).
+# libm's exp, log, log1p, expm1, tanh, sin, cos and the rest are one call per element
+# (5-22 ns, where NumPy's SIMD loops take 1-2); these are arithmetic, bit operations and
+# selects, which LLVM vectorizes in the rule table's loops: 1.2-4 ns. Within 1-4 ulps of
+# NumPy's (tests/test_elementary.py); NaN, infinities, signed zeros, subnormals, overflow
+# and underflow as NumPy's. Those built on others that LLVM would not inline into the
+# loop (log1p, tanh, logaddexp, log_expit, sinh, arcsin, ...) are inlined by Numba: a
+# call per element does not vectorize (logaddexp took 37.6 ns an element, 4.9 inlined;
+# libm's 17.9), and each such inlining costs compile time (inlining all ten functions
+# below the arctan added 2.5 s to a cold compile, the six that need it 0-1 s).
 @intrinsic
 def _bits(typingctx, x):
     """The IEEE bits of a float64, as an int64."""
@@ -367,7 +368,7 @@ PI_HI, PI_LO = PI16_HI[8] * 2.0, PI16_LO[8] * 2.0
 ATAN_C = tuple((-1.0) ** j / (2 * j + 1) for j in range(1, 10))
 
 
-@njit(inline="always", **_HELPER)
+@njit(**_HELPER)
 def _atan(x):
     a = abs(x)
     inv = a > 1.0
@@ -421,7 +422,7 @@ def _acos(x):
     return 2.0 * _atan(np.sqrt((1.0 - x) / (1.0 + x)))
 
 
-@njit(inline="always", **_HELPER)
+@njit(**_HELPER)
 def _tan(x):
     """sin r / cos r, or -cos r / sin r in odd quadrants; libm past TRIG_MAX (_trig_far)."""
     kf, s, c = _quarter(x)
@@ -443,7 +444,7 @@ def _sinh(x):
     return math.copysign(y, x) if x == x else x
 
 
-@njit(inline="always", **_HELPER)
+@njit(**_HELPER)
 def _cosh(x):
     kf, q = _exp_reduced(abs(x))
     y = _scaled(1.0 + q, kf - 1.0) + _scaled(1.0 / (1.0 + q), -kf - 1.0)
@@ -471,7 +472,7 @@ def _acosh(x):
     return y if x >= 1.0 else np.nan       # (t^2 overflows for x near -inf)
 
 
-@njit(inline="always", **_HELPER)
+@njit(**_HELPER)
 def _atanh(x):
     a = abs(x)
     return math.copysign(0.5 * _log1p(2.0 * a / (1.0 - a)), x)
