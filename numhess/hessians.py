@@ -20,7 +20,7 @@ def cotangents(rep, w=None):
     if w is None or type(w) is float and w == 1.0 and m == 1:
         return ONE if m == 1 else np.eye(m)
     w = np.broadcast_to(np.asarray(w, dtype=np.float64), (m,))
-    return np.ascontiguousarray(w[None, :])
+    return drivers.kernel_array(w[None, :])     # (a broadcast is read-only)
 
 
 FITS_CHECKED_BYTES = 2 ** 26   # smaller Hessians skip the free-memory query (two syscalls)

@@ -1339,14 +1339,10 @@ def unpack(T):
 
 # ---------------------------------------------------------------- forward
 @njit(**_JIT)
-def forward(T, x, vals, ivals):
-    """Values of every slot at the inputs x (written into vals[:x.size] here: a NumPy
-    slice assignment costs 0.2 us a call); also the value-dependent index maps (argmax,
-    sort order)."""
+def forward(T, vals, ivals):
+    """Values of every slot; also the value-dependent index maps (argmax, sort order)."""
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
-    for i in range(x.size):
-        vals[i] = x[i]
     for i in range(cpos.size):
         vals[cpos[i]] = fpool[i]
     scr = np.empty((8, TILE))

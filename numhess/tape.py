@@ -273,15 +273,17 @@ class Tape:
         vals (a new buffer when None): returns (vals, ivals)."""
         if vals is None:
             vals = np.empty(self.total)
+        # (here, not in the kernel: x may be strided or read-only, each another compile)
+        vals[:self.n_in] = x
         if params:
             for (o, size), p in zip(self.param_spans, params):
                 vals[o:o + size] = p.reshape(-1)
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
         if self.blas_work:
-            blas.sweep(self.kernels.forward, self, 1, x, vals, ivals)
+            blas.sweep(self.kernels.forward, self, 1, vals, ivals)
         else:           # nothing for BLAS to thread: a Python frame less (0.24 us)
-            self.kernels.forward(self.packed, x, vals, ivals)
+            self.kernels.forward(self.packed, vals, ivals)
         return vals, ivals
 
     def guards_hold(self, vals):

@@ -333,3 +333,30 @@ def test_float64_inputs_are_read_in_place_never_kept():
     for y in (np.repeat(x, 2)[::2], x.astype(">f8"), x.reshape(2, 3).T.copy(order="F").T):
         assert_close(h(y), h(np.ascontiguousarray(y, dtype=np.float64)), rtol=0)
         assert_close(hv(y, y), hv(x.reshape(y.shape), x.reshape(y.shape)), rtol=0)
+
+
+def test_strided_and_read_only_arrays_compile_no_kernel_again():
+    """The kernels' array arguments are typed by Numba, layout and writability included:
+    a caller's strided or read-only x, direction or weights must not reach them as they
+    are (each would compile a sweep again, seconds to a minute)."""
+    f = lambda x: np.sum(np.sin(x) ** 2) + x[0] * x[-1]
+    x = np.linspace(0.1, 1.0, 6)
+    g, h, hv = nh.grad(f), nh.hessian(f), nh.hvp(f)
+    want = (g(x), h(x), hv(x, x))
+    kernels = g.traced.evaluate((x,)).tape.kernels
+    sweeps = (kernels.forward, kernels.adjoint, kernels.hessian_chunks_serial)
+    compiled = [len(k.signatures) for k in sweeps]
+    strided = np.repeat(x, 2)[::2]
+    frozen = x.copy()
+    frozen.setflags(write=False)
+    for y in (strided, frozen):
+        assert_close(g(y), want[0], rtol=0)
+        assert_close(h(y), want[1], rtol=0)
+        assert_close(hv(y, y), want[2], rtol=0)
+    con = nh.constraint(lambda x: np.stack([np.sum(x ** 3), x[0] * x[1]]))
+    weights = np.array([0.5, 2.0])
+    weights.setflags(write=False)
+    want_h = 0.5 * np.diag(6.0 * x) + 2.0 * (np.eye(6)[:, [1]] @ np.eye(6)[[0]]
+                                             + np.eye(6)[:, [0]] @ np.eye(6)[[1]])
+    assert_close(con.hess(x, weights), want_h, rtol=1e-14)
+    assert [len(k.signatures) for k in sweeps] == compiled
