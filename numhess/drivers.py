@@ -33,11 +33,14 @@ if numba.config.THREADING_LAYER == "default":
 
 
 def kernel_array(a):
-    """a float64 array as the kernels' array arguments are typed, C-ordered and writable:
-    Numba compiles a kernel again for a strided or read-only one (a read-only hvp
-    direction compiled the whole Hessian kernel again)."""
-    flags = a.flags
-    return a if flags.c_contiguous and flags.writeable else np.array(a, order="C")
+    """a as the kernels' array arguments are typed: float64, C-ordered and writable (Numba
+    compiles a kernel again for a strided or read-only array: a read-only hvp direction
+    compiled the whole Hessian kernel again)."""
+    if type(a) is np.ndarray and a.dtype == np.float64:
+        flags = a.flags
+        if flags.c_contiguous and flags.writeable:
+            return a
+    return np.array(a, dtype=np.float64, order="C")
 
 
 def check_chunk_size(chunk_size):
@@ -278,7 +281,7 @@ def hessian_vector(rep, cotangent, direction):
     tape, n, m = rep.tape, rep.tape.n_in, rep.entry.out_size
     plan = _cached_plan(rep, "second", 1)
     W = _UNIT if m == 1 and cotangent == 1.0 else np.full((1, m), cotangent, dtype=float)
-    V = kernel_array(direction.reshape(n, 1))
+    V = kernel_array(direction).reshape(n, 1)
     B = np.empty((1, n, 1))
     bufs = plan.take()
     args = (rep.vals, rep.ivals, n, rep.entry.out_off, m, W, _NO_COLORS, V, 1, plan.starts,
