@@ -29,7 +29,8 @@ from .lapack import getrf, getrs
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 # Helpers only the kernels call: no CPython or C wrapper to compile (a tenth of a cold
-# compile: 37 -> 34 s for hessian, hvp and grad on a tape without products)
+# compile: 37 -> 34 s for hessian, hvp and grad on a tape without products). _whole and
+# _lapack_forward, which Python calls too, keep theirs.
 _HELPER = dict(_JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 LN2 = math.log(2.0)
@@ -2365,7 +2366,7 @@ def _sort(run):
             return
 
 
-@njit(**_JIT)
+@njit(**_HELPER)
 def _merge(tlist, start, mid, end):
     """Merge the sorted runs tlist[start:mid] and tlist[mid:end] in place, through the
     space after end (tlist has room for twice the positions)."""
