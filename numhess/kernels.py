@@ -168,9 +168,19 @@ def _double(typingctx, i):
 
 
 _D = decimal.Context(prec=60)      # the constants' own arithmetic (the default keeps 28 digits)
+
+
+def _rest(v, *parts):
+    """v less its leading parts (floats), exactly: the next part of a constant split in
+    several."""
+    for part in parts:
+        v = _D.subtract(v, decimal.Decimal(part))
+    return v
+
+
 _LN2 = _D.create_decimal("0.69314718055994530941723212145817656807550013436025525412068")
 LN2_HI = math.floor(float(_LN2) * 2.0 ** 32) / 2.0 ** 32   # k * LN2_HI is exact, |k| < 2^20
-LN2_LO = float(_D.subtract(_LN2, decimal.Decimal(LN2_HI)))   # the rest, to 53 bits
+LN2_LO = float(_rest(_LN2, LN2_HI))                          # the rest, to 53 bits
 INV_LN2 = 1.0 / math.log(2.0)
 # e^r - 1 = r + r^2 (1/2! + r/3! + ... + r^11/13!) for |r| <= ln 2 / 2: the first term
 # left out, r^14 / 14!, is below 4e-18
@@ -295,8 +305,8 @@ def _leading(v, bits):
 # |k| < 2^20, so x - k pi / 2 is exact to about 2^-100 below TRIG_MAX; past it (and for
 # NaN and infinities) sin and cos are libm's (_trig_far)
 PIO2_1 = _leading(_PIO2, 33)
-PIO2_2 = _leading(_D.subtract(_PIO2, decimal.Decimal(PIO2_1)), 33)
-PIO2_3 = float(_D.subtract(_D.subtract(_PIO2, decimal.Decimal(PIO2_1)), decimal.Decimal(PIO2_2)))
+PIO2_2 = _leading(_rest(_PIO2, PIO2_1), 33)
+PIO2_3 = float(_rest(_PIO2, PIO2_1, PIO2_2))
 TWO_OVER_PI = float(_D.divide(1, _PIO2))
 TRIG_MAX = 65536.0
 # Taylor coefficients after the first terms, on |r| <= pi / 4: the first left out, r^17 / 17!
@@ -360,11 +370,11 @@ _TAN_PI16 = _D.divide(_D.subtract(_D.sqrt(_D.add(1, _D.multiply(_TAN_PI8, _TAN_P
 _TAN16 = (decimal.Decimal(0), _TAN_PI16, _TAN_PI8,
           _D.divide(_D.subtract(1, _TAN_PI16), _D.add(1, _TAN_PI16)), decimal.Decimal(1))
 TAN16_HI = tuple(float(t) for t in _TAN16)
-TAN16_LO = tuple(float(_D.subtract(t, decimal.Decimal(float(t)))) for t in _TAN16)
+TAN16_LO = tuple(float(_rest(t, hi)) for t, hi in zip(_TAN16, TAN16_HI))
 ATAN_SPLIT = tuple(math.tan((2 * k + 1) * math.pi / 32) for k in range(4))
 _PI16 = tuple(_D.divide(_D.multiply(_PI, m), 16) for m in range(9))     # m pi / 16
 PI16_HI = tuple(float(v) for v in _PI16)
-PI16_LO = tuple(float(_D.subtract(v, decimal.Decimal(float(v)))) for v in _PI16)
+PI16_LO = tuple(float(_rest(v, hi)) for v, hi in zip(_PI16, PI16_HI))
 PI_HI, PI_LO = PI16_HI[8] * 2.0, PI16_LO[8] * 2.0
 ATAN_C = tuple((-1.0) ** j / (2 * j + 1) for j in range(1, 10))
 
