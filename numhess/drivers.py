@@ -5,7 +5,7 @@ import threading
 import numba
 import numpy as np
 
-from . import blas, progress
+from . import blas, fused, progress
 from . import kernels as K
 
 WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
@@ -247,10 +247,14 @@ def gradient(rep, cotangent):
     else:
         adj[o:o + m] = cotangent
     g = np.empty(n)
-    if plan.direct:
-        tape.kernels.adjoint(tape.packed, rep.vals, rep.ivals, adj, 1, False, g)
+    prog = fused.program(tape)
+    if prog is not None:
+        prog.gradient(tape, rep.vals, rep.ivals, adj, g)
+    elif plan.direct:
+        tape.kernels.adjoint(tape.packed, rep.vals, rep.ivals, adj, 1, False, g, 0, K.ALL)
     else:
-        blas.sweep(tape.kernels.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, False, g)
+        blas.sweep(tape.kernels.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, False, g, 0,
+                   K.ALL)
     plan.give(bufs)
     return g
 
@@ -262,7 +266,7 @@ def push_forward(rep, direction):
     bufs = plan.take()
     tans = bufs[0][0]
     tans[:n] = direction
-    blas.sweep(tape.kernels.tangent, tape, 1, rep.vals, rep.ivals, tans, 1, True)
+    blas.sweep(tape.kernels.tangent, tape, 1, rep.vals, rep.ivals, tans, 1, True, 0, K.ALL)
     t = tans[o:o + rep.entry.out_size].copy()
     tans[:n] = 0.0
     plan.give(bufs)
@@ -282,6 +286,15 @@ def hessian_vector(rep, cotangent, direction):
     plan = _cached_plan(rep, "second", 1)
     W = _UNIT if m == 1 and cotangent == 1.0 else np.full((1, m), cotangent, dtype=float)
     V = kernel_array(direction).reshape(n, 1)
+    prog = fused.program(tape)
+    if prog is not None:
+        bufs = plan.take()
+        tans, adj, adjt = (b[0] for b in bufs)
+        tans[:n] = V[:, 0]
+        adj[rep.entry.out_off:rep.entry.out_off + m] = W[0]
+        h = prog.hvp(tape, rep.vals, rep.ivals, tans, adj, adjt, n)
+        plan.give(bufs)
+        return h
     B = np.empty((1, n, 1))
     bufs = plan.take()
     args = (rep.vals, rep.ivals, n, rep.entry.out_off, m, W, _NO_COLORS, V, 1, plan.starts,

@@ -100,6 +100,7 @@ TILE = 512
 # Numba compile the callee again, specialized to it (15 of the 62 compiles of a cold
 # start, the tangent sweep among them: a Hessian's every=False and a Jacobian's True).
 ONE, ZERO = np.int64(1), np.int64(0)
+ALL = np.int64(2 ** 62)     # a sweep's end: past the last instruction
 YES, NO = np.bool_(True), np.bool_(False)
 # U(i) marks a computed index non-negative: Numba then skips its negative-index wrap
 # (i < 0 ? i + len : i), whose select per access kept LLVM from vectorizing the loops
@@ -1350,14 +1351,17 @@ def unpack(T):
 
 # ---------------------------------------------------------------- forward
 @njit(**_JIT)
-def forward(T, vals, ivals):
-    """Values of every slot; also the value-dependent index maps (argmax, sort order)."""
+def forward(T, vals, ivals, t0, t1):
+    """Values of every slot; also the value-dependent index maps (argmax, sort order).
+    Instructions t0 <= t < t1 only (ALL: to the end; fusion.py runs the rest), the
+    constants with the first."""
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
-    for i in range(cpos.size):
-        vals[cpos[i]] = fpool[i]
+    if t0 == 0:
+        for i in range(cpos.size):
+            vals[cpos[i]] = fpool[i]
     scr = np.empty((8, TILE))
-    for t in range(op.size):
+    for t in range(t0, min(t1, op.size)):
         o = op[t]
         yo = off[out[t]]
         n = size[out[t]]
@@ -1443,14 +1447,14 @@ def _extreme_forward(vals, ivals, ipool, q, w, xo, nx, yo, ny, is_max):
 
 # ---------------------------------------------------------------- tangent (k directions)
 @njit(**_JIT)
-def tangent(T, vals, ivals, tans, k, every):
+def tangent(T, vals, ivals, tans, k, every, t0, t1):
     """Push k tangent directions forward. Tangents of inactive slots must be zero on entry.
     every=False (a Hessian's sweep) skips the instructions whose tangents no second-order
     rule reads (tused), and leaves theirs as they were."""
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
     scr = np.empty((8, TILE))
-    for t in range(op.size):
+    for t in range(t0, min(t1, op.size)):
         y = out[t]
         if not sact[y] or not (every or tused[t]):
             continue
@@ -1663,18 +1667,19 @@ def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
 
 # ---------------------------------------------------------------- adjoint (k cotangents)
 @njit(**_JIT)
-def adjoint(T, vals, ivals, adj, k, keep, g):
+def adjoint(T, vals, ivals, adj, k, keep, g, t0, t1):
     """Pull k cotangents back; adj holds the output cotangents on entry and zeros at every
     other active slot. Each instruction clears its result's cotangents once it has pulled
     them back, so on exit adj is zero again at active slots except the inputs, and a
     workspace is reused without clearing it whole; with keep, every active slot keeps its
     cotangent (the support sweeps read them). A gradient (k = 1) passes g, of the inputs'
     size, to take their cotangents, which are then cleared too (in NumPy, the copy and the
-    clearing cost 0.4 us a call); others pass an empty g."""
+    clearing cost 0.4 us a call); others pass an empty g. Instructions t0 <= t < t1 only,
+    as in forward."""
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
     scr = np.empty((8, TILE))
-    for t in range(op.size - 1, -1, -1):
+    for t in range(min(t1, op.size) - 1, t0 - 1, -1):
         y = out[t]
         if not sact[y]:
             continue
@@ -1788,19 +1793,19 @@ def _matmul_adjoint(vals, adj, k, ipool, q, ao, bo, co, act_a, act_b):
 
 # ---------------------------------------------------------------- second-order adjoint
 @njit(**_JIT)
-def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k):
+def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, t0, t1):
     """The reverse sweep differentiated along k tangent directions (forward-over-reverse).
 
     adj (one cotangent) and adjt (its k tangents) hold the output seeds on entry and zeros
     at every other active slot; on exit adjt at the inputs holds k columns of the Hessian
     of <adj_out, f>, and both are zero again at the other active slots (as in adjoint).
     The output's adjt seed is zero, so are those gzero marks (Tape.gzero): their share
-    of each rule is skipped.
+    of each rule is skipped. Instructions t0 <= t < t1 only, as in forward.
     """
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
     scr = np.empty((8, TILE))
-    for t in range(op.size - 1, -1, -1):
+    for t in range(min(t1, op.size) - 1, t0 - 1, -1):
         y = out[t]
         if not sact[y]:
             continue
@@ -2870,10 +2875,10 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dir
                     d = colors[j] - d0
                     if d >= 0 and d < nv:
                         tans[j * k + d] = 1.0
-            tangent(T, vals, ivals, tans, k, NO)
+            tangent(T, vals, ivals, tans, k, NO, ZERO, ALL)
             for w in range(W.shape[0]):
                 _copy(adj[out_off:out_off + out_size], W[w])
-                adjoint_tangent(T, vals, ivals, tans, adj, adjt, k)
+                adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, ZERO, ALL)
                 _to_columns(adjt, k, nv, n_in, B[w], d0)
                 adjt[:n_in * k] = 0.0
                 adj[:n_in] = 0.0
@@ -2892,7 +2897,7 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
             if reverse:
                 for jj in range(nv):
                     buf[(out_off + j0 + jj) * k + jj] = 1.0
-                adjoint(T, vals, ivals, buf, k, NO, buf[:0])
+                adjoint(T, vals, ivals, buf, k, NO, buf[:0], ZERO, ALL)
                 for i in range(n_in):
                     for jj in range(nv):
                         J[U(j0 + jj), i] = buf[U(i * k + jj)]
@@ -2902,7 +2907,7 @@ def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse
                 buf[:n_in * k] = 0.0
                 for jj in range(nv):
                     buf[(j0 + jj) * k + jj] = 1.0
-                tangent(T, vals, ivals, buf, k, YES)
+                tangent(T, vals, ivals, buf, k, YES, ZERO, ALL)
                 _to_columns(buf[out_off * k:], k, nv, out_size, J, j0)
 
 

@@ -236,6 +236,8 @@ class Tape:
         self.tused = _tangents_read(self)
         self.gzero = _second_cotangents_zero(self)
         self._pack()
+        self.fused = None     # fused.Program once compiled; fusion: its state (fused.py)
+        self.fusion = None
 
     INT_FIELDS = ("op", "out", "a", "b", "c", "pi", "iw", "off", "size", "ipool", "cpos")
 
@@ -265,6 +267,9 @@ class Tape:
         self.gzero, self.pact = bools[ns + ni:ns + 2 * ni], bools[ns + 2 * ni:]
         self.packed = packed
 
+    def __getstate__(self):      # compiled loops stay in their process
+        return dict(self.__dict__, fused=None, fusion=None)
+
     def __len__(self):
         return self.op.size
 
@@ -280,10 +285,12 @@ class Tape:
                 vals[o:o + size] = p.reshape(-1)
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
-        if self.blas_work:
-            blas.sweep(self.kernels.forward, self, 1, vals, ivals)
+        if self.fused is not None:
+            self.fused.forward(self, vals, ivals)
+        elif self.blas_work:
+            blas.sweep(self.kernels.forward, self, 1, vals, ivals, 0, K.ALL)
         else:           # nothing for BLAS to thread: a Python frame less (0.24 us)
-            self.kernels.forward(self.packed, vals, ivals)
+            self.kernels.forward(self.packed, vals, ivals, 0, K.ALL)
         return vals, ivals
 
     def guards_hold(self, vals):

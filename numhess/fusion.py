@@ -1,0 +1,512 @@
+"""Fused elementwise regions: one loop per run of elementwise instructions, as source.
+
+The interpreter passes over whole arrays once per instruction and rule, so a long chain
+of elementwise ops at large sizes is bound by memory traffic (Rosenbrock's gradient at
+n = 10^5: 8 forward and 8 reverse passes). A region here is a run of consecutive
+elementwise instructions of one size; its loop keeps every intermediate value, tangent
+and cotangent of an element in registers, and reads and writes the buffers only at the
+region's edges. `regions` finds them on a tape, `source` writes four Numba functions per
+region (values; the gradient's reverse step; the tangent; the second-order reverse step
+of a Hessian-vector product); fused.py compiles and runs them between the
+interpreter's stretches.
+
+Each rule below is the scalar form of the interpreter's (kernels.unary_values,
+unary_derivs, binary_values, binary_derivs): the same helpers, the same operations in
+the same order, so values agree bit for bit and derivatives to rounding
+(tests/test_fusion.py compares the two on every opcode here).
+"""
+import numpy as np
+
+from . import kernels as K
+
+# ----------------------------------------------------------------- scalar rules
+# unary: value(x, p) -> expression; derivs(e, x, y, p) -> (d1, d2), names or constants
+
+
+def _lit(v):
+    v = float(v)
+    return repr(v) if np.isfinite(v) else ("np.nan" if np.isnan(v) else
+                                           ("np.inf" if v > 0 else "-np.inf"))
+
+
+def _trig(name, x):
+    """The kernels' sin, cos or tan, libm's beyond TRIG_MAX (kernels._trig_far)."""
+    return f"(_{name}({x}) if abs({x}) <= {_lit(K.TRIG_MAX)} else math.{name}({x}))"
+
+
+def _int_power(e, x, p):
+    """x ** p for a whole p by squaring from the leading bit, as kernels._int_power."""
+    q = int(abs(p))
+    if q == 0:
+        return "1.0"
+    r, bits = x, bin(q)[3:]
+    for bit in bits:
+        r = e.tmp(f"{r} * {r}")
+        if bit == "1":
+            r = e.tmp(f"{r} * {x}")
+    return e.tmp(f"1.0 / {r}") if p < 0 else r
+
+
+def _powc_value(e, x, p):
+    return _int_power(e, x, p) if K._whole.py_func(p) else f"{x} ** {_lit(p)}"
+
+
+def _powc_derivs(e, x, y, p):
+    if p == 0.0:
+        return "0.0", "0.0"
+    if p == 1.0:
+        return "1.0", "0.0"
+    if K._whole.py_func(p):
+        d1 = e.tmp(f"{_int_power(e, x, p - 1.0)} * {_lit(p)}")
+        return d1, e.tmp(f"{_int_power(e, x, p - 2.0)} * {_lit(p * (p - 1.0))}")
+    far = f"{x} == 0.0 or not np.isfinite({x})"
+    d1 = e.tmp(f"{_lit(p)} * {x} ** {_lit(p - 1.0)} if {far} else {_lit(p)} * {y} / {x}")
+    d2 = e.tmp(f"{_lit(p * (p - 1.0))} * {x} ** {_lit(p - 2.0)} if {far} else "
+               f"{_lit(p - 1.0)} * {d1} / {x}")
+    return d1, d2
+
+
+def _expit_derivs(e, x, y, p):
+    q = e.tmp(f"_expit(-{x})")
+    d1 = e.tmp(f"{y} * {q}")
+    return d1, e.tmp(f"{d1} * ({q} - {y})")
+
+
+def _log_expit_derivs(e, x, y, p):
+    q = e.tmp(f"_expit(-{x})")
+    return q, e.tmp(f"-{q} * _expit({x})")
+
+
+def _with_d1(d1, d2):
+    """derivs from formulas of (x, y, p) and of (x, y, d1)."""
+    def derivs(e, x, y, p):
+        a = e.tmp(d1(x, y, p))
+        return a, e.tmp(d2(x, y, a))
+    return derivs
+
+
+def _const(d1):
+    return lambda e, x, y, p: (d1(p), "0.0")
+
+
+UNARY = {
+    K.NEG: (lambda e, x, p: f"-{x}", _const(lambda p: "-1.0")),
+    K.EXP: (lambda e, x, p: f"_exp({x})", lambda e, x, y, p: (y, y)),
+    K.EXPM1: (lambda e, x, p: f"_expm1({x})", _with_d1(lambda x, y, p: f"{y} + 1.0",
+                                                       lambda x, y, d: d)),
+    K.LOG: (lambda e, x, p: f"_log({x})", _with_d1(lambda x, y, p: f"1.0 / {x}",
+                                                   lambda x, y, d: f"-{d} * {d}")),
+    K.LOG1P: (lambda e, x, p: f"_log1p({x})",
+              _with_d1(lambda x, y, p: f"1.0 / (1.0 + {x})", lambda x, y, d: f"-{d} * {d}")),
+    K.SQRT: (lambda e, x, p: f"np.sqrt({x})",
+             _with_d1(lambda x, y, p: f"0.5 / {y}", lambda x, y, d: f"-0.25 / ({y} * {y} * {y})")),
+    K.SQUARE: (lambda e, x, p: f"{x} * {x}",
+               lambda e, x, y, p: (e.tmp(f"2.0 * {x}"), "2.0")),
+    K.RECIP: (lambda e, x, p: f"1.0 / {x}",
+              _with_d1(lambda x, y, p: f"-{y} * {y}", lambda x, y, d: f"2.0 * {y} * {y} * {y}")),
+    K.SIN: (lambda e, x, p: _trig("sin", x),
+            lambda e, x, y, p: (e.tmp(_trig("cos", x)), e.tmp(f"-{y}"))),
+    K.COS: (lambda e, x, p: _trig("cos", x),
+            lambda e, x, y, p: (e.tmp(f"-{_trig('sin', x)}"), e.tmp(f"-{y}"))),
+    K.TAN: (lambda e, x, p: _trig("tan", x),
+            _with_d1(lambda x, y, p: f"1.0 + {y} * {y}", lambda x, y, d: f"2.0 * {y} * {d}")),
+    K.ARCTAN: (lambda e, x, p: f"_atan({x})",
+               _with_d1(lambda x, y, p: f"1.0 / (1.0 + {x} * {x})",
+                        lambda x, y, d: f"-2.0 * {x} * {d} * {d}")),
+    K.SINH: (lambda e, x, p: f"_sinh({x})", lambda e, x, y, p: (e.tmp(f"_cosh({x})"), y)),
+    K.COSH: (lambda e, x, p: f"_cosh({x})", lambda e, x, y, p: (e.tmp(f"_sinh({x})"), y)),
+    K.TANH: (lambda e, x, p: f"_tanh({x})",
+             _with_d1(lambda x, y, p: f"1.0 - {y} * {y}", lambda x, y, d: f"-2.0 * {y} * {d}")),
+    K.ABS: (lambda e, x, p: f"abs({x})", lambda e, x, y, p: (e.tmp(f"np.sign({x})"), "0.0")),
+    K.POWC: (_powc_value, _powc_derivs),
+    K.ADDC: (lambda e, x, p: f"{x} + {_lit(p)}", _const(lambda p: "1.0")),
+    K.MULC: (lambda e, x, p: f"{x} * {_lit(p)}", _const(_lit)),
+    K.RSUBC: (lambda e, x, p: f"{_lit(p)} - {x}", _const(lambda p: "-1.0")),
+    K.DIVC: (lambda e, x, p: f"{x} / {_lit(p)}", _const(lambda p: _lit(1.0 / p))),
+    K.RDIVC: (lambda e, x, p: f"{_lit(p)} / {x}",
+              _with_d1(lambda x, y, p: f"-{y} / {x}", lambda x, y, d: f"-2.0 * {d} / {x}")),
+    K.EXPIT: (lambda e, x, p: f"_expit({x})", _expit_derivs),
+    K.LOG_EXPIT: (lambda e, x, p: f"_log_expit({x})", _log_expit_derivs),
+}
+# ops whose value the reverse steps recompute (cheaper than a load); others are loaded
+ARITHMETIC = {K.NEG, K.SQUARE, K.RECIP, K.ABS, K.ADDC, K.MULC, K.RSUBC, K.DIVC, K.RDIVC,
+              K.ADD, K.SUB, K.MUL, K.DIV}
+
+
+# binary: value(a, b) -> expression; derivs(e, a, b, y) -> (fa, fb, faa, fab, fbb)
+def _div_derivs(e, a, b, y):
+    r = e.tmp(f"1.0 / {b}")
+    return (r, e.tmp(f"-{y} * {r}"), "0.0", e.tmp(f"-{r} * {r}"),
+            e.tmp(f"2.0 * {y} * {r} * {r}"))
+
+
+def _logaddexp_derivs(e, a, b, y):
+    fa, fb = e.tmp(f"_exp({a} - {y})"), e.tmp(f"_exp({b} - {y})")
+    faa = e.tmp(f"{fa} * {fb}")
+    return fa, fb, faa, e.tmp(f"-{faa}"), faa
+
+
+def _hypot_derivs(e, a, b, y):
+    r3 = e.tmp(f"1.0 / ({y} * {y} * {y})")
+    return (e.tmp(f"{a} / {y}"), e.tmp(f"{b} / {y}"), e.tmp(f"{b} * {b} * {r3}"),
+            e.tmp(f"-{a} * {b} * {r3}"), e.tmp(f"{a} * {a} * {r3}"))
+
+
+def _atan2_derivs(e, a, b, y):
+    r = e.tmp(f"1.0 / ({a} * {a} + {b} * {b})")
+    faa = e.tmp(f"-2.0 * {a} * {b} * {r} * {r}")
+    return (e.tmp(f"{b} * {r}"), e.tmp(f"-{a} * {r}"), faa,
+            e.tmp(f"({a} * {a} - {b} * {b}) * {r} * {r}"), e.tmp(f"-{faa}"))
+
+
+def _chosen_derivs(e, a, b, y):
+    """maximum and kin: the derivative follows the chosen operand; ties split evenly."""
+    fa = e.tmp(f"0.5 if {a} == {b} else (1.0 if {y} == {a} or (np.isnan({y}) and "
+               f"np.isnan({a})) else 0.0)")
+    return fa, e.tmp(f"1.0 - {fa}"), "0.0", "0.0", "0.0"
+
+
+BINARY = {
+    K.ADD: (lambda a, b: f"{a} + {b}", lambda e, a, b, y: ("1.0", "1.0", "0.0", "0.0", "0.0")),
+    K.SUB: (lambda a, b: f"{a} - {b}", lambda e, a, b, y: ("1.0", "-1.0", "0.0", "0.0", "0.0")),
+    K.MUL: (lambda a, b: f"{a} * {b}", lambda e, a, b, y: (b, a, "0.0", "1.0", "0.0")),
+    K.DIV: (lambda a, b: f"{a} / {b}", _div_derivs),
+    K.LOGADDEXP: (lambda a, b: f"_logaddexp({a}, {b})", _logaddexp_derivs),
+    K.HYPOT: (lambda a, b: f"np.hypot({a}, {b})", _hypot_derivs),
+    K.ARCTAN2: (lambda a, b: f"_atan2({a}, {b})", _atan2_derivs),
+    K.MAXIMUM: (lambda a, b: f"np.maximum({a}, {b})", _chosen_derivs),
+    K.MINIMUM: (lambda a, b: f"np.minimum({a}, {b})", _chosen_derivs),
+    K.FMAX: (lambda a, b: f"np.fmax({a}, {b})", _chosen_derivs),
+    K.FMIN: (lambda a, b: f"np.fmin({a}, {b})", _chosen_derivs),
+}
+HELPERS = ("_exp", "_expm1", "_log", "_log1p", "_sin", "_cos", "_tan", "_atan", "_sinh",
+           "_cosh", "_tanh", "_expit", "_log_expit", "_logaddexp", "_atan2")
+
+
+# ----------------------------------------------------------------- symbolic sums
+def _mul(*fs):
+    """The product of names and constants, with the constants 0 and 1 folded (a zero
+    term is left out, not multiplied: its factors may be infinite)."""
+    if "0.0" in fs:
+        return "0.0"
+    fs = [f for f in fs if f != "1.0"]
+    neg = sum(f == "-1.0" for f in fs) % 2
+    fs = [f for f in fs if f != "-1.0"] or ["1.0"]
+    return ("-" if neg else "") + " * ".join(fs)
+
+
+def _add(*ts):
+    ts = [t for t in ts if t != "0.0"]
+    return " + ".join(f"({t})" for t in ts) if ts else "0.0"
+
+
+class _Emitter:
+    """Lines of a loop body, with fresh temporaries."""
+
+    def __init__(self):
+        self.lines, self.n = [], 0
+
+    def tmp(self, expr):
+        if expr in ("0.0", "1.0", "-1.0", "2.0"):
+            return expr
+        self.n += 1
+        name = f"t{self.n}"
+        self.lines.append(f"{name} = {expr}")
+        return name
+
+
+# ----------------------------------------------------------------- regions
+MIN_SIZE = 2     # elements: a region of scalars runs faster in the interpreter
+MAX_LENGTH = 64  # instructions: a loop's compile time grows with its body
+
+
+class Region:
+    """Instructions t0 <= t < t1, all elementwise over `n` elements.
+
+    Operands outside the region ("externals") are read by offset, full (n elements) or
+    broadcast (one); `exposed` marks the region's results read after it (their values,
+    tangents and cotangents pass through the buffers); the others live in registers."""
+
+    def __init__(self, tape, t0, t1, exposed):
+        self.t0, self.t1, self.n = t0, t1, int(tape.size[tape.out[t0]])
+        self.exposed = exposed
+        self.slots = [int(tape.out[t]) for t in range(t0, t1)]
+        inner = {_place(tape, s) for s in self.slots}
+        self.externals = {}   # (offset, size) -> (index in the offsets array, full, active)
+        for t in range(t0, t1):
+            for s in _operands(tape, t):
+                o = _place(tape, s)
+                if o not in inner and o not in self.externals:
+                    self.externals[o] = (len(self.externals) + 1, bool(tape.size[s] > 1),
+                                         bool(tape.sact[s]))
+        self.offsets = np.array([self.n, *(o for o, _ in self.externals),
+                                 *(tape.off[s] for s in self.slots)],
+                                dtype=np.int64)
+
+
+def _place(tape, s):
+    """A slot's (offset, size): what it reads, whichever slot (an alias) names it."""
+    return int(tape.off[s]), int(tape.size[s])
+
+
+def _operands(tape, t):
+    return [int(s) for s in ((tape.a[t], tape.b[t]) if tape.op[t] >= K.UNARY_END
+                              else (tape.a[t],))]
+
+
+def _fusable(tape, t):
+    o = int(tape.op[t])
+    return (o in UNARY or o in BINARY) and tape.size[tape.out[t]] >= MIN_SIZE and \
+        tape.alias_src[tape.out[t]] < 0
+
+
+def _last_reads(tape):
+    """Per buffer position, the last instruction that reads it (the outputs: past the
+    last), so a result is read after its region when a position of it is."""
+    last = np.full(tape.total, -1, np.int64)
+    for t in range(tape.op.size):
+        for s in (tape.a[t], tape.b[t], tape.c[t]):
+            if s >= 0:
+                last[tape.off[s]:tape.off[s] + tape.size[s]] = t
+        if tape.op[t] == K.GATHER:
+            last[tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]]] = t
+    for s in tape.out_slots:
+        last[tape.off[s]:tape.off[s] + tape.size[s]] = tape.op.size
+    return last
+
+
+def regions(tape, min_length=2):
+    """The tape's fusable regions, in order: maximal runs of at least min_length
+    consecutive elementwise instructions of one size whose operands are either results
+    of the run itself, whole, or lie outside what the run writes."""
+    found, t, nops = [], 0, tape.op.size
+    last = None
+    while t < nops:
+        if not _fusable(tape, t):
+            t += 1
+            continue
+        n, t0 = tape.size[tape.out[t]], t
+        written = {}                       # offset -> size of the run's results
+        while t < nops and t - t0 < MAX_LENGTH and _fusable(tape, t) and \
+                tape.size[tape.out[t]] == n:
+            ok = True
+            for s in _operands(tape, t):
+                o, m = int(tape.off[s]), int(tape.size[s])
+                inside = written.get(o) == m
+                overlaps = any(o < wo + wm and wo < o + m for wo, wm in written.items())
+                if (m != n and m != 1) or (overlaps and not inside):
+                    ok = False
+            if not ok:
+                break
+            written[int(tape.off[tape.out[t]])] = int(n)
+            t += 1
+        if t - t0 >= min_length:
+            if last is None:
+                last = _last_reads(tape)
+            exposed = [bool(last[tape.off[tape.out[u]]:tape.off[tape.out[u]] + n].max(
+                initial=-1) >= t) for u in range(t0, t)]
+            found.append(Region(tape, t0, t, exposed))
+        elif t == t0:
+            t += 1
+    return found
+
+
+# ----------------------------------------------------------------- source
+class _Body:
+    """One region's loop body as it is built: the names of each slot's value and tangent
+    in it, the loads of externals on first use."""
+
+    def __init__(self, tape, region, e, tangents=None):
+        self.tape, self.r, self.e = tape, region, e
+        self.value, self.tangent = {}, {}
+        self.tangents = tangents      # the buffer tangents are loaded from, if any
+
+    def operand(self, s):
+        """(value, tangent) names of operand slot s (tangent "0.0" when inactive)."""
+        o = _place(self.tape, s)
+        if o in self.value:
+            return self.value[o], self.tangent.get(o, "0.0")
+        j, full, active = self.r.externals[o]
+        v = self.e.tmp(_at("vals", j, full))
+        self.value[o] = v
+        if active and self.tangents:
+            self.tangent[o] = self.e.tmp(_at(self.tangents, j, full))
+        return v, self.tangent.get(o, "0.0")
+
+    def instruction(self, t, recompute=True, with_tangent=False):
+        """Emit t's value (recomputed, or loaded if recompute is False and not
+        arithmetic), its partials, and with_tangent its tangent; returns the partials."""
+        tape, e = self.tape, self.e
+        o, p, y = int(tape.op[t]), float(tape.fp[t]), int(tape.out[t])
+        ops = [self.operand(s) for s in _operands(tape, t)]
+        j = len(self.r.externals) + 1 + (t - self.r.t0)
+        if o in UNARY:
+            value, derivs = UNARY[o]
+            v = e.tmp(value(e, ops[0][0], p) if recompute or o in ARITHMETIC
+                      else _at("vals", j))
+            parts = derivs(e, ops[0][0], v, p) if tape.sact[y] else None
+        else:
+            value, derivs = BINARY[o]
+            v = e.tmp(value(ops[0][0], ops[1][0]) if recompute or o in ARITHMETIC
+                      else _at("vals", j))
+            parts = derivs(e, ops[0][0], ops[1][0], v) if tape.sact[y] else None
+        self.value[_place(tape, y)] = v
+        if with_tangent and tape.sact[y] and tape.tused[t]:
+            if o in UNARY:
+                tan = _mul(parts[0], ops[0][1])
+            else:
+                tan = _add(_mul(parts[0], ops[0][1]), _mul(parts[1], ops[1][1]))
+            self.tangent[_place(tape, y)] = e.tmp(tan)
+        return parts
+
+
+def _at(buf, j, full=True):
+    """Element i of operand or result j in buf (a broadcast operand's one element)."""
+    return f"{buf}{j}[i]" if full else f"{buf}{j}[0]"
+
+
+def _header(region, name, args):
+    """The function's head: each operand and result in each buffer as a slice of its
+    own, indexed by the loop's counter (an index computed from an offset would be
+    wrapped when negative, a select per access that keeps LLVM from vectorizing)."""
+    lines = [f"@njit(**_JIT)", f"def {name}({args}, o):", "    n = o[0]"]
+    sizes = [full for _, full, _ in region.externals.values()] + [True] * len(region.slots)
+    for j, full in enumerate(sizes, 1):
+        lines += [f"    {b}{j} = {b}[o[{j}]:o[{j}] + {'n' if full else '1'}]"
+                  for b in args.split(", ")]
+    return lines
+
+
+def _loop(lines, body, tail=()):
+    return lines + ["    for i in range(n):"] + ["        " + b for b in body] + \
+        ["    " + t for t in tail]
+
+
+def _values(tape, region, name):
+    e = _Emitter()
+    b = _Body(tape, region, e)
+    for t in range(region.t0, region.t1):
+        b.instruction(t)
+        j = len(region.externals) + 1 + (t - region.t0)
+        e.lines.append(f"{_at('vals', j)} = {b.value[_place(tape, tape.out[t])]}")
+    return _loop(_header(region, name, "vals"), e.lines)
+
+
+def _tangents(tape, region, name):
+    e = _Emitter()
+    b = _Body(tape, region, e, tangents="tans")
+    for t in range(region.t0, region.t1):
+        b.instruction(t, with_tangent=True)
+        y = int(tape.out[t])
+        j = len(region.externals) + 1 + (t - region.t0)
+        if region.exposed[t - region.t0] and tape.sact[y] and tape.tused[t]:
+            e.lines.append(f"{_at('tans', j)} = {b.tangent[_place(tape, y)]}")
+    return _loop(_header(region, name, "vals, tans"), e.lines)
+
+
+def _parking(tape, region):
+    """Externals whose cotangents the loop parks in another slot's place, added to theirs
+    after it: offset -> that slot's index. Where two externals overlap (x[1:] and x[:-1])
+    the loop's updates of both would depend on each other across iterations and keep it
+    scalar (Rosenbrock's gradient step at n = 10^5: 104 us, 45 parked). A parking place
+    is a result of the region that nothing after it reads: its cotangents are zero in
+    every sweep (active) and never otherwise touched."""
+    free = [len(region.externals) + 1 + u for u, t in enumerate(range(region.t0, region.t1))
+            if tape.sact[tape.out[t]] and not region.exposed[u]]
+    parked, end = {}, -1
+    for (o, m), (j, full, active) in sorted(region.externals.items()):
+        if not (full and active):
+            continue
+        if o < end and free:
+            parked[o, m] = free.pop()
+        end = max(end, o + m)
+    return parked
+
+
+def _reverse(tape, region, name, second):
+    """The reverse step: cotangents (and with second, their tangents) pulled back from
+    the region's exposed results through it to its externals."""
+    e = _Emitter()
+    b = _Body(tape, region, e, tangents="tans" if second else None)
+    parts = [b.instruction(t, recompute=False, with_tangent=second)
+             for t in range(region.t0, region.t1)]
+    g = {}        # offset -> terms of its cotangent; gt: of the cotangent's tangent
+    gt = {}
+    bufs = ("adj", "adjt") if second else ("adj",)
+    for t in range(region.t1 - 1, region.t0 - 1, -1):
+        y, u = int(tape.out[t]), t - region.t0
+        if not tape.sact[y]:
+            continue
+        oy, j = _place(tape, y), len(region.externals) + 1 + u
+        if region.exposed[u]:
+            g.setdefault(oy, []).append(e.tmp(_at("adj", j)))
+            e.lines.append(f"{_at('adj', j)} = 0.0")
+            if second and not tape.gzero[t]:
+                gt.setdefault(oy, []).append(e.tmp(_at("adjt", j)))
+                e.lines.append(f"{_at('adjt', j)} = 0.0")
+        gy = e.tmp(_add(*g.get(oy, [])))
+        gty = e.tmp(_add(*gt.get(oy, []))) if second else "0.0"
+        if gy == "0.0" and gty == "0.0":
+            continue
+        ops = _operands(tape, t)
+        p = parts[u]
+        if len(ops) == 1:
+            first, cross = [p[0]], [[p[1]]]
+        else:
+            first, cross = [p[0], p[1]], [[p[2], p[3]], [p[3], p[4]]]
+        tans = [b.operand(s)[1] for s in ops]
+        for k, s in enumerate(ops):
+            if not tape.sact[s]:
+                continue
+            os_ = _place(tape, s)
+            g.setdefault(os_, []).append(e.tmp(_mul(first[k], gy)))
+            if second:
+                terms = [_mul(first[k], gty)]
+                for f, ts in zip(cross[k], tans):
+                    if f != "0.0" and ts != "0.0":
+                        terms.append(_mul(_mul(f, gy), ts))
+                gt.setdefault(os_, []).append(e.tmp(_add(*terms)))
+    before, after = [], []
+    parked = _parking(tape, region)
+    for o, (j, full, active) in region.externals.items():
+        if not active:
+            continue
+        for buf, acc in zip(bufs, (g, gt)):
+            total = _add(*acc.get(o, []))
+            if total == "0.0":
+                continue
+            if o in parked:
+                p = parked[o]
+                e.lines.append(f"{_at(buf, p)} = {total}")
+                after += [f"for i in range(n):", f"    {_at(buf, j)} += {_at(buf, p)}",
+                          f"    {_at(buf, p)} = 0.0"]
+            elif full:
+                e.lines.append(f"{_at(buf, j)} += {total}")
+            else:     # a broadcast operand: its cotangent sums over the loop
+                before.append(f"    s{buf}{j} = 0.0")
+                e.lines.append(f"s{buf}{j} += {total}")
+                after.append(f"{buf}{j}[0] += s{buf}{j}")
+    args = "vals, tans, adj, adjt" if second else "vals, adj"
+    return _loop(_header(region, name, args) + before, e.lines, after)
+
+
+STEPS = ("values", "tangent", "adjoint", "second")
+
+
+def source(tape, region, suffix=""):
+    """The four functions of one region, named STEPS (+ suffix), as source."""
+    out = []
+    for name, build in zip(STEPS, (_values, _tangents,
+                                   lambda t, r, n: _reverse(t, r, n, False),
+                                   lambda t, r, n: _reverse(t, r, n, True))):
+        out += build(tape, region, name + suffix) + ["", ""]
+    return "\n".join(out)
+
+
+PRELUDE = f"""# generated by numhess.fusion
+import math
+import numpy as np
+from numhess.jit import njit
+from numhess.kernels import _JIT, {", ".join(HELPERS)}
+
+"""

@@ -1,0 +1,189 @@
+"""Fused elementwise loops (fusion.py, fused.py) against the interpreter on every rule
+they have, and on the ways a region meets the rest of a tape: results read after it,
+broadcast and inactive operands, overlapping operands, several regions, the output."""
+import threading
+
+import numpy as np
+import pytest
+
+import numhess as nh
+from numhess import fused, fusion
+from numhess import kernels as K
+from numhess.problems import rosenbrock
+
+N = 40
+rng = np.random.default_rng(5)
+X = rng.uniform(0.2, 0.9, N)
+V = rng.standard_normal(N)
+
+
+MIN_WORK = fused.MIN_WORK
+
+
+def _tape(transform):
+    (entries,) = transform.traced.cache.values()
+    return entries[0].tape
+
+
+def _both(f, x=X, v=V, expect_fused=True, **kw):
+    """(interpreted, fused) results of grad, hvp, value_and_grad and hessian of f."""
+    out = []
+    for mode in ("off", "now"):
+        fused.MODE = mode
+        g, h = nh.grad(f, **kw), nh.hvp(f, **kw)
+        vg, H = nh.value_and_grad(f, **kw), nh.hessian(f, **kw)
+        res = (g(x), h(x, v), vg(x), H(x))
+        if mode == "now":
+            assert (_tape(g).fused is not None) == expect_fused
+            res = res + (g(x), h(x, v), H(x))      # again, with the fused forward sweep
+        out.append(res)
+    return out
+
+
+def _close(a, b):
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * (1 + np.max(np.abs(b))))
+
+
+def _check(f, **kw):
+    (g0, h0, vg0, H0), (g1, h1, vg1, H1, g2, h2, H2) = _both(f, **kw)
+    for got in (g1, g2):
+        _close(got, g0)
+    for got in (h1, h2):
+        _close(got, h0)
+    _close(h0, H0 @ V)
+    assert vg1[0] == vg0[0]
+    _close(vg1[1], g0)
+    for got in (H1, H2):
+        _close(got, H0)
+
+
+UNARY = {
+    K.NEG: lambda u: -u, K.EXP: np.exp, K.EXPM1: np.expm1, K.LOG: np.log,
+    K.LOG1P: np.log1p, K.SQRT: np.sqrt, K.SQUARE: np.square, K.RECIP: np.reciprocal,
+    K.SIN: np.sin, K.COS: np.cos, K.TAN: np.tan, K.ARCTAN: np.arctan, K.SINH: np.sinh,
+    K.COSH: np.cosh, K.TANH: np.tanh, K.ABS: lambda u: np.abs(u - 0.5),
+    K.POWC: lambda u: u ** 3 + u ** -2 + u ** 2.5 + u ** 0.0 * u ** 1.0,
+    K.ADDC: lambda u: u + 2.0, K.MULC: lambda u: 3.0 * u, K.RSUBC: lambda u: 2.0 - u,
+    K.DIVC: lambda u: u / 3.0, K.RDIVC: lambda u: 2.0 / u,
+}
+
+
+def test_every_unary_rule_is_tested():
+    import scipy.special     # noqa: F401 (expit and log_expit: below)
+    assert set(fusion.UNARY) == set(UNARY) | {K.EXPIT, K.LOG_EXPIT}
+    assert set(fusion.BINARY) == set(BINARIES)
+
+
+@pytest.mark.parametrize("opcode", sorted(UNARY), ids=lambda o: str(o))
+def test_unary_rules_as_the_interpreters(opcode):
+    op = UNARY[opcode]
+    _check(lambda x: np.sum(op(0.5 * x + 0.25) * x))
+
+
+@pytest.mark.parametrize("name", ["expit", "log_expit"])
+def test_special_rules_as_the_interpreters(name):
+    import scipy.special as sc
+    op = getattr(sc, name)
+    _check(lambda x: np.sum(op(4.0 * x - 2.0) * x))
+
+
+BINARIES = {
+    K.ADD: np.add, K.SUB: np.subtract, K.MUL: np.multiply, K.DIV: np.divide,
+    K.LOGADDEXP: np.logaddexp, K.HYPOT: np.hypot, K.ARCTAN2: np.arctan2,
+    K.MAXIMUM: np.maximum, K.MINIMUM: np.minimum, K.FMAX: np.fmax, K.FMIN: np.fmin,
+}
+
+
+@pytest.mark.parametrize("opcode", sorted(BINARIES), ids=lambda o: str(o))
+def test_binary_rules_as_the_interpreters(opcode):
+    op = BINARIES[opcode]
+    _check(lambda x: np.sum(op(x[:-1] * 2.0 - 0.7, np.sin(x[1:])) * x[1:]))
+
+
+def test_ties_split_evenly_as_the_interpreters():
+    x = np.repeat(X[:N // 2], 2)
+    _check(lambda x: np.sum(np.maximum(x[::2] * 1.0, x[1::2] * 1.0) ** 2), x=x)
+
+
+def test_far_trigonometric_arguments_take_libms_values():
+    x = X * 1e6
+    _check(lambda x: np.sum(np.sin(x * 1.0) * np.cos(x * 1.0)), x=x)
+
+
+def test_rosenbrock_shifted_operands():
+    _check(rosenbrock)
+
+
+def test_results_read_after_the_region_and_broadcast_operands():
+    def f(x):
+        y = np.exp(x * 0.5) * x[0]          # x[0]: a broadcast operand
+        z = y[::3]                          # a gather of a region's result
+        return np.sum(y * 2.0) + np.sum(z ** 2) + y[1] * np.sum(np.sort(y))
+    _check(f)
+
+
+def test_inactive_operands_and_parameters():
+    A = np.linspace(1.0, 2.0, 100)          # a parameter (64+ floats)
+
+    def f(x, A):
+        c = np.cos(A[:N]) * 2.0 + 1.0       # an inactive region of its own
+        return np.sum(np.tanh(x * c) * c + x * A[N:2 * N])
+    (g0, h0, *_), (g1, h1, *_) = [
+        (nh.grad(f)(X, A), nh.hvp(f)(X, V, A)) for fused.MODE in ("off", "now")]
+    _close(g1, g0)
+    _close(h1, h0)
+
+
+def test_two_regions_and_a_product_between():
+    M = np.random.default_rng(1).standard_normal((N, N))
+
+    def f(x):
+        u = np.tanh(x * 0.3) + x * x
+        w = M @ u
+        return np.sum(np.log1p(w * w) * 0.5 + w)
+    _check(f)
+
+
+def test_vector_outputs_and_vjp():
+    f = lambda x: np.exp(x * 0.5) * x + 1.0
+    J = nh.jacrev(f)(X)
+    w = np.cos(np.arange(N))
+    fused.MODE = "now"
+    _, pull = nh.vjp(f, X)
+    (got,) = pull(w)
+    np.testing.assert_allclose(got, w @ J, rtol=1e-13)
+
+
+def test_aux_values_of_a_region():
+    f = lambda x: (np.sum(np.exp(x * 0.5) * x), np.exp(x * 0.5) * 2.0)
+    want = nh.grad(f, has_aux=True)(X)
+    fused.MODE = "now"
+    got = nh.grad(f, has_aux=True)(X)
+    _close(got[0], want[0])
+    _close(got[1], want[1])
+
+
+def test_background_compile(monkeypatch):
+    monkeypatch.setattr(fused, "MODE", "auto")
+    monkeypatch.setattr(fused, "MIN_WORK", 0)
+    f = lambda x: np.sum(np.exp(x * 0.25) * x - x ** 3)
+    g = nh.grad(f)
+    first = g(X)                      # interpreted, while the loops compile
+    fused.wait(_tape(g))
+    assert _tape(g).fused is not None
+    _close(g(X), first)
+    assert any(t.name == "numhess-fuse" for t in threading.enumerate())
+
+
+def test_small_regions_stay_interpreted(monkeypatch):
+    monkeypatch.setattr(fused, "MODE", "now")
+    monkeypatch.setattr(fused, "MIN_WORK", MIN_WORK)
+    g = nh.grad(rosenbrock)
+    g(X)
+    assert _tape(g).fused is None and _tape(g).fusion is False
+
+
+@pytest.fixture(autouse=True)
+def _restore_mode(monkeypatch):
+    monkeypatch.setattr(fused, "MODE", fused.MODE)
+    monkeypatch.setattr(fused, "MIN_WORK", 0)
