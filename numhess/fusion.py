@@ -261,8 +261,9 @@ def _fusable(tape, t):
 
 
 def _last_reads(tape):
-    """Per buffer position, the last instruction that reads it (the outputs: past the
-    last), so a result is read after its region when a position of it is."""
+    """Per buffer position, the last instruction that reads it (the outputs and what the
+    guards compare: past the last), so a result is read after its region when a position
+    of it is."""
     last = np.full(tape.total, -1, np.int64)
     for t in range(tape.op.size):
         for s in (tape.a[t], tape.b[t], tape.c[t]):
@@ -270,7 +271,7 @@ def _last_reads(tape):
                 last[tape.off[s]:tape.off[s] + tape.size[s]] = t
         if tape.op[t] == K.GATHER:
             last[tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]]] = t
-    for s in tape.out_slots:
+    for s in [*tape.out_slots, *(s for s, _ in tape.guards)]:
         last[tape.off[s]:tape.off[s] + tape.size[s]] = tape.op.size
     return last
 
@@ -365,11 +366,11 @@ def _at(buf, j, full=True):
     return f"{buf}{j}[i]" if full else f"{buf}{j}[0]"
 
 
-def _header(region, name, args):
+def _header(region, name, args, flags=""):
     """The function's head: each operand and result in each buffer as a slice of its
     own, indexed by the loop's counter (an index computed from an offset would be
     wrapped when negative, a select per access that keeps LLVM from vectorizing)."""
-    lines = [f"@njit(**_JIT)", f"def {name}({args}, o):", "    n = o[0]"]
+    lines = [f"@njit(**_JIT)", f"def {name}({args}, {flags}o):", "    n = o[0]"]
     sizes = [full for _, full, _ in region.externals.values()] + [True] * len(region.slots)
     for j, full in enumerate(sizes, 1):
         lines += [f"    {b}{j} = {b}[o[{j}]:o[{j}] + {'n' if full else '1'}]"
@@ -383,13 +384,18 @@ def _loop(lines, body, tail=()):
 
 
 def _values(tape, region, name):
+    """Every result's values; with every False only those read after the region and
+    those the reverse steps load (a gradient's or HVP's forward sweep)."""
     e = _Emitter()
     b = _Body(tape, region, e)
     for t in range(region.t0, region.t1):
         b.instruction(t)
-        j = len(region.externals) + 1 + (t - region.t0)
-        e.lines.append(f"{_at('vals', j)} = {b.value[_place(tape, tape.out[t])]}")
-    return _loop(_header(region, name, "vals"), e.lines)
+        u, o = t - region.t0, int(tape.op[t])
+        store = f"{_at('vals', len(region.externals) + 1 + u)} = " \
+            f"{b.value[_place(tape, tape.out[t])]}"
+        loaded = tape.sact[tape.out[t]] and o not in ARITHMETIC
+        e.lines.append(store if region.exposed[u] or loaded else "if every: " + store)
+    return _loop(_header(region, name, "vals", "every, "), e.lines)
 
 
 def _tangents(tape, region, name):

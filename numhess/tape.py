@@ -273,9 +273,10 @@ class Tape:
     def __len__(self):
         return self.op.size
 
-    def run_forward(self, x, params=(), vals=None):
+    def run_forward(self, x, params=(), vals=None, lean=False):
         """Evaluate at x (flat float64 of length n_in) with the parameter arrays, into
-        vals (a new buffer when None): returns (vals, ivals)."""
+        vals (a new buffer when None): returns (vals, ivals). lean: for a gradient or HVP
+        only (fused loops may then leave results they keep in registers unwritten)."""
         if vals is None:
             vals = np.empty(self.total)
         # (here, not in the kernel: x may be strided or read-only, each another compile)
@@ -286,7 +287,7 @@ class Tape:
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
         if self.fused is not None:
-            self.fused.forward(self, vals, ivals)
+            self.fused.forward(self, vals, ivals, not lean)
         elif self.blas_work:
             blas.sweep(self.kernels.forward, self, 1, vals, ivals, 0, K.ALL)
         else:           # nothing for BLAS to thread: a Python frame less (0.24 us)

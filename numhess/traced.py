@@ -186,12 +186,13 @@ class TracedFunction:
                                                         if j not in nums))
         return got
 
-    def evaluate(self, args):
+    def evaluate(self, args, lean=False):
         """Replay the function at args (tracing first when no cached tape fits).
 
         This runs on every call of every transform, so it is kept lean: a float64 array is
         read in place (never written, so not copied), and the key and statics are built in
-        one pass over the extra arguments."""
+        one pass over the extra arguments. lean: the caller only takes a gradient or HVP
+        (Tape.run_forward)."""
         nums, others = self._positions.get(len(args)) or self.positions(len(args))
         if len(nums) == 1:
             v = read_input(args[nums[0]], "argument", nums[0])
@@ -233,7 +234,7 @@ class TracedFunction:
             if e.outside is not None and not e.outside.unchanged():
                 self._drop(key, e)      # a global or closure value changed: stale for good
                 continue
-            vals, ivals = e.tape.run_forward(x, params, e.value_buffer())
+            vals, ivals = e.tape.run_forward(x, params, e.value_buffer(), lean)
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals)
         statics = tuple(frozen(s) for s in statics) if others else (None,) * len(args)
@@ -243,7 +244,7 @@ class TracedFunction:
             if not pnums:
                 raise
             self.use_params = False    # the function needs its data as constants
-            return self.evaluate(args)
+            return self.evaluate(args, lean)
         with self.lock:
             self._hot = None
             self.cache.setdefault(key, []).append(e)
@@ -253,7 +254,7 @@ class TracedFunction:
                 self.cache[k0].pop(0)
                 if not self.cache[k0]:
                     del self.cache[k0]
-        vals, ivals = e.tape.run_forward(x, params, e.value_buffer())
+        vals, ivals = e.tape.run_forward(x, params, e.value_buffer(), lean)
         return Replay(e, vals, ivals)
 
     def _drop(self, key, e):

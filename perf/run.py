@@ -15,6 +15,9 @@ import traceback
 
 PERF = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(PERF), PERF]     # measure the working tree's numhess
+# fused loops compile at a tape's first gradient or HVP, so the warm calls time them (by
+# default they compile in the background, and the first warm calls would be interpreted)
+os.environ.setdefault("NUMHESS_FUSE", "now")
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
