@@ -31,10 +31,12 @@ if MODE not in MODES:
                   RuntimeWarning)
     MODE = "auto"
 # A region is worth a loop of its own from this many elements times instructions: below,
-# the extra kernel calls of a split sweep (about a microsecond each) cost more than the
-# passes the loop saves. Rosenbrock (7 instructions): at n = 1000 fused and interpreted
-# gradients and HVPs took the same (8.0 and 8.1 us, 15.1 and 14.2), at 10^4 half.
-MIN_WORK = 8192
+# the extra kernel calls of a split sweep (about half a microsecond each) cost more than
+# the passes the loop saves. Rosenbrock (7 instructions), fused against interpreted: at
+# n = 300 gradient 6.8 / 5.9 us, HVP 9.6 / 9.5; at 1000 7.6 / 8.4 and 12.1 / 15.0; at
+# 10^5 137 / 500 and 218 / 877.
+MIN_WORK = 4096
+MAX_REGIONS = 16     # the largest, each compiled function costs 0.1-0.3 s
 
 _C = numba.types.Array(numba.types.float64, 1, "C")
 _I = numba.types.Array(numba.types.int64, 1, "C")
@@ -44,23 +46,31 @@ SIGNATURES = {"values": (_C, numba.types.boolean, _I), "tangent": (_C, _C, _I), 
 
 class Program:
     """The tape cut into stretches [t0, t1): the interpreter's, or a region's loops with
-    its offsets. The first stretch is the interpreter's (it writes the constants) and
-    starts at 0, so the reverse sweeps end in it."""
+    its offsets. Each sweep keeps the stretches it has work in (a kernel call costs
+    about a microsecond): the forward sweep the interpreter's with instructions (and the
+    first, which writes the constants), the tangent sweep those with an active
+    instruction whose tangent is read (Tape.tused), the reverse sweeps those with an
+    active one."""
 
     def __init__(self, tape, regions, module):
-        self.stretches, t = [], 0
+        stretches, t = [], 0
         for j, r in enumerate(regions):
-            self.stretches.append((t, r.t0, None, None))
+            stretches.append((t, r.t0, None, None))
             steps = tuple(getattr(module, f"{name}_{j}") for name in fusion.STEPS)
-            self.stretches.append((r.t0, r.t1, steps, r.offsets))
+            stretches.append((r.t0, r.t1, steps, r.offsets))
             t = r.t1
-        self.stretches.append((t, K.ALL, None, None))
+        stretches.append((t, tape.op.size, None, None))
+        active = tape.sact[tape.out]
+        work = lambda t0, t1, steps, _, mask: steps is not None or mask[t0:t1].any()
+        self.values = [s for s in stretches if s[0] == 0 or work(*s, np.ones_like(active))]
+        self.tangents = [s for s in stretches if work(*s, active & tape.tused)]
+        self.reverse = [s for s in reversed(stretches) if work(*s, active)]
 
     def forward(self, tape, vals, ivals, every):
         """The values; with every False only those a gradient or HVP reads (fused.py's
         steps, the interpreter's stretches, the output and the guards)."""
         kern = tape.kernels
-        for t0, t1, steps, offs in self.stretches:
+        for t0, t1, steps, offs in self.values:
             if steps is None:
                 _run(kern.forward, tape, vals, ivals, t0, t1)
             else:
@@ -69,24 +79,26 @@ class Program:
     def gradient(self, tape, vals, ivals, adj, g):
         """adj seeded at the output: the inputs' cotangents into g (adj left clear)."""
         kern = tape.kernels
-        for t0, t1, steps, offs in reversed(self.stretches):
+        for t0, t1, steps, offs in self.reverse:
             if steps is None:
-                _run(kern.adjoint, tape, vals, ivals, adj, 1, False, g if t0 == 0 else g[:0],
-                     t0, t1)
+                _run(kern.adjoint, tape, vals, ivals, adj, 1, False, g[:0], t0, t1)
             else:
                 steps[2](vals, adj, offs)
+        n = g.size
+        g[:] = adj[:n]
+        adj[:n] = 0.0
 
     def hvp(self, tape, vals, ivals, tans, adj, adjt, n):
         """tans seeded at the inputs with the direction, adj at the output with its
         cotangent: the product, from adjt (the three buffers left clear where the
         interpreter's sweeps expect it)."""
         kern = tape.kernels
-        for t0, t1, steps, offs in self.stretches:
+        for t0, t1, steps, offs in self.tangents:
             if steps is None:
                 _run(kern.tangent, tape, vals, ivals, tans, 1, False, t0, t1)
             else:
                 steps[1](vals, tans, offs)
-        for t0, t1, steps, offs in reversed(self.stretches):
+        for t0, t1, steps, offs in self.reverse:
             if steps is None:
                 _run(kern.adjoint_tangent, tape, vals, ivals, tans, adj, adjt, 1, t0, t1)
             else:
@@ -117,12 +129,15 @@ def program(tape):
     with _lock:
         if tape.fusion is not None:
             return tape.fused
-        regions = [r for r in fusion.regions(tape) if r.n * (r.t1 - r.t0) >= MIN_WORK]
+        regions = fusion.regions(tape, MIN_WORK)
+        if len(regions) > MAX_REGIONS:
+            regions = sorted(sorted(regions, key=lambda r: -r.n * (r.t1 - r.t0))[:MAX_REGIONS],
+                             key=lambda r: r.t0)
         tape.fusion = bool(regions)
         if not regions:
             return None
         if MODE == "now":
-            _compile(tape, regions)
+            _compile_or_warn(tape, regions)
             return tape.fused
         if not _worker:
             _worker.append(threading.Thread(target=_serve, daemon=True, name="numhess-fuse"))
@@ -143,12 +158,17 @@ def _serve():
     while True:
         tape, regions, done = _jobs.get()
         try:
-            _compile(tape, regions)
-        except Exception as err:      # the interpreter goes on; say why
-            warnings.warn(f"numhess: fusing a tape's elementwise loops failed ({err!r}); "
-                          "its sweeps stay interpreted", RuntimeWarning)
+            _compile_or_warn(tape, regions)
         finally:
             done.set()
+
+
+def _compile_or_warn(tape, regions):
+    try:
+        _compile(tape, regions)
+    except Exception as err:      # the interpreter goes on; say why
+        warnings.warn(f"numhess: fusing a tape's elementwise loops failed ({err!r}); "
+                      "its sweeps stay interpreted", RuntimeWarning)
 
 
 def _after_fork():

@@ -24,9 +24,11 @@ from . import kernels as K
 
 
 def _lit(v):
+    """A constant of the tape (parenthesized: the sums below fold the rules' own zeros
+    and ones, never a constant of the function's, as the kernels multiply by those)."""
     v = float(v)
-    return repr(v) if np.isfinite(v) else ("np.nan" if np.isnan(v) else
-                                           ("np.inf" if v > 0 else "-np.inf"))
+    return "(" + (repr(v) if np.isfinite(v) else ("np.nan" if np.isnan(v) else
+                                                  ("np.inf" if v > 0 else "-np.inf"))) + ")"
 
 
 def _trig(name, x):
@@ -52,10 +54,8 @@ def _powc_value(e, x, p):
 
 
 def _powc_derivs(e, x, y, p):
-    if p == 0.0:
-        return "0.0", "0.0"
-    if p == 1.0:
-        return "1.0", "0.0"
+    if p == 0.0 or p == 1.0:
+        return _lit(p), _lit(0.0)
     if K._whole.py_func(p):
         d1 = e.tmp(f"{_int_power(e, x, p - 1.0)} * {_lit(p)}")
         return d1, e.tmp(f"{_int_power(e, x, p - 2.0)} * {_lit(p * (p - 1.0))}")
@@ -83,6 +83,11 @@ def _with_d1(d1, d2):
         a = e.tmp(d1(x, y, p))
         return a, e.tmp(d2(x, y, a))
     return derivs
+
+
+def _reciprocal(p):
+    with np.errstate(divide="ignore"):
+        return np.float64(1.0) / p       # x / 0.0: inf, as in the kernels
 
 
 def _const(d1):
@@ -122,7 +127,7 @@ UNARY = {
     K.ADDC: (lambda e, x, p: f"{x} + {_lit(p)}", _const(lambda p: "1.0")),
     K.MULC: (lambda e, x, p: f"{x} * {_lit(p)}", _const(_lit)),
     K.RSUBC: (lambda e, x, p: f"{_lit(p)} - {x}", _const(lambda p: "-1.0")),
-    K.DIVC: (lambda e, x, p: f"{x} / {_lit(p)}", _const(lambda p: _lit(1.0 / p))),
+    K.DIVC: (lambda e, x, p: f"{x} / {_lit(p)}", _const(lambda p: _lit(_reciprocal(p)))),
     K.RDIVC: (lambda e, x, p: f"{_lit(p)} / {x}",
               _with_d1(lambda x, y, p: f"-{y} / {x}", lambda x, y, d: f"-2.0 * {d} / {x}")),
     K.EXPIT: (lambda e, x, p: f"_expit({x})", _expit_derivs),
@@ -276,10 +281,11 @@ def _last_reads(tape):
     return last
 
 
-def regions(tape, min_length=2):
-    """The tape's fusable regions, in order: maximal runs of at least min_length
-    consecutive elementwise instructions of one size whose operands are either results
-    of the run itself, whole, or lie outside what the run writes."""
+def regions(tape, min_work=0):
+    """The tape's fusable regions, in order: maximal runs of at least two consecutive
+    elementwise instructions of one size whose operands are either results of the run
+    itself, whole, or lie outside what the run writes; those of at least min_work
+    elements times instructions."""
     found, t, nops = [], 0, tape.op.size
     last = None
     while t < nops:
@@ -301,7 +307,7 @@ def regions(tape, min_length=2):
                 break
             written[int(tape.off[tape.out[t]])] = int(n)
             t += 1
-        if t - t0 >= min_length:
+        if t - t0 >= 2 and n * (t - t0) >= min_work:
             if last is None:
                 last = _last_reads(tape)
             exposed = [bool(last[tape.off[tape.out[u]]:tape.off[tape.out[u]] + n].max(
