@@ -194,3 +194,16 @@ def test_division_by_zero_is_a_rule_not_an_error():
     d1, d2 = fusion.UNARY[K.DIVC][1](None, "x", "y", 0.0)
     assert (d1, d2) == ("(np.inf)", "0.0")
     _check(lambda x: np.sum(np.exp(x * 0.5) * x / 0.0 * 0.0 + x ** 2))
+
+
+@pytest.mark.parametrize("hess", ["exact", "hvp"])
+def test_one_tape_for_value_gradient_and_hessian(hess):
+    """minimize replays one tape for f, its gradient and its Hessian or HVPs: the fused
+    forward sweep must leave every value the interpreter's Hessian reads."""
+    f = lambda x: np.sum(np.log1p(np.exp(x * 0.5)) * x + (x - 0.3) ** 4)
+    res = []
+    for fused.MODE in ("off", "now"):
+        res.append(nh.minimize(f, X, method="trust-exact" if hess == "exact" else
+                               "trust-ncg", hess=hess))
+    assert res[0].nit == res[1].nit
+    _close(res[1].x, res[0].x)
