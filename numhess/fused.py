@@ -4,11 +4,12 @@ a Hessian-vector product's two sweeps.
 
 Compiling a tape's loops takes a second or two, so by default a tape asks for them at
 its first gradient or HVP and keeps running the interpreter until they are compiled on
-a background thread; the source of each is written under Numba's cache directory, named
-by its hash (the same function at any size is one file), so another process loads them
-from Numba's on-disk cache. NUMHESS_FUSE=now compiles at the first call instead, =off
-never fuses.
+a background thread (waited for at exit, so they reach the cache); the source of each
+is written under Numba's cache directory, named by its hash (the same function at any
+size is one file), so another process loads them from Numba's on-disk cache, at once
+(milliseconds). NUMHESS_FUSE=now compiles at the first call instead, =off never fuses.
 """
+import atexit
 import hashlib
 import importlib.util
 import os
@@ -119,11 +120,13 @@ def _run(kernel, tape, *args):
 _lock = threading.Lock()
 _jobs = queue.SimpleQueue()
 _worker = []
+_pending = []       # the background compiles' events, waited for at exit
 
 
 def program(tape):
     """The tape's compiled program, or None: then, the first time, its compile is asked
-    for (MODE)."""
+    for: at once when MODE is "now" or this source compiled before (its loops load from
+    Numba's cache in milliseconds), else on the background thread."""
     if tape.fused is not None or tape.fusion is not None or MODE == "off":
         return tape.fused
     with _lock:
@@ -136,15 +139,18 @@ def program(tape):
         tape.fusion = bool(regions)
         if not regions:
             return None
-        if MODE == "now":
-            _compile_or_warn(tape, regions)
+        text = _text(regions, tape)
+        if MODE == "now" or os.path.exists(_path(text) + ".done"):
+            _compile_or_warn(tape, regions, text)
             return tape.fused
         if not _worker:
             _worker.append(threading.Thread(target=_serve, daemon=True, name="numhess-fuse"))
             _worker[0].start()
+            atexit.register(_finish)
         done = threading.Event()
         tape.fusion = done
-        _jobs.put((tape, regions, done))
+        _pending.append(done)
+        _jobs.put((tape, regions, text, done))
     return None
 
 
@@ -154,18 +160,26 @@ def wait(tape):
         tape.fusion.wait()
 
 
+def _finish():
+    """At exit, the compiles still running finish (a daemon thread would be killed,
+    before Numba's cache is written, and the next process compile them again)."""
+    for done in list(_pending):
+        done.wait()
+
+
 def _serve():
     while True:
-        tape, regions, done = _jobs.get()
+        tape, regions, text, done = _jobs.get()
         try:
-            _compile_or_warn(tape, regions)
+            _compile_or_warn(tape, regions, text)
         finally:
             done.set()
+            _pending.remove(done)
 
 
-def _compile_or_warn(tape, regions):
+def _compile_or_warn(tape, regions, text):
     try:
-        _compile(tape, regions)
+        _compile(tape, regions, text)
     except Exception as err:      # the interpreter goes on; say why
         warnings.warn(f"numhess: fusing a tape's elementwise loops failed ({err!r}); "
                       "its sweeps stay interpreted", RuntimeWarning)
@@ -175,6 +189,7 @@ def _after_fork():
     global _jobs, _lock, _load_lock
     _jobs, _lock, _load_lock = queue.SimpleQueue(), threading.Lock(), threading.Lock()
     _worker.clear()
+    _pending.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -182,14 +197,21 @@ if hasattr(os, "register_at_fork"):
 
 
 # ----------------------------------------------------------------- compiling
-def _compile(tape, regions):
-    text = fusion.PRELUDE + "\n".join(fusion.source(tape, r, f"_{j}")
+def _text(regions, tape):
+    return fusion.PRELUDE + "\n".join(fusion.source(tape, r, f"_{j}")
                                       for j, r in enumerate(regions))
+
+
+def _compile(tape, regions, text):
     module = _load(text)
     for j in range(len(regions)):
         for name in fusion.STEPS:
             getattr(module, f"{name}_{j}").compile(SIGNATURES[name])
     tape.fused = Program(tape, regions, module)
+    try:
+        open(_path(text) + ".done", "w").close()     # compiled, so in Numba's cache
+    except OSError:
+        pass
 
 
 _KERNELS_HASH = []
@@ -202,6 +224,16 @@ def _key(text):
         with open(K.__file__, "rb") as f:
             _KERNELS_HASH.append(hashlib.sha256(f.read()).digest())
     return "numhess_fused_" + hashlib.sha256(_KERNELS_HASH[0] + text.encode()).hexdigest()[:24]
+
+
+_DIRECTORY = []
+
+
+def _path(text):
+    """Where the module of this source lives (without ".py")."""
+    if not _DIRECTORY:
+        _DIRECTORY.append(_directory())
+    return os.path.join(_DIRECTORY[0], _key(text))
 
 
 def _directory():
@@ -228,7 +260,7 @@ def _load(text):
     with _load_lock:
         if name in sys.modules:
             return sys.modules[name]
-        path = os.path.join(_directory(), name + ".py")
+        path = _path(text) + ".py"
         if not os.path.exists(path):    # (rewritten, its mtime would void Numba's cache)
             tmp = f"{path}.{os.getpid()}.{threading.get_ident()}"
             with open(tmp, "w") as f:

@@ -164,16 +164,20 @@ def test_aux_values_of_a_region():
     _close(got[1], want[1])
 
 
-def test_background_compile(monkeypatch):
+def test_background_compile(monkeypatch, tmp_path):
     monkeypatch.setattr(fused, "MODE", "auto")
-    monkeypatch.setattr(fused, "MIN_WORK", 0)
+    monkeypatch.setattr(fused, "_DIRECTORY", [str(tmp_path)])    # nothing compiled before
     f = lambda x: np.sum(np.exp(x * 0.25) * x - x ** 3)
     g = nh.grad(f)
     first = g(X)                      # interpreted, while the loops compile
+    assert isinstance(_tape(g).fusion, threading.Event)
     fused.wait(_tape(g))
     assert _tape(g).fused is not None
     _close(g(X), first)
-    assert any(t.name == "numhess-fuse" for t in threading.enumerate())
+    g2 = nh.grad(f)                   # compiled before: loaded at the first call
+    _close(g2(X), first)
+    assert _tape(g2).fused is not None
+    assert {p.suffix for p in tmp_path.iterdir()} >= {".py", ".done"}
 
 
 def test_small_regions_stay_interpreted(monkeypatch):
