@@ -210,11 +210,19 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     bufs = plan.take()
     kern = tape.kernels
     head = (rep.vals, rep.ivals, n, e.out_off, e.out_size, W, colors, _NO_SEEDS, n_dirs)
-    if plan.direct and W.shape[0] == 1:     # the common case, without _chunks' frame
+    work = tape.active_total * n_dirs * len(W)
+    # fused: large enough chunks, one worker or no products for BLAS to thread, short
+    # enough for no progress bar
+    prog = fused.program(tape) if tape.active_total * plan.k >= fused.HESSIAN_MIN_WORK and (
+        plan.workers == 1 or not tape.blas_work) and work < progress.MIN_WORK else None
+    if prog is not None:
+        prog.hessian(tape, rep.vals, rep.ivals, n, e.out_off, W, colors, n_dirs, plan.starts,
+                     plan.k, bufs, B)
+    elif plan.direct and W.shape[0] == 1:     # the common case, without _chunks' frame
         kern.hessian_chunks_serial(tape.packed, *head, plan.starts, plan.k, *bufs, B)
     else:
         _chunks(kern.hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape, head,
-                (*bufs, B), tape.active_total * n_dirs * len(W), "Hessian")
+                (*bufs, B), work, "Hessian")
     plan.give(bufs)
     return B
 

@@ -206,16 +206,17 @@ def _add(*ts):
 
 
 class _Emitter:
-    """Lines of a loop body, with fresh temporaries."""
+    """Lines of a loop body, with fresh temporaries (numbered in n_box, which a loop
+    nested in it shares)."""
 
-    def __init__(self):
-        self.lines, self.n = [], 0
+    def __init__(self, n_box=None):
+        self.lines, self.n_box = [], [0] if n_box is None else n_box
 
     def tmp(self, expr):
         if expr in ("0.0", "1.0", "-1.0", "2.0"):
             return expr
-        self.n += 1
-        name = f"t{self.n}"
+        self.n_box[0] += 1
+        name = f"t{self.n_box[0]}"
         self.lines.append(f"{name} = {expr}")
         return name
 
@@ -321,101 +322,114 @@ def regions(tape, min_work=0):
 # ----------------------------------------------------------------- source
 class _Body:
     """One region's loop body as it is built: the names of each slot's value and tangent
-    in it, the loads of externals on first use."""
+    in it, the loads of externals on first use. Values, partials and cotangents go to
+    the `outer` lines (once per element); tangents and the cotangents' tangents to the
+    `inner` ones, which are the same lines with one direction and a loop over the k
+    directions with several (`wide`: tangent buffers hold k values per element)."""
 
-    def __init__(self, tape, region, e, tangents=None):
-        self.tape, self.r, self.e = tape, region, e
+    def __init__(self, tape, region, tangents=None, wide=False):
+        self.tape, self.r, self.wide = tape, region, wide
+        self.outer = _Emitter()
+        self.inner = _Emitter(self.outer.n_box) if wide else self.outer
         self.value, self.tangent = {}, {}
         self.tangents = tangents      # the buffer tangents are loaded from, if any
 
     def operand(self, s):
-        """(value, tangent) names of operand slot s (tangent "0.0" when inactive)."""
+        """The value name of operand slot s."""
         o = _place(self.tape, s)
-        if o in self.value:
-            return self.value[o], self.tangent.get(o, "0.0")
-        j, full, active = self.r.externals[o]
-        v = self.e.tmp(_at("vals", j, full))
-        self.value[o] = v
-        if active and self.tangents:
-            self.tangent[o] = self.e.tmp(_at(self.tangents, j, full))
-        return v, self.tangent.get(o, "0.0")
+        if o not in self.value:
+            j, full, _ = self.r.externals[o]
+            self.value[o] = self.outer.tmp(_at("vals", j, full))
+        return self.value[o]
+
+    def operand_tangent(self, s):
+        """The tangent name of operand slot s ("0.0" when inactive or not computed)."""
+        o = _place(self.tape, s)
+        if o not in self.tangent and o in self.r.externals:
+            j, full, active = self.r.externals[o]
+            self.tangent[o] = (self.inner.tmp(_at(self.tangents, j, full, self.wide))
+                               if active and self.tangents else "0.0")
+        return self.tangent.get(o, "0.0")
 
     def instruction(self, t, recompute=True, with_tangent=False):
         """Emit t's value (recomputed, or loaded if recompute is False and not
         arithmetic), its partials, and with_tangent its tangent; returns the partials."""
-        tape, e = self.tape, self.e
+        tape, e = self.tape, self.outer
         o, p, y = int(tape.op[t]), float(tape.fp[t]), int(tape.out[t])
         ops = [self.operand(s) for s in _operands(tape, t)]
-        j = len(self.r.externals) + 1 + (t - self.r.t0)
+        load = _at("vals", len(self.r.externals) + 1 + (t - self.r.t0))
         if o in UNARY:
             value, derivs = UNARY[o]
-            v = e.tmp(value(e, ops[0][0], p) if recompute or o in ARITHMETIC
-                      else _at("vals", j))
-            parts = derivs(e, ops[0][0], v, p) if tape.sact[y] else None
+            v = e.tmp(value(e, ops[0], p) if recompute or o in ARITHMETIC else load)
+            parts = derivs(e, ops[0], v, p) if tape.sact[y] else None
         else:
             value, derivs = BINARY[o]
-            v = e.tmp(value(ops[0][0], ops[1][0]) if recompute or o in ARITHMETIC
-                      else _at("vals", j))
-            parts = derivs(e, ops[0][0], ops[1][0], v) if tape.sact[y] else None
+            v = e.tmp(value(ops[0], ops[1]) if recompute or o in ARITHMETIC else load)
+            parts = derivs(e, ops[0], ops[1], v) if tape.sact[y] else None
         self.value[_place(tape, y)] = v
         if with_tangent and tape.sact[y] and tape.tused[t]:
-            if o in UNARY:
-                tan = _mul(parts[0], ops[0][1])
-            else:
-                tan = _add(_mul(parts[0], ops[0][1]), _mul(parts[1], ops[1][1]))
-            self.tangent[_place(tape, y)] = e.tmp(tan)
+            tans = [self.operand_tangent(s) for s in _operands(tape, t)]
+            self.tangent[_place(tape, y)] = self.inner.tmp(
+                _add(*(_mul(f, ts) for f, ts in zip(parts, tans))))
         return parts
 
 
-def _at(buf, j, full=True):
-    """Element i of operand or result j in buf (a broadcast operand's one element)."""
+def _at(buf, j, full=True, wide=False):
+    """Element i of operand or result j in buf (a broadcast operand's one element); in a
+    wide buffer, its direction d."""
+    if wide:
+        return f"{buf}{j}[U(i * k + d)]" if full else f"{buf}{j}[d]"
     return f"{buf}{j}[i]" if full else f"{buf}{j}[0]"
 
 
-def _header(region, name, args, flags=""):
-    """The function's head: each operand and result in each buffer as a slice of its
-    own, indexed by the loop's counter (an index computed from an offset would be
-    wrapped when negative, a select per access that keeps LLVM from vectorizing)."""
-    lines = [f"@njit(**_JIT)", f"def {name}({args}, {flags}o):", "    n = o[0]"]
+def _header(region, name, buffers, wide=(), flags=""):
+    """The function's head, of (*buffers, [k,] *flags, o): each operand and result in
+    each buffer as a slice of its own, indexed by the loop's counter (an index computed
+    from an offset would be wrapped when negative, a select per access that keeps LLVM
+    from vectorizing). The buffers in `wide` hold k values per element."""
+    args = ", ".join([*buffers, *(["k"] if wide else []), *flags, "o"])
+    lines = [f"@njit(**_JIT)", f"def {name}({args}):", "    n = o[0]"]
     sizes = [full for _, full, _ in region.externals.values()] + [True] * len(region.slots)
     for j, full in enumerate(sizes, 1):
-        lines += [f"    {b}{j} = {b}[o[{j}]:o[{j}] + {'n' if full else '1'}]"
-                  for b in args.split(", ")]
+        m = "n" if full else "1"
+        lines += [f"    {b}{j} = {b}[o[{j}] * k:(o[{j}] + {m}) * k]" if b in wide else
+                  f"    {b}{j} = {b}[o[{j}]:o[{j}] + {m}]" for b in buffers]
     return lines
 
 
-def _loop(lines, body, tail=()):
-    return lines + ["    for i in range(n):"] + ["        " + b for b in body] + \
-        ["    " + t for t in tail]
+def _loop(lines, body, before=(), after=()):
+    """lines, then body's outer lines in a loop over the elements (its inner ones, if
+    apart, in a loop over the directions inside), then after."""
+    out = lines + ["    " + b for b in before] + ["    for i in range(n):"]
+    out += ["        " + b for b in body.outer.lines]
+    if body.inner is not body.outer and body.inner.lines:
+        out += ["        for d in range(k):"] + ["            " + b for b in body.inner.lines]
+    return out + ["    " + a for a in after]
 
 
 def _values(tape, region, name):
     """Every result's values; with every False only those read after the region and
     those the reverse steps load (a gradient's or HVP's forward sweep)."""
-    e = _Emitter()
-    b = _Body(tape, region, e)
+    b = _Body(tape, region)
     for t in range(region.t0, region.t1):
         b.instruction(t)
         u, o = t - region.t0, int(tape.op[t])
         store = f"{_at('vals', len(region.externals) + 1 + u)} = " \
             f"{b.value[_place(tape, tape.out[t])]}"
         loaded = tape.sact[tape.out[t]] and o not in ARITHMETIC
-        e.lines.append(store if region.exposed[u] or loaded else "if every: " + store)
-    return _loop(_header(region, name, "vals", "every, "), e.lines)
+        b.outer.lines.append(store if region.exposed[u] or loaded else "if every: " + store)
+    return _loop(_header(region, name, ["vals"], flags=["every"]), b)
 
 
-def _tangents(tape, region, name):
-    e = _Emitter()
-    b = _Body(tape, region, e, tangents="tans")
+def _tangents(tape, region, name, wide):
+    b = _Body(tape, region, tangents="tans", wide=wide)
     for t in range(region.t0, region.t1):
         b.instruction(t, with_tangent=True)
         y = int(tape.out[t])
         j = len(region.externals) + 1 + (t - region.t0)
         if region.exposed[t - region.t0] and tape.sact[y] and tape.tused[t]:
-            e.lines.append(f"{_at('tans', j)} = {b.tangent[_place(tape, y)]}")
-    return _loop(_header(region, name, "vals, tans"), e.lines)
-
-
+            b.inner.lines.append(f"{_at('tans', j, True, wide)} = {b.tangent[_place(tape, y)]}")
+    return _loop(_header(region, name, ["vals", "tans"], ["tans"] if wide else ()), b)
 def _parking(tape, region):
     """Externals whose cotangents the loop parks in another slot's place, added to theirs
     after it: offset -> that slot's index. Where two externals overlap (x[1:] and x[:-1])
@@ -435,82 +449,88 @@ def _parking(tape, region):
     return parked
 
 
-def _reverse(tape, region, name, second):
-    """The reverse step: cotangents (and with second, their tangents) pulled back from
-    the region's exposed results through it to its externals."""
-    e = _Emitter()
-    b = _Body(tape, region, e, tangents="tans" if second else None)
+def _reverse(tape, region, name, second, wide=False):
+    """The reverse step: cotangents (and with second, their tangents, over k directions
+    when wide) pulled back from the region's exposed results through it to its
+    externals."""
+    b = _Body(tape, region, tangents="tans" if second else None, wide=wide)
+    outer, inner = b.outer, b.inner
     parts = [b.instruction(t, recompute=False, with_tangent=second)
              for t in range(region.t0, region.t1)]
-    g = {}        # offset -> terms of its cotangent; gt: of the cotangent's tangent
+    g = {}        # (offset, size) -> terms of its cotangent; gt: of its tangent
     gt = {}
-    bufs = ("adj", "adjt") if second else ("adj",)
     for t in range(region.t1 - 1, region.t0 - 1, -1):
         y, u = int(tape.out[t]), t - region.t0
         if not tape.sact[y]:
             continue
         oy, j = _place(tape, y), len(region.externals) + 1 + u
         if region.exposed[u]:
-            g.setdefault(oy, []).append(e.tmp(_at("adj", j)))
-            e.lines.append(f"{_at('adj', j)} = 0.0")
+            g.setdefault(oy, []).append(outer.tmp(_at("adj", j)))
+            outer.lines.append(f"{_at('adj', j)} = 0.0")
             if second and not tape.gzero[t]:
-                gt.setdefault(oy, []).append(e.tmp(_at("adjt", j)))
-                e.lines.append(f"{_at('adjt', j)} = 0.0")
-        gy = e.tmp(_add(*g.get(oy, [])))
-        gty = e.tmp(_add(*gt.get(oy, []))) if second else "0.0"
+                gt.setdefault(oy, []).append(inner.tmp(_at("adjt", j, True, wide)))
+                inner.lines.append(f"{_at('adjt', j, True, wide)} = 0.0")
+        gy = outer.tmp(_add(*g.get(oy, [])))
+        gty = inner.tmp(_add(*gt.get(oy, []))) if second else "0.0"
         if gy == "0.0" and gty == "0.0":
             continue
         ops = _operands(tape, t)
         p = parts[u]
-        if len(ops) == 1:
-            first, cross = [p[0]], [[p[1]]]
-        else:
-            first, cross = [p[0], p[1]], [[p[2], p[3]], [p[3], p[4]]]
-        tans = [b.operand(s)[1] for s in ops]
-        for k, s in enumerate(ops):
+        first, cross = ([p[0]], [[p[1]]]) if len(ops) == 1 else \
+            ([p[0], p[1]], [[p[2], p[3]], [p[3], p[4]]])
+        tans = [b.operand_tangent(s) for s in ops] if second else []
+        for q, s in enumerate(ops):
             if not tape.sact[s]:
                 continue
-            os_ = _place(tape, s)
-            g.setdefault(os_, []).append(e.tmp(_mul(first[k], gy)))
+            g.setdefault(_place(tape, s), []).append(outer.tmp(_mul(first[q], gy)))
             if second:
-                terms = [_mul(first[k], gty)]
-                for f, ts in zip(cross[k], tans):
-                    if f != "0.0" and ts != "0.0":
-                        terms.append(_mul(_mul(f, gy), ts))
-                gt.setdefault(os_, []).append(e.tmp(_add(*terms)))
+                terms = [_mul(first[q], gty)]
+                terms += [_mul(_mul(f, gy), ts) for f, ts in zip(cross[q], tans)
+                          if f != "0.0" and ts != "0.0"]
+                gt.setdefault(_place(tape, s), []).append(inner.tmp(_add(*terms)))
     before, after = [], []
     parked = _parking(tape, region)
     for o, (j, full, active) in region.externals.items():
         if not active:
             continue
-        for buf, acc in zip(bufs, (g, gt)):
+        for buf, acc, e, w in (("adj", g, outer, False), ("adjt", gt, inner, wide)):
             total = _add(*acc.get(o, []))
             if total == "0.0":
                 continue
             if o in parked:
-                p = parked[o]
-                e.lines.append(f"{_at(buf, p)} = {total}")
-                after += [f"for i in range(n):", f"    {_at(buf, j)} += {_at(buf, p)}",
-                          f"    {_at(buf, p)} = 0.0"]
+                q = parked[o]
+                e.lines.append(f"{_at(buf, q, True, w)} = {total}")
+                after += [f"for i in range({'n * k' if w else 'n'}):",
+                          f"    {buf}{j}[i] += {buf}{q}[i]", f"    {buf}{q}[i] = 0.0"]
             elif full:
-                e.lines.append(f"{_at(buf, j)} += {total}")
-            else:     # a broadcast operand: its cotangent sums over the loop
-                before.append(f"    s{buf}{j} = 0.0")
+                e.lines.append(f"{_at(buf, j, True, w)} += {total}")
+            elif w:   # a broadcast operand: its cotangents sum over the loop
+                before.append(f"s{buf}{j} = np.zeros(k)")
+                e.lines.append(f"s{buf}{j}[d] += {total}")
+                after += [f"for d in range(k):", f"    {buf}{j}[d] += s{buf}{j}[d]"]
+            else:
+                before.append(f"s{buf}{j} = 0.0")
                 e.lines.append(f"s{buf}{j} += {total}")
                 after.append(f"{buf}{j}[0] += s{buf}{j}")
-    args = "vals, tans, adj, adjt" if second else "vals, adj"
-    return _loop(_header(region, name, args) + before, e.lines, after)
+    head = _header(region, name, ["vals", "tans", "adj", "adjt"] if second else
+                   ["vals", "adj"], ["tans", "adjt"] if wide else ())
+    return _loop(head, b, before, after)
 
 
-STEPS = ("values", "tangent", "adjoint", "second")
+STEPS = ("values", "tangent", "adjoint", "second", "tangent_k", "second_k")
+_BUILDERS = (_values, lambda t, r, n: _tangents(t, r, n, False),
+             lambda t, r, n: _reverse(t, r, n, False),
+             lambda t, r, n: _reverse(t, r, n, True),
+             lambda t, r, n: _tangents(t, r, n, True),
+             lambda t, r, n: _reverse(t, r, n, True, True))
 
 
 def source(tape, region, suffix=""):
-    """The four functions of one region, named STEPS (+ suffix), as source."""
+    """The functions of one region, named STEPS (+ suffix), as source: values, the
+    tangent and the second-order step with one direction (HVP) and with k (Hessians),
+    the gradient's step."""
     out = []
-    for name, build in zip(STEPS, (_values, _tangents,
-                                   lambda t, r, n: _reverse(t, r, n, False),
-                                   lambda t, r, n: _reverse(t, r, n, True))):
+    for name, build in zip(STEPS, _BUILDERS):
         out += build(tape, region, name + suffix) + ["", ""]
     return "\n".join(out)
 
@@ -518,6 +538,7 @@ def source(tape, region, suffix=""):
 PRELUDE = f"""# generated by numhess.fusion
 import math
 import numpy as np
+from numba import uint64 as U
 from numhess.jit import njit
 from numhess.kernels import _JIT, {", ".join(HELPERS)}
 

@@ -36,6 +36,7 @@ def _both(f, x=X, v=V, expect_fused=True, **kw):
         vg, H = nh.value_and_grad(f, **kw), nh.hessian(f, **kw)
         out.append((g(x), h(x, v), vg(x), H(x), g(x[::-1]), h(x[::-1], v)))
         assert (_tape(g).fused is not None) == (mode == "now" and expect_fused)
+        assert (_tape(H).fused is not None) <= (mode == "now")
     return out
 
 
@@ -192,6 +193,7 @@ def test_small_regions_stay_interpreted(monkeypatch):
 def _restore_mode(monkeypatch):
     monkeypatch.setattr(fused, "MODE", fused.MODE)
     monkeypatch.setattr(fused, "MIN_WORK", 0)
+    monkeypatch.setattr(fused, "HESSIAN_MIN_WORK", 0)
 
 
 def test_division_by_zero_is_a_rule_not_an_error():
@@ -211,3 +213,25 @@ def test_one_tape_for_value_gradient_and_hessian(hess):
                                "trust-ncg", hess=hess))
     assert res[0].nit == res[1].nit
     _close(res[1].x, res[0].x)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 3])
+def test_hessians_of_several_outputs_in_chunks(chunk_size):
+    """Cotangent rows and chunks of k directions through the wide loops."""
+    f = lambda x: np.stack([np.sum(np.exp(x * 0.5) * x[0] + x ** 3),
+                            np.sum(np.tanh(x * 0.3) * np.sin(x) - x / x[-1])])
+    got = []
+    for fused.MODE in ("off", "now"):
+        H = nh.hessian(f, chunk_size=chunk_size)
+        got.append(H(X))
+        assert (_tape(H).fused is not None) == (fused.MODE == "now")
+    _close(got[1], got[0])
+
+
+def test_sparse_hessian_through_the_wide_loops():
+    got = []
+    for fused.MODE in ("off", "now"):
+        H = nh.hessian(rosenbrock, sparse=True)
+        got.append(H(X).toarray())
+        assert (_tape(H).fused is not None) == (fused.MODE == "now")
+    _close(got[1], got[0])
