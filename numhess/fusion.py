@@ -133,9 +133,29 @@ UNARY = {
     K.EXPIT: (lambda e, x, p: f"_expit({x})", _expit_derivs),
     K.LOG_EXPIT: (lambda e, x, p: f"_log_expit({x})", _log_expit_derivs),
 }
-# ops whose value the reverse steps recompute (cheaper than a load); others are loaded
+# non-differentiable ops: never active, so never asked for partials
+_FLAG = "1.0 if {} else 0.0"
+UNARY.update({
+    K.SIGN: (lambda e, x, p: f"np.sign({x})", None),
+    K.FLOOR: (lambda e, x, p: f"np.floor({x})", None),
+    K.CEIL: (lambda e, x, p: f"np.ceil({x})", None),
+    K.RINT: (lambda e, x, p: f"np.rint({x})", None),
+    K.TRUNC: (lambda e, x, p: f"np.trunc({x})", None),
+    K.ROUNDC: (lambda e, x, p: f"np.rint({x} * 10.0 ** {_lit(p)}) / 10.0 ** {_lit(p)}", None),
+    K.ISNAN: (lambda e, x, p: _FLAG.format(f"np.isnan({x})"), None),
+    K.ISINF: (lambda e, x, p: _FLAG.format(f"np.isinf({x})"), None),
+    K.ISFINITE: (lambda e, x, p: _FLAG.format(f"np.isfinite({x})"), None),
+    K.NOT: (lambda e, x, p: _FLAG.format(f"{x} == 0.0"), None),
+})
+# ops whose value the reverse steps recompute (cheaper than a load)
 ARITHMETIC = {K.NEG, K.SQUARE, K.RECIP, K.ABS, K.ADDC, K.MULC, K.RSUBC, K.DIVC, K.RDIVC,
-              K.ADD, K.SUB, K.MUL, K.DIV}
+              K.ADD, K.SUB, K.MUL, K.DIV, K.WHERE}
+
+
+def _loaded(tape, t):
+    """Do the reverse steps load t's value (stored by every forward sweep) rather than
+    recompute it? The active ones that are not plain arithmetic."""
+    return bool(tape.sact[tape.out[t]]) and int(tape.op[t]) not in ARITHMETIC
 
 
 # binary: value(a, b) -> expression; derivs(e, a, b, y) -> (fa, fb, faa, fab, fbb)
@@ -184,6 +204,16 @@ BINARY = {
     K.FMAX: (lambda a, b: f"np.fmax({a}, {b})", _chosen_derivs),
     K.FMIN: (lambda a, b: f"np.fmin({a}, {b})", _chosen_derivs),
 }
+
+
+def _comparison(test):
+    return lambda a, b: _FLAG.format(test.format(a=a, b=b))
+
+
+BINARY.update({o: (_comparison(test), None) for o, test in (
+    (K.LT, "{a} < {b}"), (K.LE, "{a} <= {b}"), (K.GT, "{a} > {b}"), (K.GE, "{a} >= {b}"),
+    (K.EQ, "{a} == {b}"), (K.NE, "{a} != {b}"), (K.AND, "({a} != 0.0 and {b} != 0.0)"),
+    (K.OR, "({a} != 0.0 or {b} != 0.0)"), (K.XOR, "(({a} != 0.0) != ({b} != 0.0))"))})
 HELPERS = ("_exp", "_expm1", "_log", "_log1p", "_sin", "_cos", "_tan", "_atan", "_sinh",
            "_cosh", "_tanh", "_expit", "_log_expit", "_logaddexp", "_atan2")
 
@@ -256,13 +286,15 @@ def _place(tape, s):
 
 
 def _operands(tape, t):
-    return [int(s) for s in ((tape.a[t], tape.b[t]) if tape.op[t] >= K.UNARY_END
-                              else (tape.a[t],))]
+    o = tape.op[t]
+    return [int(s) for s in ((tape.a[t],) if o < K.UNARY_END else (tape.a[t], tape.b[t])
+                              if o < K.BINARY_END else (tape.a[t], tape.b[t], tape.c[t]))]
 
 
 def _fusable(tape, t):
     o = int(tape.op[t])
-    return (o in UNARY or o in BINARY) and tape.size[tape.out[t]] >= MIN_SIZE and \
+    return (o in UNARY or o in BINARY or o == K.WHERE) and \
+        tape.size[tape.out[t]] >= MIN_SIZE and \
         tape.alias_src[tape.out[t]] < 0
 
 
@@ -358,18 +390,22 @@ class _Body:
         o, p, y = int(tape.op[t]), float(tape.fp[t]), int(tape.out[t])
         ops = [self.operand(s) for s in _operands(tape, t)]
         load = _at("vals", len(self.r.externals) + 1 + (t - self.r.t0))
-        if o in UNARY:
+        if o == K.WHERE:      # selects, never products (a NaN not chosen stays out)
+            v = e.tmp(_select(ops[2], ops[0], ops[1]))
+            parts = ops[2]
+        elif o in UNARY:
             value, derivs = UNARY[o]
-            v = e.tmp(value(e, ops[0], p) if recompute or o in ARITHMETIC else load)
+            v = e.tmp(load if not recompute and _loaded(tape, t) else value(e, ops[0], p))
             parts = derivs(e, ops[0], v, p) if tape.sact[y] else None
         else:
             value, derivs = BINARY[o]
-            v = e.tmp(value(ops[0], ops[1]) if recompute or o in ARITHMETIC else load)
+            v = e.tmp(load if not recompute and _loaded(tape, t) else value(ops[0], ops[1]))
             parts = derivs(e, ops[0], ops[1], v) if tape.sact[y] else None
         self.value[_place(tape, y)] = v
         if with_tangent and tape.sact[y] and tape.tused[t]:
             tans = [self.operand_tangent(s) for s in _operands(tape, t)]
             self.tangent[_place(tape, y)] = self.inner.tmp(
+                _select(parts, *tans[:2]) if o == K.WHERE else
                 _add(*(_mul(f, ts) for f, ts in zip(parts, tans))))
         return parts
 
@@ -413,11 +449,11 @@ def _values(tape, region, name):
     b = _Body(tape, region)
     for t in range(region.t0, region.t1):
         b.instruction(t)
-        u, o = t - region.t0, int(tape.op[t])
+        u = t - region.t0
         store = f"{_at('vals', len(region.externals) + 1 + u)} = " \
             f"{b.value[_place(tape, tape.out[t])]}"
-        loaded = tape.sact[tape.out[t]] and o not in ARITHMETIC
-        b.outer.lines.append(store if region.exposed[u] or loaded else "if every: " + store)
+        b.outer.lines.append(store if region.exposed[u] or _loaded(tape, t) else
+                             "if every: " + store)
     return _loop(_header(region, name, ["vals"], flags=["every"]), b)
 
 
@@ -449,6 +485,22 @@ def _parking(tape, region):
     return parked
 
 
+def _select(c, a, b):
+    """a where c is not zero, else b."""
+    return "0.0" if a == b == "0.0" else f"({a} if {c} != 0.0 else {b})"
+
+
+def _pull_select(tape, ops, c, gy, gty, g, gt, outer, inner, second):
+    """WHERE's cotangents (and their tangents) to the operand it chose."""
+    for s, chosen in zip(ops[:2], (True, False)):
+        if tape.sact[s]:
+            pick = (lambda v: _select(c, v, "0.0")) if chosen else \
+                (lambda v: _select(c, "0.0", v))
+            g.setdefault(_place(tape, s), []).append(outer.tmp(pick(gy)))
+            if second:
+                gt.setdefault(_place(tape, s), []).append(inner.tmp(pick(gty)))
+
+
 def _reverse(tape, region, name, second, wide=False):
     """The reverse step: cotangents (and with second, their tangents, over k directions
     when wide) pulled back from the region's exposed results through it to its
@@ -476,6 +528,9 @@ def _reverse(tape, region, name, second, wide=False):
             continue
         ops = _operands(tape, t)
         p = parts[u]
+        if len(ops) == 3:         # WHERE: the chosen operand's, by a select
+            _pull_select(tape, ops, p, gy, gty, g, gt, outer, inner, second)
+            continue
         first, cross = ([p[0]], [[p[1]]]) if len(ops) == 1 else \
             ([p[0], p[1]], [[p[2], p[3]], [p[3], p[4]]])
         tans = [b.operand_tangent(s) for s in ops] if second else []

@@ -69,10 +69,9 @@ UNARY = {
 }
 
 
-def test_every_unary_rule_is_tested():
-    import scipy.special     # noqa: F401 (expit and log_expit: below)
-    assert set(fusion.UNARY) == set(UNARY) | {K.EXPIT, K.LOG_EXPIT}
-    assert set(fusion.BINARY) == set(BINARIES)
+def test_every_rule_is_tested():
+    assert set(fusion.UNARY) == set(UNARY) | {K.EXPIT, K.LOG_EXPIT} | set(FLAGS)
+    assert set(fusion.BINARY) == set(BINARIES) | set(COMPARISONS)
 
 
 @pytest.mark.parametrize("opcode", sorted(UNARY), ids=lambda o: str(o))
@@ -235,3 +234,34 @@ def test_sparse_hessian_through_the_wide_loops():
         got.append(H(X).toarray())
         assert (_tape(H).fused is not None) == (fused.MODE == "now")
     _close(got[1], got[0])
+
+
+FLAGS = {K.SIGN: np.sign, K.FLOOR: np.floor, K.CEIL: np.ceil, K.RINT: np.rint,
+         K.TRUNC: np.trunc, K.ROUNDC: lambda u: np.round(u, 2), K.ISNAN: np.isnan,
+         K.ISINF: np.isinf, K.ISFINITE: np.isfinite, K.NOT: np.logical_not}
+COMPARISONS = {K.LT: np.less, K.LE: np.less_equal, K.GT: np.greater,
+               K.GE: np.greater_equal, K.EQ: np.equal, K.NE: np.not_equal,
+               K.AND: np.logical_and, K.OR: np.logical_or, K.XOR: np.logical_xor}
+
+
+@pytest.mark.parametrize("opcode", sorted(FLAGS), ids=lambda o: str(o))
+def test_non_differentiable_unary_ops_in_a_region(opcode):
+    op = FLAGS[opcode]
+    _check(lambda x: np.sum(op(x * 7.0 - 3.0) * x ** 2 + x * 0.5))
+
+
+@pytest.mark.parametrize("opcode", sorted(COMPARISONS), ids=lambda o: str(o))
+def test_comparisons_in_a_region(opcode):
+    op = COMPARISONS[opcode]
+    x = np.round(X, 1)                   # ties for EQ and kin
+    _check(lambda x: np.sum(op(x * 2.0 - 1.0, np.round(x[::-1] * 3.0) / 3.0) * x ** 2
+                            + x * 0.5), x=x)
+
+
+def test_where_as_the_interpreters():
+    """Selects, with NaN in the branch not taken (its own rules still pass NaN back, as
+    the interpreter's and JAX's do)."""
+    with np.errstate(invalid="ignore"):
+        _check(lambda x: np.sum(np.where(x > 0.5, np.log(x - 0.5), x ** 2) * x
+                                + np.where(x < 0.4, x * 2.0, 0.0)))
+    _check(lambda x: np.sum(np.where(x > 0.5, x * x, np.sin(x)) * x + x[0] * x))
