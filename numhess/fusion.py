@@ -133,6 +133,58 @@ UNARY = {
     K.EXPIT: (lambda e, x, p: f"_expit({x})", _expit_derivs),
     K.LOG_EXPIT: (lambda e, x, p: f"_log_expit({x})", _log_expit_derivs),
 }
+def _from_x(d1, d2):
+    """derivs from formulas of x (and p) and of (x, d1)."""
+    return _with_d1(lambda x, y, p: d1(x, p), lambda x, y, d: d2(x, d))
+
+
+def _erf_derivs(sign):
+    return _from_x(lambda x, p: f"{sign} * {_lit(K.TWO_OVER_SQRT_PI)} * _exp(-{x} * {x})",
+                   lambda x, d: f"-2.0 * {x} * {d}")
+
+
+def _rpowc_derivs(e, x, y, p):
+    lp = e.tmp(f"np.log({_lit(p)})")
+    d1 = e.tmp(f"{y} * {lp}")
+    return d1, e.tmp(f"{d1} * {lp}")
+
+
+def _logit_derivs(e, x, y, p):
+    r = e.tmp(f"1.0 / ({x} * (1.0 - {x}))")
+    return r, e.tmp(f"(2.0 * {x} - 1.0) * {r} * {r}")
+
+
+UNARY.update({
+    K.EXP2: (lambda e, x, p: f"2.0 ** {x}",
+             _with_d1(lambda x, y, p: f"{y} * {_lit(K.LN2)}",
+                      lambda x, y, d: f"{y} * {_lit(K.LN2)} * {_lit(K.LN2)}")),
+    K.LOG2: (lambda e, x, p: f"np.log2({x})", _from_x(
+        lambda x, p: f"1.0 / ({x} * {_lit(K.LN2)})", lambda x, d: f"-{d} / {x}")),
+    K.LOG10: (lambda e, x, p: f"np.log10({x})", _from_x(
+        lambda x, p: f"1.0 / ({x} * {_lit(K.LN10)})", lambda x, d: f"-{d} / {x}")),
+    K.CBRT: (lambda e, x, p: f"np.cbrt({x})", _with_d1(
+        lambda x, y, p: f"1.0 / (3.0 * {y} * {y})", lambda x, y, d: f"-2.0 * {d} / (3.0 * {x})")),
+    K.ARCSIN: (lambda e, x, p: f"_asin({x})", _from_x(
+        lambda x, p: f"1.0 / np.sqrt(1.0 - {x} * {x})", lambda x, d: f"{x} * {d} ** 3")),
+    K.ARCCOS: (lambda e, x, p: f"_acos({x})", _from_x(
+        lambda x, p: f"-1.0 / np.sqrt(1.0 - {x} * {x})", lambda x, d: f"{x} * {d} ** 3")),
+    K.ARCSINH: (lambda e, x, p: f"_asinh({x})", _from_x(
+        lambda x, p: f"1.0 / np.sqrt({x} * {x} + 1.0)", lambda x, d: f"-{x} * {d} ** 3")),
+    K.ARCCOSH: (lambda e, x, p: f"_acosh({x})", _from_x(
+        lambda x, p: f"1.0 / np.sqrt({x} * {x} - 1.0)", lambda x, d: f"-{x} * {d} ** 3")),
+    K.ARCTANH: (lambda e, x, p: f"_atanh({x})", _from_x(
+        lambda x, p: f"1.0 / (1.0 - {x} * {x})", lambda x, d: f"2.0 * {x} * {d} * {d}")),
+    K.RPOWC: (lambda e, x, p: f"{_lit(p)} ** {x}", _rpowc_derivs),
+    K.LOGIT: (lambda e, x, p: f"_log({x} / (1.0 - {x}))", _logit_derivs),
+    K.ERF: (lambda e, x, p: f"math.erf({x})", _erf_derivs("1.0")),
+    K.ERFC: (lambda e, x, p: f"math.erfc({x})", _erf_derivs("-1.0")),
+    K.GAMMALN: (lambda e, x, p: f"_gammaln({x})",
+                lambda e, x, y, p: (e.tmp(f"_digamma({x})"), e.tmp(f"_trigamma({x})"))),
+    K.DIGAMMA: (lambda e, x, p: f"_digamma({x})",
+                lambda e, x, y, p: (e.tmp(f"_trigamma({x})"), e.tmp(f"_tetragamma({x})"))),
+    K.ENTR: (lambda e, x, p: f"_entr({x})", _from_x(
+        lambda x, p: f"-np.log({x}) - 1.0", lambda x, d: f"-1.0 / {x}")),
+})
 # non-differentiable ops: never active, so never asked for partials
 _FLAG = "1.0 if {} else 0.0"
 UNARY.update({
@@ -191,7 +243,47 @@ def _chosen_derivs(e, a, b, y):
     return fa, e.tmp(f"1.0 - {fa}"), "0.0", "0.0", "0.0"
 
 
+def _pow_derivs(e, a, b, y):
+    la, am1 = e.tmp(f"np.log({a})"), e.tmp(f"{a} ** ({b} - 1.0)")
+    return (e.tmp(f"{b} * {am1}"), e.tmp(f"{y} * {la}"),
+            e.tmp(f"{b} * ({b} - 1.0) * {a} ** ({b} - 2.0)"),
+            e.tmp(f"{am1} * (1.0 + {b} * {la})"), e.tmp(f"{y} * {la} * {la}"))
+
+
+def _logaddexp2_derivs(e, a, b, y):
+    s = _lit(K.LN2)
+    fa, fb = e.tmp(f"_exp(({a} - {y}) * {s})"), e.tmp(f"_exp(({b} - {y}) * {s})")
+    faa = e.tmp(f"{s} * {fa} * {fb}")
+    return fa, fb, faa, e.tmp(f"-{faa}"), faa
+
+
+def _xlog_derivs(log, shift):
+    def derivs(e, a, b, y):
+        r = e.tmp(f"1.0 / ({shift}{b})")
+        return (e.tmp(f"np.{log}({b})"), e.tmp(f"{a} * {r}"), "0.0", r,
+                e.tmp(f"-{a} * {r} * {r}"))
+    return derivs
+
+
+def _rel_entr_derivs(e, a, b, y):
+    r = e.tmp(f"1.0 / {b}")
+    return (e.tmp(f"np.log({a} * {r}) + 1.0"), e.tmp(f"-{a} * {r}"), e.tmp(f"1.0 / {a}"),
+            e.tmp(f"-{r}"), e.tmp(f"{a} * {r} * {r}"))
+
+
+def _rel_entr(a, b):
+    return (f"(np.nan if np.isnan({a}) or np.isnan({b}) else {a} * np.log({a} / {b}) if "
+            f"{a} > 0.0 and {b} > 0.0 else 0.0 if {a} == 0.0 and {b} >= 0.0 else np.inf)")
+
+
 BINARY = {
+    K.POW: (lambda a, b: f"{a} ** {b}", _pow_derivs),
+    K.LOGADDEXP2: (lambda a, b: f"np.logaddexp2({a}, {b})", _logaddexp2_derivs),
+    K.XLOGY: (lambda a, b: f"(0.0 if {a} == 0.0 and not np.isnan({b}) else {a} * np.log({b}))",
+              _xlog_derivs("log", "")),
+    K.XLOG1PY: (lambda a, b: f"(0.0 if {a} == 0.0 and not np.isnan({b}) else "
+                             f"{a} * np.log1p({b}))", _xlog_derivs("log1p", "1.0 + ")),
+    K.REL_ENTR: (_rel_entr, _rel_entr_derivs),
     K.ADD: (lambda a, b: f"{a} + {b}", lambda e, a, b, y: ("1.0", "1.0", "0.0", "0.0", "0.0")),
     K.SUB: (lambda a, b: f"{a} - {b}", lambda e, a, b, y: ("1.0", "-1.0", "0.0", "0.0", "0.0")),
     K.MUL: (lambda a, b: f"{a} * {b}", lambda e, a, b, y: (b, a, "0.0", "1.0", "0.0")),
@@ -215,7 +307,9 @@ BINARY.update({o: (_comparison(test), None) for o, test in (
     (K.EQ, "{a} == {b}"), (K.NE, "{a} != {b}"), (K.AND, "({a} != 0.0 and {b} != 0.0)"),
     (K.OR, "({a} != 0.0 or {b} != 0.0)"), (K.XOR, "(({a} != 0.0) != ({b} != 0.0))"))})
 HELPERS = ("_exp", "_expm1", "_log", "_log1p", "_sin", "_cos", "_tan", "_atan", "_sinh",
-           "_cosh", "_tanh", "_expit", "_log_expit", "_logaddexp", "_atan2")
+           "_cosh", "_tanh", "_expit", "_log_expit", "_logaddexp", "_atan2", "_asin", "_acos",
+           "_asinh", "_acosh", "_atanh", "_gammaln", "_digamma", "_trigamma", "_tetragamma",
+           "_entr")
 
 
 # ----------------------------------------------------------------- symbolic sums

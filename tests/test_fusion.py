@@ -66,11 +66,19 @@ UNARY = {
     K.POWC: lambda u: u ** 3 + u ** -2 + u ** 2.5 + u ** 0.0 * u ** 1.0,
     K.ADDC: lambda u: u + 2.0, K.MULC: lambda u: 3.0 * u, K.RSUBC: lambda u: 2.0 - u,
     K.DIVC: lambda u: u / 3.0, K.RDIVC: lambda u: 2.0 / u,
+    K.EXP2: np.exp2, K.LOG2: np.log2, K.LOG10: np.log10, K.CBRT: np.cbrt,
+    K.ARCSIN: np.arcsin, K.ARCCOS: np.arccos, K.ARCSINH: np.arcsinh,
+    K.ARCCOSH: lambda u: np.arccosh(u + 1.0), K.ARCTANH: np.arctanh,
+    K.RPOWC: lambda u: 3.0 ** u,
 }
 
 
+SPECIAL = {K.EXPIT: "expit", K.LOG_EXPIT: "log_expit", K.LOGIT: "logit", K.ERF: "erf",
+           K.ERFC: "erfc", K.GAMMALN: "gammaln", K.DIGAMMA: "digamma", K.ENTR: "entr"}
+
+
 def test_every_rule_is_tested():
-    assert set(fusion.UNARY) == set(UNARY) | {K.EXPIT, K.LOG_EXPIT} | set(FLAGS)
+    assert set(fusion.UNARY) == set(UNARY) | set(SPECIAL) | set(FLAGS)
     assert set(fusion.BINARY) == set(BINARIES) | set(COMPARISONS)
 
 
@@ -80,18 +88,27 @@ def test_unary_rules_as_the_interpreters(opcode):
     _check(lambda x: np.sum(op(0.5 * x + 0.25) * x))
 
 
-@pytest.mark.parametrize("name", ["expit", "log_expit"])
+@pytest.mark.parametrize("name", sorted(SPECIAL.values()))
 def test_special_rules_as_the_interpreters(name):
     import scipy.special as sc
     op = getattr(sc, name)
-    _check(lambda x: np.sum(op(4.0 * x - 2.0) * x))
+    _check(lambda x: np.sum(op(0.8 * x + 0.05) * x))
 
 
 BINARIES = {
     K.ADD: np.add, K.SUB: np.subtract, K.MUL: np.multiply, K.DIV: np.divide,
     K.LOGADDEXP: np.logaddexp, K.HYPOT: np.hypot, K.ARCTAN2: np.arctan2,
     K.MAXIMUM: np.maximum, K.MINIMUM: np.minimum, K.FMAX: np.fmax, K.FMIN: np.fmin,
+    K.POW: lambda a, b: np.abs(a) ** b, K.LOGADDEXP2: np.logaddexp2,
+    K.XLOGY: lambda a, b: _sc("xlogy")(a, np.abs(b) + 0.1),
+    K.XLOG1PY: lambda a, b: _sc("xlog1py")(a, np.abs(b)),
+    K.REL_ENTR: lambda a, b: _sc("rel_entr")(np.abs(a) + 0.1, np.abs(b) + 0.2),
 }
+
+
+def _sc(name):
+    import scipy.special
+    return getattr(scipy.special, name)
 
 
 @pytest.mark.parametrize("opcode", sorted(BINARIES), ids=lambda o: str(o))
