@@ -36,7 +36,7 @@ def grad(f, argnums=0, has_aux=False):
     tf = TracedFunction(f, argnums, has_aux)
 
     def g(*args):
-        rep = tf.evaluate(args, lean=not has_aux)
+        rep = tf.evaluate(args, not has_aux)
         _scalar_output(rep, "grad")
         return _with_aux(_per_input(rep, drivers.gradient(rep, 1.0), tf.multi), rep, has_aux)
     g.traced = tf
@@ -49,7 +49,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     tf = TracedFunction(f, argnums, has_aux)
 
     def vg(*args):
-        rep = tf.evaluate(args, lean=not has_aux)
+        rep = tf.evaluate(args, not has_aux)
         _scalar_output(rep, "value_and_grad")
         value = rep.output().reshape(rep.entry.out_shape)[()]
         g = _per_input(rep, drivers.gradient(rep, 1.0), tf.multi)
@@ -128,7 +128,7 @@ def hvp(f, argnums=0):
         if len(args) < 2:
             raise TypeError("hvp(f) returns a function of (x, v, *args)")
         primals = args[:1] + args[2:]
-        rep = tf.evaluate(primals, lean=True)
+        rep = tf.evaluate(primals, True)   # lean
         _scalar_output(rep, "hvp")
         v = args[1] if tf.multi else (args[1],)
         v = _directions(rep, v)

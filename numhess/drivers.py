@@ -255,7 +255,7 @@ def gradient(rep, cotangent):
     else:
         adj[o:o + m] = cotangent
     g = np.empty(n)
-    prog = fused.program(tape)
+    prog = tape.fused if tape.fusion is not None else fused.program(tape)
     if prog is not None:
         prog.gradient(tape, rep.vals, rep.ivals, adj, g)
     elif plan.direct:
@@ -294,7 +294,7 @@ def hessian_vector(rep, cotangent, direction):
     plan = _cached_plan(rep, "second", 1)
     W = _UNIT if m == 1 and cotangent == 1.0 else np.full((1, m), cotangent, dtype=float)
     V = kernel_array(direction).reshape(n, 1)
-    prog = fused.program(tape)
+    prog = tape.fused if tape.fusion is not None else fused.program(tape)
     if prog is not None:
         bufs = plan.take()
         tans, adj, adjt = (b[0] for b in bufs)

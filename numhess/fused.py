@@ -1,9 +1,10 @@
 """A tape's fused regions (fusion.py) compiled, and the sweeps that run them between the
-interpreter's stretches: the values of every evaluation, a gradient's reverse sweep and
-a Hessian-vector product's two sweeps.
+interpreter's stretches: the values of every evaluation, a gradient's reverse sweep, a
+Hessian-vector product's two sweeps and a chunked Hessian's.
 
 Compiling a tape's loops takes a second or two, so by default a tape asks for them at
-its first gradient or HVP and keeps running the interpreter until they are compiled on
+its first gradient, HVP or large Hessian and keeps running the interpreter until they
+are compiled on
 a background thread (waited for at exit, so they reach the cache); the source of each
 is written under Numba's cache directory, named by its hash (the same function at any
 size is one file), so another process loads them from Numba's on-disk cache, at once
@@ -17,6 +18,7 @@ import queue
 import sys
 import tempfile
 import threading
+import types
 import warnings
 
 import numba
@@ -65,7 +67,8 @@ class Program:
         stretches, t = [], 0
         for j, r in enumerate(regions):
             stretches.append((t, r.t0, None, None))
-            steps = tuple(getattr(module, f"{name}_{j}") for name in fusion.STEPS)
+            steps = types.SimpleNamespace(**{name: getattr(module, f"{name}_{j}")
+                                             for name in fusion.STEPS})
             stretches.append((r.t0, r.t1, steps, r.offsets))
             t = r.t1
         stretches.append((t, tape.op.size, None, None))
@@ -83,7 +86,7 @@ class Program:
             if steps is None:
                 _run(kern.forward, tape, 1, vals, ivals, t0, t1)
             else:
-                steps[0](vals, every, offs)
+                steps.values(vals, every, offs)
 
     def gradient(self, tape, vals, ivals, adj, g):
         """adj seeded at the output: the inputs' cotangents into g (adj left clear)."""
@@ -92,7 +95,7 @@ class Program:
             if steps is None:
                 _run(kern.adjoint, tape, 1, vals, ivals, adj, 1, False, g[:0], t0, t1)
             else:
-                steps[2](vals, adj, offs)
+                steps.adjoint(vals, adj, offs)
         n = g.size
         g[:] = adj[:n]
         adj[:n] = 0.0
@@ -106,12 +109,12 @@ class Program:
             if steps is None:
                 _run(kern.tangent, tape, 1, vals, ivals, tans, 1, False, t0, t1)
             else:
-                steps[1](vals, tans, offs)
+                steps.tangent(vals, tans, offs)
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
                 _run(kern.adjoint_tangent, tape, 1, vals, ivals, tans, adj, adjt, 1, t0, t1)
             else:
-                steps[3](vals, tans, adj, adjt, offs)
+                steps.second(vals, tans, adj, adjt, offs)
         h = adjt[:n].copy()
         adjt[:n] = 0.0
         adj[:n] = 0.0
@@ -136,7 +139,7 @@ class Program:
                     if steps is None:
                         _run(kern.tangent, tape, k, vals, ivals, tans, k, False, t0, t1)
                     else:
-                        steps[4](vals, tans, k, offs)
+                        steps.tangent_k(vals, tans, k, offs)
                 for i in range(W.shape[0]):
                     adj[out_off:out_off + W.shape[1]] = W[i]
                     for t0, t1, steps, offs in self.reverse:
@@ -144,7 +147,7 @@ class Program:
                             _run(kern.adjoint_tangent, tape, k, vals, ivals, tans, adj, adjt,
                                  k, t0, t1)
                         else:
-                            steps[5](vals, tans, adj, adjt, k, offs)
+                            steps.second_k(vals, tans, adj, adjt, k, offs)
                     B[i, :, d0:d0 + nv] = adjt[:n * k].reshape(n, k)[:, :nv]
                     adjt[:n * k] = 0.0
                     adj[:n] = 0.0
@@ -168,7 +171,8 @@ _pending = []       # the background compiles' events, waited for at exit
 def program(tape):
     """The tape's compiled program, or None: then, the first time, its compile is asked
     for: at once when MODE is "now" or this source compiled before (its loops load from
-    Numba's cache in milliseconds), else on the background thread."""
+    Numba's cache in milliseconds), else on the background thread. (Once asked,
+    tape.fusion is not None and tape.fused is the answer: the drivers read it so.)"""
     if tape.fused is not None or tape.fusion is not None or MODE == "off":
         return tape.fused
     with _lock:
