@@ -64,19 +64,23 @@ class Program:
     active one."""
 
     def __init__(self, tape, regions, module):
-        stretches, t = [], 0
-        for j, r in enumerate(regions):
-            stretches.append((t, r.t0, None, None))
-            steps = types.SimpleNamespace(**{name: getattr(module, f"{name}_{j}")
-                                             for name in fusion.STEPS})
-            stretches.append((r.t0, r.t1, steps, r.offsets))
-            t = r.t1
-        stretches.append((t, tape.op.size, None, None))
+        steps = [types.SimpleNamespace(**{name: getattr(module, f"{name}_{j}")
+                                          for name in fusion.STEPS})
+                 for j in range(len(regions))]
+
+        def cut(end):     # the stretches, each region's ending at end(region)
+            stretches, t = [], 0
+            for r, s in zip(regions, steps):
+                stretches += [(t, r.t0, None, None), (r.t0, end(r), s, r.offsets)]
+                t = end(r)
+            return stretches + [(t, tape.op.size, None, None)]
         active = tape.sact[tape.out]
         work = lambda t0, t1, steps, _, mask: steps is not None or mask[t0:t1].any()
-        self.values = [s for s in stretches if s[0] == 0 or work(*s, np.ones_like(active))]
-        self.tangents = [s for s in stretches if work(*s, active & tape.tused)]
-        self.reverse = [s for s in reversed(stretches) if work(*s, active)]
+        every = np.ones_like(active)
+        # (a region's sum: the interpreter's in the forward sweeps, its own in the reverse)
+        self.values = [s for s in cut(lambda r: r.t1) if s[0] == 0 or work(*s, every)]
+        self.tangents = [s for s in cut(lambda r: r.t1) if work(*s, active & tape.tused)]
+        self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
 
     def forward(self, tape, vals, ivals, every):
         """The values; with every False only those a gradient or HVP reads (fused.py's

@@ -59,12 +59,17 @@ class Region:
     """Instructions t0 <= t < t1, all elementwise over `n` elements.
 
     Operands outside the region ("externals") are read by offset, full (n elements) or
-    broadcast (one); `exposed` marks the region's results read after it (their values,
-    tangents and cotangents pass through the buffers); the others live in registers."""
+    broadcast (one); `exposed` marks the region's results read after it (their values
+    pass through the buffer), `pulled` those whose tangents and cotangents do too; the
+    others live in registers. A sum of a result right after the run (`total`, its
+    instruction) joins the reverse steps: its cotangent is one number, where the
+    interpreter spreads it over the result's cotangents (its value and tangents are the
+    interpreter's, as their order of additions)."""
 
-    def __init__(self, tape, t0, t1, exposed):
+    def __init__(self, tape, t0, t1, exposed, pulled, total):
         self.t0, self.t1, self.n = t0, t1, int(tape.size[tape.out[t0]])
-        self.exposed = exposed
+        self.exposed, self.pulled, self.total = exposed, pulled, total
+        self.end = t1 + (total is not None)     # the reverse steps' stretch
         self.slots = [int(tape.out[t]) for t in range(t0, t1)]
         inner = {_place(tape, s) for s in self.slots}
         self.externals = {}   # (offset, size) -> (index in the offsets array, full, active)
@@ -75,8 +80,10 @@ class Region:
                     self.externals[o] = (len(self.externals) + 1, bool(tape.size[s] > 1),
                                          bool(tape.sact[s]))
         self.offsets = np.array([self.n, *(o for o, _ in self.externals),
-                                 *(tape.off[s] for s in self.slots)],
+                                 *(tape.off[s] for s in self.slots),
+                                 *([tape.off[tape.out[total]]] if total is not None else [])],
                                 dtype=np.int64)
+        self.total_j = self.offsets.size - 1      # its index there, if any
 
 
 def _place(tape, s):
@@ -142,9 +149,13 @@ def regions(tape, min_work=0):
         if t - t0 >= 2 and n * (t - t0) >= min_work:
             if last is None:
                 last = _last_reads(tape)
-            exposed = [bool(last[tape.off[tape.out[u]]:tape.off[tape.out[u]] + n].max(
-                initial=-1) >= t) for u in range(t0, t)]
-            found.append(Region(tape, t0, t, exposed))
+            total = t if t < nops and tape.op[t] == K.SUMALL and tape.sact[tape.out[t]] \
+                and int(tape.off[tape.a[t]]) in written and tape.size[tape.a[t]] == n \
+                else None
+            reads = [last[tape.off[tape.out[u]]:tape.off[tape.out[u]] + n].max(initial=-1)
+                     for u in range(t0, t)]
+            found.append(Region(tape, t0, t, [bool(r >= t) for r in reads],
+                                [bool(r >= t + (total is not None)) for r in reads], total))
         elif t == t0:
             t += 1
     return found
@@ -232,6 +243,7 @@ def _header(region, name, buffers, wide=(), flags=""):
     args = ", ".join([*buffers, *(["k"] if wide else []), *flags, "o"])
     lines = ["@njit(**_JIT)", f"def {name}({args}):", "    n = o[0]"]
     sizes = [full for _, full, _ in region.externals.values()] + [True] * len(region.slots)
+    sizes += [False] * (region.total is not None)       # the sum's one element
     for j, full in enumerate(sizes, 1):
         m = "n" if full else "1"
         lines += [f"    {b}{j} = {b}[o[{j}] * k:(o[{j}] + {m}) * k]" if b in wide else
@@ -280,7 +292,7 @@ def _parking(tape, region):
     is a result of the region that nothing after it reads: its cotangents are zero in
     every sweep (active) and never otherwise touched."""
     free = [len(region.externals) + 1 + u for u, t in enumerate(range(region.t0, region.t1))
-            if tape.sact[tape.out[t]] and not region.exposed[u]]
+            if tape.sact[tape.out[t]] and not region.pulled[u]]
     parked, end = {}, -1
     for (o, m), (j, full, active) in sorted(region.externals.items()):
         if not (full and active):
@@ -317,12 +329,23 @@ def _reverse(tape, region, name, second, wide=False):
              for t in range(region.t0, region.t1)]
     g = {}        # (offset, size) -> terms of its cotangent; gt: of its tangent
     gt = {}
+    before, after = [], []
+    if region.total is not None:     # the sum's cotangent, one for all its terms
+        ts, js = region.total, region.total_j
+        summand = _place(tape, tape.a[ts])
+        before.append(f"gsum = adj{js}[0]")
+        after.append(f"adj{js}[0] = 0.0")
+        g[summand] = ["gsum"]
+        if second and not tape.gzero[ts]:
+            gt[summand] = [inner.tmp(_at("adjt", js, False, wide))]
+            after += ["for d in range(k):", f"    adjt{js}[d] = 0.0"] if wide else \
+                [f"adjt{js}[0] = 0.0"]
     for t in range(region.t1 - 1, region.t0 - 1, -1):
         y, u = int(tape.out[t]), t - region.t0
         if not tape.sact[y]:
             continue
         oy, j = _place(tape, y), len(region.externals) + 1 + u
-        if region.exposed[u]:
+        if region.pulled[u]:
             g.setdefault(oy, []).append(outer.tmp(_at("adj", j)))
             outer.lines.append(f"{_at('adj', j)} = 0.0")
             if second and not tape.gzero[t]:
@@ -349,7 +372,6 @@ def _reverse(tape, region, name, second, wide=False):
                 terms += [_mul(_mul(f, gy), ts) for f, ts in zip(cross[q], tans)
                           if f != "0.0" and ts != "0.0"]
                 gt.setdefault(_place(tape, s), []).append(inner.tmp(_add(*terms)))
-    before, after = [], []
     parked = _parking(tape, region)
     for o, (j, full, active) in region.externals.items():
         if not active:

@@ -282,3 +282,18 @@ def test_where_as_the_interpreters():
         _check(lambda x: np.sum(np.where(x > 0.5, np.log(x - 0.5), x ** 2) * x
                                 + np.where(x < 0.4, x * 2.0, 0.0)))
     _check(lambda x: np.sum(np.where(x > 0.5, x * x, np.sin(x)) * x + x[0] * x))
+
+
+def test_sums_joined_to_their_region():
+    """A sum right after a region runs in its reverse steps: with its terms read again
+    later, and with a second-order cotangent of its own (its square)."""
+    def f(x):
+        u = np.exp(x * 0.3) * x
+        return np.sum(u) * np.sum(u[::2] ** 2) + np.sum(np.tanh(x) * x) ** 2
+    _check(f)
+    fused.MODE = "now"
+    g = nh.grad(f)
+    g(X)
+    tape = _tape(g)
+    assert any(steps is not None and tape.op[t1 - 1] == K.SUMALL
+               for t0, t1, steps, _ in tape.fused.reverse)
