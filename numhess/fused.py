@@ -50,9 +50,10 @@ MAX_REGIONS = 16     # the largest, each compiled function costs 0.1-0.3 s
 _C = numba.types.Array(numba.types.float64, 1, "C")
 _I = numba.types.Array(numba.types.int64, 1, "C")
 _K = numba.types.int64
-SIGNATURES = {"values": (_C, numba.types.boolean, _I), "tangent": (_C, _C, _I),
-              "adjoint": (_C, _C, _I), "second": (_C, _C, _C, _C, _I),
-              "tangent_k": (_C, _C, _K, _I), "second_k": (_C, _C, _C, _C, _K, _I)}
+_P = (_I, numba.types.Array(numba.types.boolean, 1, "C"))    # the packed tape, pact
+SIGNATURES = {"values": (_C, *_P, numba.types.boolean, _I), "tangent": (_C, _C, *_P, _I),
+              "adjoint": (_C, _C, *_P, _I), "second": (_C, _C, _C, _C, *_P, _I),
+              "tangent_k": (_C, _C, _K, *_P, _I), "second_k": (_C, _C, _C, _C, _K, *_P, _I)}
 
 
 class Program:
@@ -90,7 +91,7 @@ class Program:
             if steps is None:
                 _run(kern.forward, tape, 1, vals, ivals, t0, t1)
             else:
-                steps.values(vals, every, offs)
+                steps.values(vals, tape.packed, tape.pact, every, offs)
 
     def gradient(self, tape, vals, ivals, adj, g):
         """adj seeded at the output: the inputs' cotangents into g (adj left clear)."""
@@ -99,7 +100,7 @@ class Program:
             if steps is None:
                 _run(kern.adjoint, tape, 1, vals, ivals, adj, 1, False, g[:0], t0, t1)
             else:
-                steps.adjoint(vals, adj, offs)
+                steps.adjoint(vals, adj, tape.packed, tape.pact, offs)
         n = g.size
         g[:] = adj[:n]
         adj[:n] = 0.0
@@ -113,12 +114,12 @@ class Program:
             if steps is None:
                 _run(kern.tangent, tape, 1, vals, ivals, tans, 1, False, t0, t1)
             else:
-                steps.tangent(vals, tans, offs)
+                steps.tangent(vals, tans, tape.packed, tape.pact, offs)
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
                 _run(kern.adjoint_tangent, tape, 1, vals, ivals, tans, adj, adjt, 1, t0, t1)
             else:
-                steps.second(vals, tans, adj, adjt, offs)
+                steps.second(vals, tans, adj, adjt, tape.packed, tape.pact, offs)
         h = adjt[:n].copy()
         adjt[:n] = 0.0
         adj[:n] = 0.0
@@ -143,7 +144,7 @@ class Program:
                     if steps is None:
                         _run(kern.tangent, tape, k, vals, ivals, tans, k, False, t0, t1)
                     else:
-                        steps.tangent_k(vals, tans, k, offs)
+                        steps.tangent_k(vals, tans, k, tape.packed, tape.pact, offs)
                 for i in range(W.shape[0]):
                     adj[out_off:out_off + W.shape[1]] = W[i]
                     for t0, t1, steps, offs in self.reverse:
@@ -151,7 +152,8 @@ class Program:
                             _run(kern.adjoint_tangent, tape, k, vals, ivals, tans, adj, adjt,
                                  k, t0, t1)
                         else:
-                            steps.second_k(vals, tans, adj, adjt, k, offs)
+                            steps.second_k(vals, tans, adj, adjt, k, tape.packed, tape.pact,
+                                           offs)
                     B[i, :, d0:d0 + nv] = adjt[:n * k].reshape(n, k)[:, :nv]
                     adjt[:n * k] = 0.0
                     adj[:n] = 0.0

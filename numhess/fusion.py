@@ -79,11 +79,15 @@ class Region:
                 if o not in inner and o not in self.externals:
                     self.externals[o] = (len(self.externals) + 1, bool(tape.size[s] > 1),
                                          bool(tape.sact[s]))
+        starts = [t for t in range(t0, t1) if tape.op[t] == K.GATHER]
+        self.total_j = len(self.externals) + len(self.slots) + 1    # the sum's, if any
+        # a gather's positions: where they start in the packed tape, by instruction
+        self.index_j = {t: self.total_j + (total is not None) + q for q, t in enumerate(starts)}
+        pool = (tape.ipool.ctypes.data - tape.packed.ctypes.data) // 8
         self.offsets = np.array([self.n, *(o for o, _ in self.externals),
                                  *(tape.off[s] for s in self.slots),
-                                 *([tape.off[tape.out[total]]] if total is not None else [])],
-                                dtype=np.int64)
-        self.total_j = self.offsets.size - 1      # its index there, if any
+                                 *([tape.off[tape.out[total]]] if total is not None else []),
+                                 *(pool + tape.pi[t] for t in starts)], dtype=np.int64)
 
 
 def _place(tape, s):
@@ -92,14 +96,22 @@ def _place(tape, s):
 
 
 def _operands(tape, t):
+    """Its operand slots (a GATHER's sources are positions, not operands)."""
     o = tape.op[t]
+    if o == K.GATHER:
+        return []
     return [int(s) for s in ((tape.a[t],) if o < K.UNARY_END else (tape.a[t], tape.b[t])
                               if o < K.BINARY_END else (tape.a[t], tape.b[t], tape.c[t]))]
 
 
+def _positions(tape, t):
+    """The buffer positions a GATHER reads."""
+    return tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]]
+
+
 def _fusable(tape, t):
     o = int(tape.op[t])
-    return (o in UNARY or o in BINARY or o == K.WHERE) and \
+    return (o in UNARY or o in BINARY or o == K.WHERE or o == K.GATHER) and \
         tape.size[tape.out[t]] >= MIN_SIZE and \
         tape.alias_src[tape.out[t]] < 0
 
@@ -136,6 +148,10 @@ def regions(tape, min_work=0):
         while t < nops and t - t0 < MAX_LENGTH and _fusable(tape, t) and \
                 tape.size[tape.out[t]] == n:
             ok = True
+            if tape.op[t] == K.GATHER:
+                pos = _positions(tape, t)
+                lo, hi = int(pos.min()), int(pos.max()) + 1
+                ok = not any(lo < wo + wm and wo < hi for wo, wm in written.items())
             for s in _operands(tape, t):
                 o, m = int(tape.off[s]), int(tape.size[s])
                 inside = written.get(o) == m
@@ -163,8 +179,9 @@ def regions(tape, min_work=0):
 
 def _loaded(tape, t):
     """Do the reverse steps load t's value (stored by every forward sweep) rather than
-    recompute it? The active ones that are not plain arithmetic."""
-    return bool(tape.sact[tape.out[t]]) and int(tape.op[t]) not in ARITHMETIC
+    recompute it? The active ones that are not plain arithmetic nor gathers."""
+    o = int(tape.op[t])
+    return bool(tape.sact[tape.out[t]]) and o not in ARITHMETIC and o != K.GATHER
 
 
 
@@ -207,7 +224,10 @@ class _Body:
         o, p, y = int(tape.op[t]), float(tape.fp[t]), int(tape.out[t])
         ops = [self.operand(s) for s in _operands(tape, t)]
         load = _at("vals", len(self.r.externals) + 1 + (t - self.r.t0))
-        if o == K.WHERE:      # selects, never products (a NaN not chosen stays out)
+        if o == K.GATHER:     # through its positions; parts: the position's name
+            parts = e.tmp(f"U(idx{self.r.index_j[t]}[i])")
+            v = e.tmp(f"vals[{parts}]")
+        elif o == K.WHERE:    # selects, never products (a NaN not chosen stays out)
             v = e.tmp(_select(ops[2], ops[0], ops[1]))
             parts = ops[2]
         elif o in UNARY:
@@ -222,9 +242,15 @@ class _Body:
         if with_tangent and tape.sact[y] and tape.tused[t]:
             tans = [self.operand_tangent(s) for s in _operands(tape, t)]
             self.tangent[_place(tape, y)] = self.inner.tmp(
+                f"{self.tangents}[{_wide_at(parts, self.wide)}]" if o == K.GATHER else
                 _select(parts, *tans[:2]) if o == K.WHERE else
                 _add(*(_mul(f, ts) for f, ts in zip(parts, tans))))
         return parts
+
+
+def _wide_at(q, wide):
+    """Position q of a buffer, or its direction d in a wide one."""
+    return f"U({q} * k + d)" if wide else q
 
 
 def _at(buf, j, full=True, wide=False):
@@ -240,8 +266,9 @@ def _header(region, name, buffers, wide=(), flags=""):
     each buffer as a slice of its own, indexed by the loop's counter (an index computed
     from an offset would be wrapped when negative, a select per access that keeps LLVM
     from vectorizing). The buffers in `wide` hold k values per element."""
-    args = ", ".join([*buffers, *(["k"] if wide else []), *flags, "o"])
+    args = ", ".join([*buffers, *(["k"] if wide else []), "T", "pact", *flags, "o"])
     lines = ["@njit(**_JIT)", f"def {name}({args}):", "    n = o[0]"]
+    lines += [f"    idx{j} = T[o[{j}]:o[{j}] + n]" for j in region.index_j.values()]
     sizes = [full for _, full, _ in region.externals.values()] + [True] * len(region.slots)
     sizes += [False] * (region.total is not None)       # the sum's one element
     for j, full in enumerate(sizes, 1):
@@ -357,6 +384,11 @@ def _reverse(tape, region, name, second, wide=False):
             continue
         ops = _operands(tape, t)
         p = parts[u]
+        if tape.op[t] == K.GATHER:     # to its positions, the active ones
+            outer.lines.append(f"if pact[{p}]: adj[{p}] += {gy}")
+            if second and gty != "0.0":
+                inner.lines.append(f"if pact[{p}]: adjt[{_wide_at(p, wide)}] += {gty}")
+            continue
         if len(ops) == 3:         # WHERE: the chosen operand's, by a select
             _pull_select(tape, ops, p, gy, gty, g, gt, outer, inner, second)
             continue

@@ -297,3 +297,22 @@ def test_sums_joined_to_their_region():
     tape = _tape(g)
     assert any(steps is not None and tape.op[t1 - 1] == K.SUMALL
                for t0, t1, steps, _ in tape.fused.reverse)
+
+
+def test_gathers_join_regions():
+    """Broadcasts, reversals, padding (zero fill: positions without a cotangent) and
+    pairwise differences read their sources through their positions in the loop."""
+    def pairs(x):
+        P = x.reshape(-1, 2)
+        D = P[:, None, :] - P[None, :, :]
+        r2 = np.sum(D ** 2, -1) + np.eye(P.shape[0])
+        return np.sum(1.0 / r2 ** 3)
+    _check(pairs)
+    _check(lambda x: np.sum(np.pad(x, 2) ** 2 * 3.0)
+           + np.sum(np.outer(x, x[::-1]).ravel()[:N] * x))
+    fused.MODE = "now"
+    g = nh.grad(pairs)
+    g(X)
+    tape = _tape(g)
+    assert any(steps is not None and K.GATHER in tape.op[t0:t1]
+               for t0, t1, steps, _ in tape.fused.reverse)
