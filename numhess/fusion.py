@@ -62,9 +62,9 @@ class Region:
     broadcast (one); `exposed` marks the region's results read after it (their values
     pass through the buffer), `pulled` those whose tangents and cotangents do too; the
     others live in registers. A sum of a result right after the run (`total`, its
-    instruction) joins the reverse steps: its cotangent is one number, where the
-    interpreter spreads it over the result's cotangents (its value and tangents are the
-    interpreter's, as their order of additions)."""
+    instruction: SUMALL, or SCATTER over axes) joins the reverse steps: its cotangents
+    are read where the interpreter would spread them over a buffer (its values and
+    tangents are the interpreter's, as their order of additions)."""
 
     def __init__(self, tape, t0, t1, exposed, pulled, total):
         self.t0, self.t1, self.n = t0, t1, int(tape.size[tape.out[t0]])
@@ -79,14 +79,16 @@ class Region:
                 if o not in inner and o not in self.externals:
                     self.externals[o] = (len(self.externals) + 1, bool(tape.size[s] > 1),
                                          bool(tape.sact[s]))
+        # the sum's offset and size, if any; a gather's or SCATTER's positions: where
+        # they start in the packed tape, by instruction
+        self.total_j = len(self.externals) + len(self.slots) + 1
+        sums = [] if total is None else [tape.off[tape.out[total]], tape.size[tape.out[total]]]
         starts = [t for t in range(t0, t1) if tape.op[t] == K.GATHER]
-        self.total_j = len(self.externals) + len(self.slots) + 1    # the sum's, if any
-        # a gather's positions: where they start in the packed tape, by instruction
-        self.index_j = {t: self.total_j + (total is not None) + q for q, t in enumerate(starts)}
+        starts += [total] if total is not None and tape.op[total] == K.SCATTER else []
+        self.index_j = {t: self.total_j + len(sums) + q for q, t in enumerate(starts)}
         pool = (tape.ipool.ctypes.data - tape.packed.ctypes.data) // 8
         self.offsets = np.array([self.n, *(o for o, _ in self.externals),
-                                 *(tape.off[s] for s in self.slots),
-                                 *([tape.off[tape.out[total]]] if total is not None else []),
+                                 *(tape.off[s] for s in self.slots), *sums,
                                  *(pool + tape.pi[t] for t in starts)], dtype=np.int64)
 
 
@@ -165,9 +167,9 @@ def regions(tape, min_work=0):
         if t - t0 >= 2 and n * (t - t0) >= min_work:
             if last is None:
                 last = _last_reads(tape)
-            total = t if t < nops and tape.op[t] == K.SUMALL and tape.sact[tape.out[t]] \
-                and int(tape.off[tape.a[t]]) in written and tape.size[tape.a[t]] == n \
-                else None
+            total = t if t < nops and tape.op[t] in (K.SUMALL, K.SCATTER) and \
+                tape.sact[tape.out[t]] and int(tape.off[tape.a[t]]) in written and \
+                tape.size[tape.a[t]] == n else None
             reads = [last[tape.off[tape.out[u]]:tape.off[tape.out[u]] + n].max(initial=-1)
                      for u in range(t0, t)]
             found.append(Region(tape, t0, t, [bool(r >= t) for r in reads],
@@ -270,9 +272,10 @@ def _header(region, name, buffers, wide=(), flags=""):
     lines = ["@njit(**_JIT)", f"def {name}({args}):", "    n = o[0]"]
     lines += [f"    idx{j} = T[o[{j}]:o[{j}] + n]" for j in region.index_j.values()]
     sizes = [full for _, full, _ in region.externals.values()] + [True] * len(region.slots)
-    sizes += [False] * (region.total is not None)       # the sum's one element
+    if region.total is not None:       # the sum's, of size o[j + 1]
+        sizes.append(f"o[{region.total_j + 1}]")
     for j, full in enumerate(sizes, 1):
-        m = "n" if full else "1"
+        m = "n" if full is True else "1" if full is False else full
         lines += [f"    {b}{j} = {b}[o[{j}] * k:(o[{j}] + {m}) * k]" if b in wide else
                   f"    {b}{j} = {b}[o[{j}]:o[{j}] + {m}]" for b in buffers]
     return lines
@@ -357,16 +360,21 @@ def _reverse(tape, region, name, second, wide=False):
     g = {}        # (offset, size) -> terms of its cotangent; gt: of its tangent
     gt = {}
     before, after = [], []
-    if region.total is not None:     # the sum's cotangent, one for all its terms
+    if region.total is not None:     # the sum's cotangents, read (then cleared) here
         ts, js = region.total, region.total_j
         summand = _place(tape, tape.a[ts])
-        before.append(f"gsum = adj{js}[0]")
-        after.append(f"adj{js}[0] = 0.0")
-        g[summand] = ["gsum"]
+        if tape.op[ts] == K.SUMALL:      # one for all its terms
+            before.append(f"gsum = adj{js}[0]")
+            g[summand] = ["gsum"]
+            q = "0"
+        else:                            # each term's, at its position
+            q = f"U(idx{region.index_j[ts]}[i])"
+            g[summand] = [outer.tmp(f"adj{js}[{q}]")]
+        after += [f"for i in range(o[{js + 1}]):", f"    adj{js}[i] = 0.0"]
         if second and not tape.gzero[ts]:
-            gt[summand] = [inner.tmp(_at("adjt", js, False, wide))]
-            after += ["for d in range(k):", f"    adjt{js}[d] = 0.0"] if wide else \
-                [f"adjt{js}[0] = 0.0"]
+            gt[summand] = [inner.tmp(f"adjt{js}[{_wide_at(q, wide)}]")]
+            after += [f"for i in range(o[{js + 1}]{' * k' if wide else ''}):",
+                      f"    adjt{js}[i] = 0.0"]
     for t in range(region.t1 - 1, region.t0 - 1, -1):
         y, u = int(tape.out[t]), t - region.t0
         if not tape.sact[y]:

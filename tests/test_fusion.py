@@ -286,10 +286,12 @@ def test_where_as_the_interpreters():
 
 def test_sums_joined_to_their_region():
     """A sum right after a region runs in its reverse steps: with its terms read again
-    later, and with a second-order cotangent of its own (its square)."""
+    later, with a second-order cotangent of its own (its square), over an axis."""
     def f(x):
         u = np.exp(x * 0.3) * x
-        return np.sum(u) * np.sum(u[::2] ** 2) + np.sum(np.tanh(x) * x) ** 2
+        rows = np.sum((np.sin(x) * x).reshape(8, 5), axis=1)
+        return np.sum(u) * np.sum(u[::2] ** 2) + np.sum(np.tanh(x) * x) ** 2 + \
+            np.sum(rows ** 3)
     _check(f)
     fused.MODE = "now"
     g = nh.grad(f)
@@ -314,5 +316,5 @@ def test_gathers_join_regions():
     g = nh.grad(pairs)
     g(X)
     tape = _tape(g)
-    assert any(steps is not None and K.GATHER in tape.op[t0:t1]
-               for t0, t1, steps, _ in tape.fused.reverse)
+    assert any(steps is not None and K.GATHER in tape.op[t0:t1] and
+               tape.op[t1 - 1] == K.SCATTER for t0, t1, steps, _ in tape.fused.reverse)
