@@ -3,9 +3,9 @@
 The interpreter passes over whole arrays once per instruction and rule, so a long chain
 of elementwise ops at large sizes is bound by memory traffic (Rosenbrock's gradient at
 n = 10^5: 8 forward and 8 reverse passes). A region here is a run of consecutive
-elementwise instructions of one size; its loop keeps every intermediate value, tangent
-and cotangent of an element in registers, and reads and writes the buffers only at the
-region's edges. `regions` finds them on a tape, `source` writes six Numba functions per
+elementwise instructions (and gathers) of one size; its loop keeps every intermediate
+value, tangent and cotangent of an element in registers, and reads and writes the
+buffers only at the region's edges. `regions` finds them on a tape, `source` writes six Numba functions per
 region (STEPS: values; the tangent and the second-order reverse step over one direction,
 an HVP's, and over k, a Hessian chunk's; the gradient's reverse step); fused.py compiles
 and runs them between the interpreter's stretches. The rules are the interpreter's,
@@ -56,7 +56,7 @@ MAX_LENGTH = 64  # instructions: a loop's compile time grows with its body
 
 
 class Region:
-    """Instructions t0 <= t < t1, all elementwise over `n` elements.
+    """Instructions t0 <= t < t1, all elementwise (or gathers) over `n` elements.
 
     Operands outside the region ("externals") are read by offset, full (n elements) or
     broadcast (one); `exposed` marks the region's results read after it (their values
