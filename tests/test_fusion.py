@@ -318,3 +318,21 @@ def test_gathers_join_regions():
     tape = _tape(g)
     assert any(steps is not None and K.GATHER in tape.op[t0:t1] and
                tape.op[t1 - 1] == K.SCATTER for t0, t1, steps, _ in tape.fused.reverse)
+
+
+def test_threads_while_the_loops_compile(monkeypatch, tmp_path):
+    """Calls from several threads, before, during and after the background compile, all
+    give the interpreter's answers."""
+    from concurrent.futures import ThreadPoolExecutor
+    f = lambda x: np.sum(np.cosh(x * 0.2) * x ** 2 - np.exp(-x))
+    fused.MODE = "off"
+    want = nh.hvp(f)(X, V)
+    monkeypatch.setattr(fused, "MODE", "auto")
+    monkeypatch.setattr(fused, "_DIRECTORY", [str(tmp_path)])
+    h = nh.hvp(f)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: h(X, V), range(400)))
+    fused.wait(_tape(h))
+    assert _tape(h).fused is not None
+    for g in got + [h(X, V)]:
+        _close(g, want)
