@@ -215,7 +215,7 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     # enough for no progress bar
     prog = fused.program(tape) if tape.active_total * plan.k >= fused.HESSIAN_MIN_WORK and (
         plan.workers == 1 or not tape.blas_work) and work < progress.MIN_WORK else None
-    if prog is not None:
+    if prog is not None and prog.wide:
         prog.hessian(tape, rep.vals, rep.ivals, n, e.out_off, W, colors, n_dirs, plan.starts,
                      plan.k, bufs, B)
     elif plan.direct and W.shape[0] == 1:     # the common case, without _chunks' frame

@@ -82,6 +82,7 @@ class Program:
         self.values = [s for s in cut(lambda r: r.t1) if s[0] == 0 or work(*s, every)]
         self.tangents = [s for s in cut(lambda r: r.t1) if work(*s, active & tape.tused)]
         self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
+        self.wide = False     # are the steps over k directions compiled yet?
 
     def forward(self, tape, vals, ivals, every):
         """The values; with every False only those a gradient or HVP reads (fused.py's
@@ -255,11 +256,17 @@ def _text(regions, tape):
 
 
 def _compile(tape, regions, text):
+    """The program in place once the steps of one direction are compiled (those of
+    gradients and HVPs, 60% of the time), then those of k directions (Hessians'); a
+    program without them is not run for Hessians (Program.wide)."""
     module = _load(text)
-    for j in range(len(regions)):
-        for name in fusion.STEPS:
-            getattr(module, f"{name}_{j}").compile(SIGNATURES[name])
-    tape.fused = Program(tape, regions, module)
+    for steps in (fusion.STEPS[:4], fusion.STEPS[4:]):
+        for j in range(len(regions)):
+            for name in steps:
+                getattr(module, f"{name}_{j}").compile(SIGNATURES[name])
+        if tape.fused is None:
+            tape.fused = Program(tape, regions, module)
+    tape.fused.wide = True
     try:
         open(_path(text) + ".done", "w").close()     # compiled, so in Numba's cache
     except OSError:
