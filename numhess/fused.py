@@ -59,8 +59,8 @@ SIGNATURES = {"values": (_C, *_P, numba.types.boolean, _I), "tangent": (_C, _C, 
 class Program:
     """The tape cut into stretches [t0, t1): the interpreter's, or a region's loops with
     its offsets. Each sweep keeps the stretches it has work in (a kernel call costs
-    about half a microsecond): the forward sweep the interpreter's with instructions (and the
-    first, which writes the constants), the tangent sweep those with an active
+    about half a microsecond): the forward sweep the interpreter's with instructions
+    (and the first, which writes the constants), the tangent sweep those with an active
     instruction whose tangent is read (Tape.tused), the reverse sweeps those with an
     active one."""
 
