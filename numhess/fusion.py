@@ -5,11 +5,11 @@ of elementwise ops at large sizes is bound by memory traffic (Rosenbrock's gradi
 n = 10^5: 8 forward and 8 reverse passes). A region here is a run of consecutive
 elementwise instructions (and gathers) of one size; its loop keeps every intermediate
 value, tangent and cotangent of an element in registers, and reads and writes the
-buffers only at the region's edges. `regions` finds them on a tape, `source` writes six Numba functions per
-region (STEPS: values; the tangent and the second-order reverse step over one direction,
-an HVP's, and over k, a Hessian chunk's; the gradient's reverse step); fused.py compiles
-and runs them between the interpreter's stretches. The rules are the interpreter's,
-over one element (scalar_rules.py).
+buffers only at the region's edges. `regions` finds them on a tape, `source` writes six
+Numba functions per region (STEPS: values; the tangent and the second-order reverse
+step over one direction, an HVP's, and over k, a Hessian chunk's; the gradient's
+reverse step); fused.py compiles and runs them between the interpreter's stretches.
+The rules are the interpreter's, over one element (scalar_rules.py).
 """
 import numpy as np
 
