@@ -296,10 +296,13 @@ def _path(text):
 
 
 def _directory():
+    """Where the sources go: beside Numba's cache, else the user's cache directory, else
+    a temporary one (then each process compiles its own)."""
     base = numba.config.CACHE_DIR or os.path.join(
         os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "~/.cache")), "numhess")
-    for d in (os.path.join(base, "fused"), os.path.join(tempfile.gettempdir(),
-                                                        f"numhess-fused-{os.getuid()}")):
+    user = getattr(os, "getuid", int)()       # (no uid on Windows)
+    for d in (os.path.join(base, "fused"),
+              os.path.join(tempfile.gettempdir(), f"numhess-fused-{user}")):
         try:
             os.makedirs(d, exist_ok=True)
             if os.access(d, os.W_OK):
