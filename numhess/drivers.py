@@ -292,17 +292,17 @@ def hessian_vector(rep, cotangent, direction):
     nothing that hessian does not)."""
     tape, n, m = rep.tape, rep.tape.n_in, rep.entry.out_size
     plan = _cached_plan(rep, "second", 1)
-    W = _UNIT if m == 1 and cotangent == 1.0 else np.full((1, m), cotangent, dtype=float)
-    V = kernel_array(direction).reshape(n, 1)
     prog = tape.fused if tape.fusion is not None else fused.program(tape)
-    if prog is not None:
+    if prog is not None:      # the seeds straight into the buffers
         bufs = plan.take()
         tans, adj, adjt = (b[0] for b in bufs)
-        tans[:n] = V[:, 0]
-        adj[rep.entry.out_off:rep.entry.out_off + m] = W[0]
+        tans[:n] = direction
+        adj[rep.entry.out_off:rep.entry.out_off + m] = cotangent
         h = prog.hvp(tape, rep.vals, rep.ivals, tans, adj, adjt, n)
         plan.give(bufs)
         return h
+    W = _UNIT if m == 1 and cotangent == 1.0 else np.full((1, m), cotangent, dtype=float)
+    V = kernel_array(direction).reshape(n, 1)
     B = np.empty((1, n, 1))
     bufs = plan.take()
     args = (rep.vals, rep.ivals, n, rep.entry.out_off, m, W, _NO_COLORS, V, 1, plan.starts,
