@@ -260,13 +260,16 @@ def _compile(tape, regions, text):
     gradients and HVPs, 60% of the time), then those of k directions (Hessians'); a
     program without them is not run for Hessians (Program.wide)."""
     module = _load(text)
-    for steps in (fusion.STEPS[:4], fusion.STEPS[4:]):
+
+    def compile_steps(wide):
         for j in range(len(regions)):
-            for name in steps:
-                getattr(module, f"{name}_{j}").compile(SIGNATURES[name])
-        if tape.fused is None:
-            tape.fused = Program(tape, regions, module)
-    tape.fused.wide = True
+            for name in fusion.STEPS:
+                if name.endswith("_k") == wide:
+                    getattr(module, f"{name}_{j}").compile(SIGNATURES[name])
+    compile_steps(False)
+    program = tape.fused = Program(tape, regions, module)
+    compile_steps(True)
+    program.wide = True
     try:
         open(_path(text) + ".done", "w").close()     # compiled, so in Numba's cache
     except OSError:
