@@ -219,7 +219,7 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
         prog.hessian(tape, rep.vals, rep.ivals, n, e.out_off, W, colors, n_dirs, plan.starts,
                      plan.k, bufs, B)
     elif plan.direct and W.shape[0] == 1:     # the common case, without _chunks' frame
-        kern.hessian_chunks_serial(tape.packed, *head, plan.starts, plan.k, *bufs, B)
+        kern.direct_hessian_chunks_serial(tape.packed, *head, plan.starts, plan.k, *bufs, B)
     else:
         _chunks(kern.hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape, head,
                 (*bufs, B), work, "Hessian")
@@ -259,7 +259,8 @@ def gradient(rep, cotangent):
     if prog is not None:
         prog.gradient(tape, rep.vals, rep.ivals, adj, g)
     elif plan.direct:
-        tape.kernels.adjoint(tape.packed, rep.vals, rep.ivals, adj, 1, False, g, 0, K.ALL)
+        tape.kernels.direct_adjoint(tape.packed, rep.vals, rep.ivals, adj, 1, False, g, 0,
+                                    K.ALL)
     else:
         blas.sweep(tape.kernels.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, False, g, 0,
                    K.ALL)
@@ -308,7 +309,7 @@ def hessian_vector(rep, cotangent, direction):
     args = (rep.vals, rep.ivals, n, rep.entry.out_off, m, W, _NO_COLORS, V, 1, plan.starts,
             1, *bufs, B)
     if plan.direct:
-        tape.kernels.hessian_chunks_serial(tape.packed, *args)
+        tape.kernels.direct_hessian_chunks_serial(tape.packed, *args)
     else:
         blas.sweep(tape.kernels.hessian_chunks_serial, tape, 1, *args)
     plan.give(bufs)

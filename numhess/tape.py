@@ -291,7 +291,7 @@ class Tape:
         elif self.blas_work:
             blas.sweep(self.kernels.forward, self, 1, vals, ivals, 0, K.ALL)
         else:           # nothing for BLAS to thread: a Python frame less (0.24 us)
-            self.kernels.forward(self.packed, vals, ivals, 0, K.ALL)
+            self.kernels.direct_forward(self.packed, vals, ivals, 0, K.ALL)
         return vals, ivals
 
     def guards_hold(self, vals):
