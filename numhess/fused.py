@@ -65,9 +65,11 @@ class Program:
     active one."""
 
     def __init__(self, tape, regions, module):
-        steps = [types.SimpleNamespace(**{name: getattr(module, f"{name}_{j}")
-                                          for name in fusion.STEPS})
+        # the steps over one direction now, those over k once compiled (widen)
+        steps = [types.SimpleNamespace(**{name: _entry(module, name, j)
+                                          for name in fusion.STEPS if not name.endswith("_k")})
                  for j in range(len(regions))]
+        self.steps = steps
 
         def cut(end):     # the stretches, each region's ending at end(region)
             stretches, t = [], 0
@@ -84,22 +86,28 @@ class Program:
         self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
         self.wide = False     # are the steps over k directions compiled yet?
 
+    def widen(self, module):
+        """The steps over k directions in place (compiled): Hessians may run them."""
+        for j, s in enumerate(self.steps):
+            for name in fusion.STEPS:
+                if name.endswith("_k"):
+                    setattr(s, name, _entry(module, name, j))
+        self.wide = True
+
     def forward(self, tape, vals, ivals, every):
         """The values; with every False only those a gradient or HVP reads (fused.py's
         steps, the interpreter's stretches, the output and the guards)."""
-        kern = tape.kernels
         for t0, t1, steps, offs in self.values:
             if steps is None:
-                _run(kern.forward, tape, 1, vals, ivals, t0, t1)
+                _run("forward", tape, 1, vals, ivals, t0, t1)
             else:
                 steps.values(vals, tape.packed, tape.pact, every, offs)
 
     def gradient(self, tape, vals, ivals, adj, g):
         """adj seeded at the output: the inputs' cotangents into g (adj left clear)."""
-        kern = tape.kernels
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
-                _run(kern.adjoint, tape, 1, vals, ivals, adj, 1, False, g[:0], t0, t1)
+                _run("adjoint", tape, 1, vals, ivals, adj, 1, False, g[:0], t0, t1)
             else:
                 steps.adjoint(vals, adj, tape.packed, tape.pact, offs)
         n = g.size
@@ -110,15 +118,14 @@ class Program:
         """tans seeded at the inputs with the direction, adj at the output with its
         cotangent: the product, from adjt (the three buffers left clear where the
         interpreter's sweeps expect it)."""
-        kern = tape.kernels
         for t0, t1, steps, offs in self.tangents:
             if steps is None:
-                _run(kern.tangent, tape, 1, vals, ivals, tans, 1, False, t0, t1)
+                _run("tangent", tape, 1, vals, ivals, tans, 1, False, t0, t1)
             else:
                 steps.tangent(vals, tans, tape.packed, tape.pact, offs)
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
-                _run(kern.adjoint_tangent, tape, 1, vals, ivals, tans, adj, adjt, 1, t0, t1)
+                _run("adjoint_tangent", tape, 1, vals, ivals, tans, adj, adjt, 1, t0, t1)
             else:
                 steps.second(vals, tans, adj, adjt, tape.packed, tape.pact, offs)
         h = adjt[:n].copy()
@@ -130,7 +137,6 @@ class Program:
         """kernels._hessian_chunks with these stretches, its chunks shared out among the
         workers (the rows of bufs) on numhess's helper threads (the loops and kernels
         release the GIL)."""
-        kern = tape.kernels
         workers = bufs[0].shape[0]
 
         def run(w):
@@ -143,14 +149,14 @@ class Program:
                 seeds[chosen, colors[chosen] - d0] = 1.0
                 for t0, t1, steps, offs in self.tangents:
                     if steps is None:
-                        _run(kern.tangent, tape, k, vals, ivals, tans, k, False, t0, t1)
+                        _run("tangent", tape, k, vals, ivals, tans, k, False, t0, t1)
                     else:
                         steps.tangent_k(vals, tans, k, tape.packed, tape.pact, offs)
                 for i in range(W.shape[0]):
                     adj[out_off:out_off + W.shape[1]] = W[i]
                     for t0, t1, steps, offs in self.reverse:
                         if steps is None:
-                            _run(kern.adjoint_tangent, tape, k, vals, ivals, tans, adj, adjt,
+                            _run("adjoint_tangent", tape, k, vals, ivals, tans, adj, adjt,
                                  k, t0, t1)
                         else:
                             steps.second_k(vals, tans, adj, adjt, k, tape.packed, tape.pact,
@@ -161,11 +167,17 @@ class Program:
         threads.run_all(run, workers)
 
 
-def _run(kernel, tape, k, *args):
-    """An interpreter's stretch: kernel(tape.packed, *args) over k directions."""
+def _run(name, tape, k, *args):
+    """An interpreter's stretch: the kernel `name`(tape.packed, *args) over k directions."""
     if tape.blas_work:
-        return blas.sweep(kernel, tape, k, *args)
-    return kernel(tape.packed, *args)
+        return blas.sweep(getattr(tape.kernels, name), tape, k, *args)
+    return getattr(tape.kernels, "direct_" + name)(tape.packed, *args)
+
+
+def _entry(module, name, j):
+    """Region j's step `name`, compiled, called without Numba's dispatch (jit.direct
+    says why; the steps take numhess's own buffers only)."""
+    return getattr(module, f"{name}_{j}").overloads[SIGNATURES[name]].entry_point
 
 
 # ----------------------------------------------------------------- when to compile
@@ -269,7 +281,7 @@ def _compile(tape, regions, text):
     compile_steps(False)
     program = tape.fused = Program(tape, regions, module)
     compile_steps(True)
-    program.wide = True
+    program.widen(module)
     try:
         open(_path(text) + ".done", "w").close()     # compiled, so in Numba's cache
     except OSError:
