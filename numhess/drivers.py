@@ -221,8 +221,8 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     elif plan.direct and W.shape[0] == 1:     # the common case, without _chunks' frame
         kern.direct_hessian_chunks_serial(tape.packed, *head, plan.starts, plan.k, *bufs, B)
     else:
-        _chunks(kern.hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape, head,
-                (*bufs, B), work, "Hessian")
+        _chunks(kern.direct_hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape,
+                head, (*bufs, B), work, "Hessian")
     plan.give(bufs)
     return B
 
@@ -236,7 +236,7 @@ def jacobian(rep, chunk_size, reverse):
     J = np.empty((m, n))
     bufs = plan.take()
     kern = tape.kernels
-    _chunks(kern.jacobian_chunks_serial, kern.jacobian_chunks_parallel, plan, tape,
+    _chunks(kern.direct_jacobian_chunks_serial, kern.jacobian_chunks_parallel, plan, tape,
             (rep.vals, rep.ivals, n, e.out_off, m), (reverse, bufs[0], J),
             tape.active_total * (m if reverse else n), "Jacobian")
     plan.give(bufs)
@@ -262,8 +262,8 @@ def gradient(rep, cotangent):
         tape.kernels.direct_adjoint(tape.packed, rep.vals, rep.ivals, adj, 1, False, g, 0,
                                     K.ALL)
     else:
-        blas.sweep(tape.kernels.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, False, g, 0,
-                   K.ALL)
+        blas.sweep(tape.kernels.direct_adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, False, g,
+                   0, K.ALL)
     plan.give(bufs)
     return g
 
@@ -275,7 +275,8 @@ def push_forward(rep, direction):
     bufs = plan.take()
     tans = bufs[0][0]
     tans[:n] = direction
-    blas.sweep(tape.kernels.tangent, tape, 1, rep.vals, rep.ivals, tans, 1, True, 0, K.ALL)
+    blas.sweep(tape.kernels.direct_tangent, tape, 1, rep.vals, rep.ivals, tans, 1, True, 0,
+               K.ALL)
     t = tans[o:o + rep.entry.out_size].copy()
     tans[:n] = 0.0
     plan.give(bufs)
@@ -311,6 +312,6 @@ def hessian_vector(rep, cotangent, direction):
     if plan.direct:
         tape.kernels.direct_hessian_chunks_serial(tape.packed, *args)
     else:
-        blas.sweep(tape.kernels.hessian_chunks_serial, tape, 1, *args)
+        blas.sweep(tape.kernels.direct_hessian_chunks_serial, tape, 1, *args)
     plan.give(bufs)
     return B[0, :, 0]

@@ -167,9 +167,10 @@ class Program:
 
 def _run(name, tape, k, *args):
     """An interpreter's stretch: the kernel `name`(tape.packed, *args) over k directions."""
+    kernel = getattr(tape.kernels, "direct_" + name)
     if tape.blas_work:
-        return blas.sweep(getattr(tape.kernels, name), tape, k, *args)
-    return getattr(tape.kernels, "direct_" + name)(tape.packed, *args)
+        return blas.sweep(kernel, tape, k, *args)
+    return kernel(tape.packed, *args)
 
 
 @njit(cache=True, nogil=True)

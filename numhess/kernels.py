@@ -2948,7 +2948,8 @@ def _kernel_set(suffix, **flags):
 
 
 # the kernels the drivers call directly (jit.direct) where they pass their own buffers
-DIRECT = ("forward", "tangent", "adjoint", "adjoint_tangent", "hessian_chunks_serial")
+DIRECT = ("forward", "tangent", "adjoint", "adjoint_tangent", "hessian_chunks_serial",
+          "jacobian_chunks_serial")
 
 
 # The kernels the drivers run on a tape: Tape.kernels is one of these. A tape compiles

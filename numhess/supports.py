@@ -101,8 +101,8 @@ def _kept_adjoint(rep, w):
     tape, e = rep.tape, rep.entry
     adj = np.zeros(tape.total)
     adj[e.out_off:e.out_off + e.out_size] = w
-    blas.sweep(tape.kernels.adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, True, adj[:0], 0,
-               K.ALL)
+    blas.sweep(tape.kernels.direct_adjoint, tape, 1, rep.vals, rep.ivals, adj, 1, True,
+               adj[:0], 0, K.ALL)
     return adj
 
 
