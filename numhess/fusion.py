@@ -320,8 +320,9 @@ def _tiles(body, summand, total):
 
 
 def _values(tape, region, name):
-    """Every result's values; with every False only those read after the region and
-    those the reverse steps load (a gradient's or HVP's forward sweep)."""
+    """Every result's values; with every False only those read after the region (after
+    its sum, if the step computes it) and those the reverse steps load (a gradient's or
+    HVP's forward sweep)."""
     b = _Body(tape, region)
     read = region.pulled if region.summed else region.exposed    # after this step
     for t in range(region.t0, region.t1):
