@@ -81,8 +81,8 @@ class Program:
         active = tape.sact[tape.out]
         work = lambda t0, t1, steps, _, mask: steps is not None or mask[t0:t1].any()
         every = np.ones_like(active)
-        # (a region's sum: the interpreter's in the forward sweeps, its own in the reverse)
-        self.values = [s for s in cut(lambda r: r.t1) if s[0] == 0 or work(*s, every)]
+        # (a region's sum: its own in the reverse sweeps, in the values one if a SUMALL)
+        self.values = [s for s in cut(lambda r: r.stop) if s[0] == 0 or work(*s, every)]
         self.tangents = [s for s in cut(lambda r: r.t1) if work(*s, active & tape.tused)]
         self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
         self.wide = False     # are the steps over k directions compiled yet?

@@ -63,13 +63,16 @@ class Region:
     pass through the buffer), `pulled` those whose tangents and cotangents do too; the
     others live in registers. A sum of a result right after the run (`total`, its
     instruction: SUMALL, or SCATTER over axes) joins the reverse steps: its cotangents
-    are read where the interpreter would spread them over a buffer (its values and
-    tangents are the interpreter's, as their order of additions)."""
+    are read where the interpreter would spread them over a buffer. A SUMALL's value
+    joins the values step too (`summed`: in _sum's order of additions); its tangents, a
+    SCATTER's values, stay the interpreter's."""
 
     def __init__(self, tape, t0, t1, exposed, pulled, total):
         self.t0, self.t1, self.n = t0, t1, int(tape.size[tape.out[t0]])
         self.exposed, self.pulled, self.total = exposed, pulled, total
         self.end = t1 + (total is not None)     # the reverse steps' stretch
+        self.summed = total is not None and bool(tape.op[total] == K.SUMALL)
+        self.stop = t1 + self.summed            # the values step's
         self.slots = [int(tape.out[t]) for t in range(t0, t1)]
         inner = {_place(tape, s) for s in self.slots}
         self.externals = {}   # (offset, size) -> (index in the offsets array, full, active)
@@ -281,28 +284,58 @@ def _header(region, name, buffers, wide=(), flags=""):
     return lines
 
 
-def _loop(lines, body, before=(), after=()):
+def _loop(lines, body, before=(), after=(), summand=None, total=None):
     """lines, then body's outer lines in a loop over the elements (its inner ones, if
-    apart, in a loop over the directions inside), then after."""
-    out = lines + ["    " + b for b in before] + ["    for i in range(n):"]
-    out += ["        " + b for b in body.outer.lines]
-    if body.inner is not body.outer and body.inner.lines:
-        out += ["        for d in range(k):"] + ["            " + b for b in body.inner.lines]
-    return out + ["    " + a for a in after]
+    apart, in a loop over the directions inside), then after. With a summand (a name
+    in body), its sum into `total`: in _sum's order of additions."""
+    inner = ["for d in range(k):", *("    " + b for b in body.inner.lines)] \
+        if body.inner is not body.outer and body.inner.lines else []
+    if summand is None:
+        loop = ["for i in range(n):", *("    " + b for b in body.outer.lines + inner)]
+    else:
+        loop = _tiles(body.outer.lines + inner, summand, total)
+    return lines + ["    " + b for b in [*before, *loop, *after]]
+
+
+SUM_TILE = 256   # elements: a tile's summands stay in L1
+
+
+def _tiles(body, summand, total):
+    """The loop over the elements in tiles, each tile's summands added after it to
+    eight running sums as _sum's (one would chain every add, and round otherwise): an
+    element's is its index mod 8 (a tile starts at a multiple of 8), the last n % 8
+    elements go to the first after all the others."""
+    lanes = [f"s{j}" for j in range(8)]
+    return [" = ".join(lanes) + " = 0.0", f"terms = np.empty({SUM_TILE})",
+            f"for i0 in range(0, n, {SUM_TILE}):",
+            f"    m = min({SUM_TILE}, n - i0)",
+            "    for q in range(m):",
+            "        i = U(i0 + q)      # (unsigned: not wrapped, so vectorized)",
+            *("        " + b for b in body), f"        terms[q] = {summand}",
+            "    m8 = m - m % 8",
+            "    for q in range(0, m8, 8):",
+            *(f"        {s} += terms[q + {j}]" for j, s in enumerate(lanes)),
+            "    for q in range(m8, m):", "        s0 += terms[q]",
+            f"{total} = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))"]
 
 
 def _values(tape, region, name):
-    """Every result's values; with every False only those read after the region and
-    those the reverse steps load (a gradient's or HVP's forward sweep)."""
+    """Every result's values; with every False only those read after the region (after
+    its sum, if the step computes it) and those the reverse steps load (a gradient's or
+    HVP's forward sweep)."""
     b = _Body(tape, region)
+    read = region.pulled if region.summed else region.exposed    # after this step
     for t in range(region.t0, region.t1):
         b.instruction(t)
         u = t - region.t0
         store = f"{_at('vals', len(region.externals) + 1 + u)} = " \
             f"{b.value[_place(tape, tape.out[t])]}"
-        b.outer.lines.append(store if region.exposed[u] or _loaded(tape, t) else
-                             "if every: " + store)
-    return _loop(_header(region, name, ["vals"], flags=["every"]), b)
+        b.outer.lines.append(store if read[u] or _loaded(tape, t) else "if every: " + store)
+    head = _header(region, name, ["vals"], flags=["every"])
+    if not region.summed:
+        return _loop(head, b)
+    return _loop(head, b, summand=b.value[_place(tape, tape.a[region.total])],
+                 total=f"vals{region.total_j}[0]")
 
 
 def _tangents(tape, region, name, wide):

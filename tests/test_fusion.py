@@ -27,14 +27,15 @@ def _tape(transform):
 
 def _both(f, x=X, v=V, **kw):
     """Interpreted and fused results of grad, hvp, value_and_grad and hessian of f at x,
-    then of grad and hvp at another point (the fused forward sweep leaves results it
-    keeps in registers unwritten: stale values would show)."""
+    then of grad, hvp and value_and_grad at another point (the fused forward sweep
+    leaves results it keeps in registers unwritten: stale values would show; a first
+    call's value is the trace's)."""
     out = []
     for mode in ("off", "now"):
         fused.MODE = mode
         g, h = nh.grad(f, **kw), nh.hvp(f, **kw)
         vg, H = nh.value_and_grad(f, **kw), nh.hessian(f, **kw)
-        out.append((g(x), h(x, v), vg(x), H(x), g(x[::-1]), h(x[::-1], v)))
+        out.append((g(x), h(x, v), vg(x), H(x), g(x[::-1]), h(x[::-1], v), vg(x[::-1])))
         assert (_tape(g).fused is not None) == (mode == "now")
         assert (_tape(H).fused is not None) <= (mode == "now")
     return out
@@ -46,12 +47,14 @@ def _close(a, b):
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * (1 + scale))
 
 
-def _check(f, **kw):
-    (g0, h0, vg0, H0, g2, h2), (g1, h1, vg1, H1, g3, h3) = _both(f, **kw)
+def _check(f, x=X, v=V, **kw):
+    (g0, h0, vg0, H0, g2, h2, vg2), (g1, h1, vg1, H1, g3, h3, vg3) = _both(f, x, v, **kw)
     _close(g1, g0)
     _close(h1, h0)
-    _close(h0, H0 @ V)
+    _close(h0, H0 @ v)
     np.testing.assert_array_equal(vg1[0], vg0[0])       # bit for bit (NaN is NaN)
+    np.testing.assert_array_equal(vg3[0], vg2[0])
+    _close(vg3[1], g2)
     _close(vg1[1], g0)
     _close(H1, H0)
     _close(g3, g2)
@@ -299,6 +302,49 @@ def test_sums_joined_to_their_region():
     tape = _tape(g)
     assert any(steps is not None and tape.op[t1 - 1] == K.SUMALL
                for t0, t1, steps, _ in tape.fused.reverse)
+
+
+@pytest.mark.parametrize("n", [2, 7, 8, 13, 255, 1003])
+def test_sums_in_the_values_step_bit_for_bit(n):
+    """A SUMALL's value from its region's values loop is _sum's (eight running sums,
+    the last n % 8 terms after), at sizes below 8, not a multiple of 8, over several
+    tiles; lean (value_and_grad) and not (an aux output)."""
+    f = lambda x: np.sum(x * x * 3.0 - x)       # IEEE operations: NumPy's terms are its
+    x = np.random.default_rng(n).uniform(0.5, 2.0, n)
+    for fused.MODE in ("off", "now"):
+        vg, ga = nh.value_and_grad(f), nh.grad(lambda x: (f(x), f(x)), has_aux=True)
+        vg(x), ga(x)                  # (a first call's value is the trace's)
+        for y in (x, x[::-1], x * 0.7):
+            want = K._sum.py_func(y * y * 3.0 - y).tobytes()
+            assert vg(y)[0].tobytes() == ga(y)[1].tobytes() == want
+    tape = _tape(vg)
+    assert [(t0, t1) for t0, t1, steps, _ in tape.fused.values if steps is not None] == \
+        [(0, tape.op.size)]          # the sum in the loop, no interpreter stretch after
+    _check(f, x=x, v=np.cos(np.arange(n)))
+
+
+def test_summed_terms_read_later_guarded_and_not_finite():
+    """The sum's terms read after it (a lean forward sweep stores them then), its value
+    guarded; inf, both infinities (NaN) and NaN among the terms."""
+    def f(x):
+        u = np.exp(x * 0.5) * x
+        s = np.sum(u)
+        return (s * u[3] if s > 1.0 else -s) + np.sum(u[::2] ** 2)
+    x = rng.uniform(0.2, 0.9, 45)
+    v = rng.standard_normal(45)
+    _check(f, x=x, v=v)
+    _check(f, x=-x, v=v)             # the other branch
+    f = lambda x: np.sum(x * x * x + x)
+    for bad in ({17: 1e200}, {17: 1e200, 30: -1e200}, {17: np.nan}):
+        y = x.copy()
+        y[list(bad)] = list(bad.values())
+        got = []
+        for fused.MODE in ("off", "now"):
+            vg = nh.value_and_grad(f)
+            with np.errstate(over="ignore", invalid="ignore"):
+                got.append((vg(x), vg(y)))
+        assert got[1][1][0].tobytes() == got[0][1][0].tobytes()
+        _close(got[1][1][1], got[0][1][1])
 
 
 def test_gathers_join_regions():
