@@ -61,9 +61,9 @@ class Program:
     """The tape cut into stretches [t0, t1): the interpreter's, or a region's loops with
     its offsets. Each sweep keeps the stretches it has work in (a kernel call costs
     about half a microsecond): the forward sweep the interpreter's with instructions
-    (and the first, which writes the constants), the tangent sweep those with an active
-    instruction whose tangent is read (Tape.tused), the reverse sweeps those with an
-    active one."""
+    (and the first, which writes the constants, when one is read), the tangent sweep
+    those with an active instruction whose tangent is read (Tape.tused), the reverse
+    sweeps those with an active one."""
 
     def __init__(self, tape, regions, module):
         # the steps over one direction now, those over k once compiled (widen)
@@ -81,8 +81,10 @@ class Program:
         active = tape.sact[tape.out]
         work = lambda t0, t1, steps, _, mask: steps is not None or mask[t0:t1].any()
         every = np.ones_like(active)
+        constants = tape.cpos.size and (fusion.last_reads(tape)[tape.cpos] >= 0).any()
         # (a region's sum: its own in the reverse sweeps, in the values one if a SUMALL)
-        self.values = [s for s in cut(lambda r: r.stop) if s[0] == 0 or work(*s, every)]
+        self.values = [s for s in cut(lambda r: r.stop)
+                       if s[0] == 0 and constants or work(*s, every)]
         self.tangents = [s for s in cut(lambda r: r.t1) if work(*s, active & tape.tused)]
         self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
         self.wide = False     # are the steps over k directions compiled yet?

@@ -121,7 +121,7 @@ def _fusable(tape, t):
         tape.alias_src[tape.out[t]] < 0
 
 
-def _last_reads(tape):
+def last_reads(tape):
     """Per buffer position, the last instruction that reads it (the outputs and what the
     guards compare: past the last), so a result is read after its region when a position
     of it is."""
@@ -169,7 +169,7 @@ def regions(tape, min_work=0):
             t += 1
         if t - t0 >= 2 and n * (t - t0) >= min_work:
             if last is None:
-                last = _last_reads(tape)
+                last = last_reads(tape)
             total = t if t < nops and tape.op[t] in (K.SUMALL, K.SCATTER) and \
                 tape.sact[tape.out[t]] and int(tape.off[tape.a[t]]) in written and \
                 tape.size[tape.a[t]] == n else None

@@ -135,6 +135,18 @@ def test_rosenbrock_shifted_operands():
     _check(rosenbrock)
 
 
+def test_constants_written_when_read():
+    """A fused forward sweep writes the tape's constants only when something reads one
+    (a fresh value buffer holds garbage there)."""
+    w = np.cos(np.arange(N)) + 2.0                  # a constant array, read by the region
+    for f, read in ((lambda x: np.sum(np.exp(x * 0.5) * w), True), (rosenbrock, False)):
+        _check(f)
+        g = nh.grad(f)
+        g(X)
+        first = _tape(g).fused.values[0]
+        assert (first[2] is None and first[:2] == (0, 0)) == read
+
+
 def test_results_read_after_the_region_and_broadcast_operands():
     def f(x):
         y = np.exp(x * 0.5) * x[0]          # x[0]: a broadcast operand
