@@ -97,12 +97,14 @@ class Program:
                     setattr(s, name, _entry(module, name, j))
         self.wide = True
 
-    def forward(self, tape, vals, ivals, every):
+    def forward(self, tape, vals, ivals, every, constants):
         """The values; with every False only those a gradient or HVP reads (fused.py's
-        steps, the interpreter's stretches, the output and the guards)."""
+        steps, the interpreter's stretches, the output and the guards); with constants,
+        the constants (kept, the first stretch writes them)."""
         for t0, t1, steps, offs in self.values:
             if steps is None:
-                _run("forward", tape, 1, vals, ivals, t0, t1)
+                if t1 > t0 or constants:
+                    _run("forward", tape, 1, vals, ivals, constants and t0 == 0, t0, t1)
             else:
                 steps.values(vals, tape.packed, tape.pact, every, offs)
 

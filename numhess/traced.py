@@ -93,17 +93,19 @@ class Entry:
         self.spare = None
 
     def value_buffer(self):
-        """A buffer for the tape's values. A large one is kept and handed out again once
-        nothing refers to it (every result of the call that filled it dropped): a fresh
-        one costs its page faults at every call, 5 ms for the 64 MB of the tape of a
-        10^6-variable Rosenbrock function."""
+        """(A buffer for the tape's values, whether it lacks the tape's constants). A
+        large one is kept and handed out again once nothing refers to it (every result
+        of the call that filled it dropped), with its constants (nothing else writes
+        them): a fresh one costs its page faults at every call, 5 ms for the 64 MB of the
+        tape of a 10^6-variable Rosenbrock function."""
         total = self.tape.total
         if total < RECYCLE_MIN:
-            return np.empty(total)
+            return np.empty(total), True
         with _spare_lock:
             if self.spare is None or _spare_refs(self) > _FREE_SPARE_REFS:
                 self.spare = np.empty(total)
-            return self.spare
+                return self.spare, True
+            return self.spare, False
 
 
 _FREE_SPARE_REFS = _spare_refs(types.SimpleNamespace(spare=np.empty(1)))
@@ -234,7 +236,7 @@ class TracedFunction:
             if e.outside is not None and not e.outside.unchanged():
                 self._drop(key, e)      # a global or closure value changed: stale for good
                 continue
-            vals, ivals = e.tape.run_forward(x, params, e.value_buffer(), lean)
+            vals, ivals = e.tape.run_forward(x, params, *e.value_buffer(), lean)
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals)
         statics = tuple(frozen(s) for s in statics) if others else (None,) * len(args)
@@ -254,7 +256,7 @@ class TracedFunction:
                 self.cache[k0].pop(0)
                 if not self.cache[k0]:
                     del self.cache[k0]
-        vals, ivals = e.tape.run_forward(x, params, e.value_buffer(), lean)
+        vals, ivals = e.tape.run_forward(x, params, *e.value_buffer(), lean)
         return Replay(e, vals, ivals)
 
     def _drop(self, key, e):

@@ -110,6 +110,29 @@ def test_recycled_value_buffers(monkeypatch):
     _assert_hessians(results, xs)
 
 
+def test_recycled_value_buffers_keep_their_constants(monkeypatch):
+    """A recycled value buffer keeps the constants its first forward sweep wrote, and
+    the calls after it do not write them again (nothing else writes there)."""
+    from numhess import traced
+    monkeypatch.setattr(traced, "RECYCLE_MIN", 1)
+    w = np.linspace(1.0, 2.0, 9)
+    f = lambda x: np.sum(np.sin(x) * w) + x @ (w * x)
+    g, H = nh.grad(f), nh.hessian(f)
+    for x in workers.points(3, 9, seed=8):
+        for _ in range(2):
+            np.testing.assert_allclose(g(x), np.cos(x) * w + 2 * w * x, rtol=1e-13)
+            np.testing.assert_allclose(H(x), np.diag(2 * w - np.sin(x) * w), rtol=1e-13,
+                                       atol=1e-13)
+    (entries,) = g.traced.cache.values()
+    tape, calls = entries[0].tape, []
+    real = tape.run_forward
+    monkeypatch.setattr(tape, "run_forward",
+                        lambda *a: calls.append(a[3]) or real(*a))
+    g(x)
+    assert calls == [False]     # the spare, with its constants
+    np.testing.assert_array_equal(entries[0].spare[tape.cpos], tape.fpool)
+
+
 # ---------------------------------------------------------------- processes
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
