@@ -451,7 +451,8 @@ def _reverse(tape, region, name, second, wide=False):
             continue
         for buf, acc, e, w in (("adj", g, outer, False), ("adjt", gt, inner, wide)):
             total = _add(*acc.get(o, []))
-            if total == "0.0":
+            # (an input's cotangent is an HVP's or a Hessian's nothing: no sweep reads it)
+            if total == "0.0" or second and buf == "adj" and sum(o) <= tape.n_in:
                 continue
             if o in parked:
                 q = parked[o]
