@@ -19,10 +19,14 @@ def _serve():
         run, w, done = _jobs.get()
         try:
             run(w)
-        except BaseException as err:    # handed to the caller, raised in its thread
-            done.put(err)
-        else:
-            done.put(None)
+            err = None
+        except BaseException as e:      # handed to the caller, raised in its thread
+            err = e
+        # dropped before the caller goes on: kept until the next job, the closure held
+        # its buffers (a support sweep's Hessian, cotangents and values: 43 MB at 333 atoms)
+        run = None
+        done.put(err)
+        err = None
 
 
 def _forget():
