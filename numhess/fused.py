@@ -81,10 +81,10 @@ class Program:
         active = tape.sact[tape.out]
         work = lambda t0, t1, steps, _, mask: steps is not None or mask[t0:t1].any()
         every = np.ones_like(active)
-        constants = tape.cpos.size and (fusion.last_reads(tape)[tape.cpos] >= 0).any()
+        read = tape.cpos.size and (fusion.last_reads(tape)[tape.cpos] >= 0).any()
         # (a region's sum: its own in the reverse sweeps, in the values one if a SUMALL)
         self.values = [s for s in cut(lambda r: r.stop)
-                       if s[0] == 0 and constants or work(*s, every)]
+                       if s[0] == 0 and read or work(*s, every)]
         self.tangents = [s for s in cut(lambda r: r.t1) if work(*s, active & tape.tused)]
         self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
         self.wide = False     # are the steps over k directions compiled yet?
@@ -100,7 +100,7 @@ class Program:
     def forward(self, tape, vals, ivals, every, constants):
         """The values; with every False only those a gradient or HVP reads (fused.py's
         steps, the interpreter's stretches, the output and the guards); with constants,
-        the constants (kept, the first stretch writes them)."""
+        the tape's constants too (the first stretch writes them, kept when one is read)."""
         for t0, t1, steps, offs in self.values:
             if steps is None:
                 if t1 > t0 or constants:

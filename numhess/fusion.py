@@ -451,7 +451,7 @@ def _reverse(tape, region, name, second, wide=False):
             continue
         for buf, acc, e, w in (("adj", g, outer, False), ("adjt", gt, inner, wide)):
             total = _add(*acc.get(o, []))
-            # (an input's cotangent is an HVP's or a Hessian's nothing: no sweep reads it)
+            # (no second-order sweep reads an input's first-order cotangent)
             if total == "0.0" or second and buf == "adj" and sum(o) <= tape.n_in:
                 continue
             if o in parked:
