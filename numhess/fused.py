@@ -101,18 +101,21 @@ class Program:
         """The values; with every False only those a gradient or HVP reads (fused.py's
         steps, the interpreter's stretches, the output and the guards); with constants,
         the tape's constants too (the first stretch writes them, kept when one is read)."""
+        kern = tape.kernels
         for t0, t1, steps, offs in self.values:
             if steps is None:
                 if t1 > t0 or constants:
-                    _run("forward", tape, 1, vals, ivals, constants and t0 == 0, t0, t1)
+                    _run(kern.direct_forward, tape, 1, vals, ivals, constants and t0 == 0,
+                         t0, t1)
             else:
                 steps.values(vals, tape.packed, tape.pact, every, offs)
 
     def gradient(self, tape, vals, ivals, adj, g):
         """adj seeded at the output: the inputs' cotangents into g (adj left clear)."""
+        kern = tape.kernels
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
-                _run("adjoint", tape, 1, vals, ivals, adj, 1, False, g[:0], t0, t1)
+                _run(kern.direct_adjoint, tape, 1, vals, ivals, adj, 1, False, g[:0], t0, t1)
             else:
                 steps.adjoint(vals, adj, tape.packed, tape.pact, offs)
         _take(adj, g, adj[:0])
@@ -121,14 +124,16 @@ class Program:
         """tans seeded at the inputs with the direction, adj at the output with its
         cotangent: the product, from adjt (the three buffers left clear where the
         interpreter's sweeps expect it)."""
+        kern = tape.kernels
         for t0, t1, steps, offs in self.tangents:
             if steps is None:
-                _run("tangent", tape, 1, vals, ivals, tans, 1, False, t0, t1)
+                _run(kern.direct_tangent, tape, 1, vals, ivals, tans, 1, False, t0, t1)
             else:
                 steps.tangent(vals, tans, tape.packed, tape.pact, offs)
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
-                _run("adjoint_tangent", tape, 1, vals, ivals, tans, adj, adjt, 1, t0, t1)
+                _run(kern.direct_adjoint_tangent, tape, 1, vals, ivals, tans, adj, adjt, 1, t0,
+                     t1)
             else:
                 steps.second(vals, tans, adj, adjt, tape.packed, tape.pact, offs)
         h = np.empty(n)
@@ -139,6 +144,7 @@ class Program:
         """kernels._hessian_chunks with these stretches, its chunks shared out among the
         workers (the rows of bufs) on numhess's helper threads (the loops and kernels
         release the GIL)."""
+        kern = tape.kernels
         workers = bufs[0].shape[0]
 
         def run(w):
@@ -151,15 +157,15 @@ class Program:
                 seeds[chosen, colors[chosen] - d0] = 1.0
                 for t0, t1, steps, offs in self.tangents:
                     if steps is None:
-                        _run("tangent", tape, k, vals, ivals, tans, k, False, t0, t1)
+                        _run(kern.direct_tangent, tape, k, vals, ivals, tans, k, False, t0, t1)
                     else:
                         steps.tangent_k(vals, tans, k, tape.packed, tape.pact, offs)
                 for i in range(W.shape[0]):
                     adj[out_off:out_off + W.shape[1]] = W[i]
                     for t0, t1, steps, offs in self.reverse:
                         if steps is None:
-                            _run("adjoint_tangent", tape, k, vals, ivals, tans, adj, adjt,
-                                 k, t0, t1)
+                            _run(kern.direct_adjoint_tangent, tape, k, vals, ivals, tans, adj,
+                                 adjt, k, t0, t1)
                         else:
                             steps.second_k(vals, tans, adj, adjt, k, tape.packed, tape.pact,
                                            offs)
@@ -169,9 +175,8 @@ class Program:
         threads.run_all(run, workers)
 
 
-def _run(name, tape, k, *args):
-    """An interpreter's stretch: the kernel `name`(tape.packed, *args) over k directions."""
-    kernel = getattr(tape.kernels, "direct_" + name)
+def _run(kernel, tape, k, *args):
+    """An interpreter's stretch: kernel(tape.packed, *args) over k directions."""
     if tape.blas_work:
         return blas.sweep(kernel, tape, k, *args)
     return kernel(tape.packed, *args)
