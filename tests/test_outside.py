@@ -63,6 +63,25 @@ def test_closure_values_rebound_and_changed_in_place():
     np.testing.assert_allclose(h(x), 10 * np.diag([1.0, 1.0, 3.0]))
 
 
+def test_a_large_closure_matrix_compared_bit_for_bit():
+    # past 4096 elements the comparison reads the bits in place: one changed element, or
+    # 0.0 become -0.0 (equal as floats, and 1 / A then differs), traces again
+    A = np.eye(80)
+    A[0, 1] = 0.0
+    g = nh.grad(lambda x: np.sum(np.exp(A[:3, :3] @ x)) + 1.0 / A[0, 1])
+    tf = g.traced
+    with np.errstate(divide="ignore"):
+        assert np.isinf(g(x)).sum() == 0 and tf.n_traces == 1
+        A[2, 0] = 0.5
+        np.testing.assert_allclose(g(x), A[:3, :3].T @ np.exp(A[:3, :3] @ x), rtol=1e-14)
+        assert tf.n_traces == 2
+        A[0, 1] = -0.0      # the same float, other bits: traced again, to the same gradient
+        np.testing.assert_allclose(g(x), A[:3, :3].T @ np.exp(A[:3, :3] @ x), rtol=1e-14)
+        assert tf.n_traces == 3
+        g(x)
+    assert tf.n_traces == 3     # unchanged: the tape replays
+
+
 def test_attributes_of_self_and_partial_arguments():
     class Model:
         def __init__(self):
