@@ -23,6 +23,15 @@ PARALLEL_MIN_WORK = 20_000_000
 # one-direction sweeps have vectorized since, and cost 1.25x per direction what a
 # three-direction sweep does there).
 FEW_DIRECTIONS = 4
+# A dense Hessian whose products have an operand among the inputs leaves out each chunk's
+# rows above its diagonal block (kernels._hessian_chunks, lower): with c chunks a worker
+# the products cost (c + 1) / 2c of the whole. Past this many multiply-adds of such
+# products over all directions, every worker takes at least LOWER_CHUNKS chunks of at
+# least LOWER_MIN_K directions (narrower, the products lose BLAS's speed: 100-weight
+# logistic regression, 85 us in one chunk, 79 in two, 91 in four).
+LOWER_MIN_WORK = 2 ** 17
+LOWER_CHUNKS = 2
+LOWER_MIN_K = 50
 _parallel_lock = threading.Lock()  # parallel regions run one at a time
 # GNU OpenMP, Numba's first choice here, kills a forked child that runs a parallel region
 # after its parent did (multiprocessing's default start method); the workqueue layer is
@@ -53,8 +62,9 @@ def check_chunk_size(chunk_size):
     return int(chunk_size)
 
 
-def _plan(n_dirs, tape, chunk_size, buffers):
-    """Chunk starts, the common chunk width, and how many workers run the chunks.
+def _plan(n_dirs, tape, chunk_size, buffers, split):
+    """Chunk starts, the common chunk width, and how many workers run the chunks (split:
+    LOWER_CHUNKS chunks a worker at least).
 
     Only active slots are touched by the sweeps, so the memory budget is counted on them
     (the address space the buffers span, on all slots); the width is evened out over the
@@ -73,6 +83,8 @@ def _plan(n_dirs, tape, chunk_size, buffers):
             kmax = max(kmax, -(-n_dirs // threads))
         kmax = min(kmax, max(1, ADDRESS_BYTES // (8 * buffers * tape.total * threads)))
         nchunks = max(-(-n_dirs // kmax), min(threads, n_dirs))
+        if split:
+            nchunks = max(nchunks, min(LOWER_CHUNKS * threads, n_dirs // LOWER_MIN_K))
         nchunks = -(-nchunks // threads) * threads   # whole rounds: every worker as busy
         k = -(-n_dirs // nchunks)
     else:
@@ -87,10 +99,12 @@ class Plan:
     tape's pool, or for small ones from the plan's own spares."""
     __slots__ = ("starts", "k", "workers", "wants", "small", "pool", "spares", "direct")
 
-    def __init__(self, rep, roles, n_dirs, chunk_size):
+    def __init__(self, rep, what, n_dirs, chunk_size):
         total = rep.tape.total
+        roles = ROLES[what]
         self.starts, self.k, self.workers = _plan(n_dirs, rep.tape, chunk_size,
-                                                  sum(wide for _, wide in roles))
+                                                  sum(wide for _, wide in roles),
+                                                  what == "lower")
         # one worker, nothing for BLAS to thread and no progress bar: the serial kernel
         # is called as it is (the common case, on every call: a frame less, 0.24 us)
         self.direct = self.workers == 1 and not rep.tape.blas_work and (
@@ -120,16 +134,18 @@ class Plan:
             self.spares.append(buffers)
 
 
-# The work buffers of each kind of sweep: (role, one element per direction?)
+# The work buffers of each kind of sweep: (role, one element per direction?); "lower":
+# a dense Hessian's second-order sweeps in LOWER_CHUNKS chunks a worker at least
 ROLES = {"second": (("tangent", True), ("adjoint", False), ("adjoint", True)),
          "tangent": (("tangent", True),), "adjoint": (("adjoint", True),)}
+ROLES["lower"] = ROLES["second"]
 
 
 def _cached_plan(rep, what, n_dirs, chunk_size=None):
     key = (what, n_dirs, chunk_size)
     plan = rep.entry.derived.get(key)
     if plan is None:
-        plan = rep.entry.derived[key] = Plan(rep, ROLES[what], n_dirs, chunk_size)
+        plan = rep.entry.derived[key] = Plan(rep, what, n_dirs, chunk_size)
     return plan
 
 
@@ -206,9 +222,11 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     colouring, the compressed seeds S[j, colors[j]] = 1 (shape (len(W), n, n_dirs))."""
     tape, e = rep.tape, rep.entry
     n = tape.n_in
-    if colors is None:
+    lower = colors is None      # basis seeds: H_w is symmetric
+    if lower:
         colors, n_dirs = _basis(rep), n
-    plan = _cached_plan(rep, "second", n_dirs, chunk_size)
+    split = lower and tape.input_product_work * n_dirs >= LOWER_MIN_WORK
+    plan = _cached_plan(rep, "lower" if split else "second", n_dirs, chunk_size)
     B = np.empty((W.shape[0], n, n_dirs))
     bufs = plan.take()
     kern = tape.kernels
@@ -216,16 +234,18 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     work = tape.active_total * n_dirs * len(W)
     # fused: large enough chunks, one worker or no products for BLAS to thread, short
     # enough for no progress bar
-    prog = fused.program(tape) if tape.active_total * plan.k >= fused.HESSIAN_MIN_WORK and (
+    prog = fused.program(tape) if not split and (
+        tape.active_total * plan.k >= fused.HESSIAN_MIN_WORK) and (
         plan.workers == 1 or not tape.blas_work) and work < progress.MIN_WORK else None
     if prog is not None and prog.wide:
         prog.hessian(tape, rep.vals, rep.ivals, n, e.out_off, W, colors, n_dirs, plan.starts,
                      plan.k, bufs, B)
     elif plan.direct and W.shape[0] == 1:     # the common case, without _chunks' frame
-        kern.direct_hessian_chunks_serial(tape.packed, *head, plan.starts, plan.k, *bufs, B)
+        kern.direct_hessian_chunks_serial(tape.packed, *head, plan.starts, plan.k, lower,
+                                          *bufs, B)
     else:
         _chunks(kern.direct_hessian_chunks_serial, kern.hessian_chunks_parallel, plan, tape,
-                head, (*bufs, B), work, "Hessian")
+                head, (lower, *bufs, B), work, "Hessian")
     plan.give(bufs)
     return B
 
@@ -311,7 +331,7 @@ def hessian_vector(rep, cotangent, direction):
     B = np.empty((1, n, 1))
     bufs = plan.take()
     args = (rep.vals, rep.ivals, n, rep.entry.out_off, m, W, _NO_COLORS, V, 1, plan.starts,
-            1, *bufs, B)
+            1, False, *bufs, B)
     if plan.direct:
         tape.kernels.direct_hessian_chunks_serial(tape.packed, *args)
     else:

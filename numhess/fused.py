@@ -132,8 +132,8 @@ class Program:
                 steps.tangent(vals, tans, tape.packed, tape.pact, offs)
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
-                _run(kern.direct_adjoint_tangent, tape, 1, vals, ivals, tans, adj, adjt, 1, t0,
-                     t1)
+                _run(kern.direct_adjoint_tangent, tape, 1, vals, ivals, tans, adj, adjt, 1, n,
+                     0, t0, t1)
             else:
                 steps.second(vals, tans, adj, adjt, tape.packed, tape.pact, offs)
         h = np.empty(n)
@@ -165,7 +165,7 @@ class Program:
                     for t0, t1, steps, offs in self.reverse:
                         if steps is None:
                             _run(kern.direct_adjoint_tangent, tape, k, vals, ivals, tans, adj,
-                                 adjt, k, t0, t1)
+                                 adjt, k, n, 0, t0, t1)
                         else:
                             steps.second_k(vals, tans, adj, adjt, k, tape.packed, tape.pact,
                                            offs)

@@ -1623,7 +1623,7 @@ def _blocks_product(M, X, out):
     an allocation each, made a 10-weight tanh network's HVP 100 us: 200 blocks.)"""
     m, v, k = X.shape
     u = M.shape[0]
-    if u * v <= SMALL_FACTOR:
+    if u * v <= SMALL_FACTOR or m == 0:
         for i in range(m):
             for a in range(u):
                 for b in range(v):
@@ -1720,7 +1720,7 @@ def adjoint(T, vals, ivals, adj, k, keep, g, t0, t1):
             _spread(adj, k, off[a[t]], size[a[t]], yo)
         elif PRODUCTS and o == MATMUL:
             _matmul_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                            sact[a[t]], sact[b[t]])
+                            sact[a[t]], sact[b[t]], ZERO)
         elif LINALG and o == INV:
             _inv_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
         elif LINALG and o == LOGABSDET:
@@ -1790,8 +1790,9 @@ def _where(vals, buf, k, ao, bo, co, yo, n, fa, fb, fc):
 
 
 @njit(**_HELPER)
-def _matmul_adjoint(vals, adj, k, ipool, q, ao, bo, co, act_a, act_b):
-    """aA += aC @ B^T and aB += A^T @ aC, for k cotangents."""
+def _matmul_adjoint(vals, adj, k, ipool, q, ao, bo, co, act_a, act_b, lo):
+    """aA += aC @ B^T and aB += A^T @ aC, for k cotangents; the rows of an operand at
+    positions all below lo are left out (cotangents of inputs that no one reads)."""
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
     for s in range(nb):
         A = vals[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
@@ -1799,22 +1800,45 @@ def _matmul_adjoint(vals, adj, k, ipool, q, ao, bo, co, act_a, act_b):
         c0 = (co + s * m * r) * k
         aC = adj[c0:c0 + m * r * k].reshape((m, r * k))
         if act_b:
-            b0 = (bo + s * p * r) * k
-            aB = adj[b0:b0 + p * r * k].reshape((p, r * k))
-            aB += np.dot(A.T, aC)
-        if act_a:
-            a0 = (ao + s * m * p) * k
-            _blocks_product(B, aC.reshape((m, r, k)), adj[a0:a0 + m * p * k].reshape((m, p, k)))
+            i0 = _first_row(bo + s * p * r, r, p, lo)
+            if i0 < p:
+                b0 = (bo + s * p * r + i0 * r) * k
+                aB = adj[b0:b0 + (p - i0) * r * k].reshape((p - i0, r * k))
+                if i0 > 0:      # BLAS takes contiguous operands: A's columns copied
+                    A = np.ascontiguousarray(A[:, i0:])
+                aB += np.dot(A.T, aC)
+        if act_a and m == 1:    # a row vector: its columns are its positions
+            j0 = _first_row(ao + s * p, 1, p, lo)
+            a0 = (ao + s * p + j0) * k
+            _blocks_product(B[j0:], aC.reshape((1, r, k)),
+                            adj[a0:a0 + (p - j0) * k].reshape((1, p - j0, k)))
+        elif act_a:
+            i0 = _first_row(ao + s * m * p, p, m, lo)
+            a0 = (ao + s * m * p + i0 * p) * k
+            _blocks_product(B, adj[c0 + i0 * r * k:c0 + m * r * k].reshape((m - i0, r, k)),
+                            adj[a0:a0 + (m - i0) * p * k].reshape((m - i0, p, k)))
+
+
+@njit(**_HELPER)
+def _first_row(start, width, rows, lo):
+    """The first of `rows` rows of `width` positions from `start` that reaches lo (slots
+    lie wholly below the inputs' end or wholly past it, so lo <= n_in only cuts inputs)."""
+    if start >= lo or width == 0:
+        return 0
+    return min(rows, (lo - start) // width)
 
 
 # ---------------------------------------------------------------- second-order adjoint
 @njit(**_JIT)
-def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, t0, t1):
+def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, n_in, lo, t0, t1):
     """The reverse sweep differentiated along k tangent directions (forward-over-reverse).
 
     adj (one cotangent) and adjt (its k tangents) hold the output seeds on entry and zeros
-    at every other active slot; on exit adjt at the inputs holds k columns of the Hessian
-    of <adj_out, f>, and both are zero again at the other active slots (as in adjoint).
+    at every other active slot; on exit adjt at the inputs from position lo on holds k
+    columns of the Hessian of <adj_out, f> (rows below lo of them, and adj at the inputs,
+    are partial: products leave out rows no one reads, the n_in inputs' first-order
+    cotangents and, in a chunk of a symmetric Hessian, the rows above its diagonal
+    block), and both are zero again at the other active slots (as in adjoint).
     The output's adjt seed is zero, so are those gzero marks (Tape.gzero): their share
     of each rule is skipped. Instructions t0 <= t < t1 only, as in forward.
     """
@@ -1858,10 +1882,10 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, t0, t1):
                 _spread(adjt, k, off[a[t]], size[a[t]], yo)
         elif PRODUCTS and o == MATMUL:
             _matmul_adjoint(vals, adj, ONE, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                            sact[a[t]], sact[b[t]])
+                            sact[a[t]], sact[b[t]], n_in)
             if not gz:
                 _matmul_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                                sact[a[t]], sact[b[t]])
+                                sact[a[t]], sact[b[t]], lo)
             _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                           sact[a[t]], sact[b[t]])
         elif LINALG and o == INV:
@@ -2668,7 +2692,7 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
         elif o == MATMUL:
             if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
                 ao, bo, act_a, act_b = off[a[t]], off[b[t]], sact[a[t]], sact[b[t]]
-                _matmul_adjoint(vals, adjt, k, ipool, pi[t], ao, bo, yo, act_a, act_b)
+                _matmul_adjoint(vals, adjt, k, ipool, pi[t], ao, bo, yo, act_a, act_b, ZERO)
                 _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], ao, bo, yo, act_a,
                               act_b)
                 adjt[yo * k:(yo + n) * k] = 0.0
@@ -2868,17 +2892,25 @@ def _to_columns(buf, k, nv, n, out, c0):
 # Inactive slots are never touched, so their pages are never mapped.
 
 def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dirs, starts,
-                    k, ws_tans, ws_adj, ws_adjt, B):
+                    k, lower, ws_tans, ws_adj, ws_adjt, B):
     """B[w, :, d] = H_w @ s_d for every cotangent row w of W, where H_w is the Hessian of
     <W[w], f> and the seed s_d is column d of V when V has columns (hvp: one direction),
     else has ones at the inputs j with colors[j] == d (a basis vector when colors =
     arange(n)). One tangent sweep per chunk of seeds, then one second-order adjoint sweep
-    per cotangent."""
+    per cotangent. lower (basis seeds only): each chunk's products leave out the rows
+    above its diagonal block, and the upper triangle is copied from the lower once all
+    chunks have run (H_w is symmetric): about half the work of a tape bound by its
+    products."""
     nchunks = starts.size
     nthreads = ws_tans.shape[0]
     for tid in prange(nthreads):
         tans, adj, adjt = ws_tans[tid], ws_adj[tid], ws_adjt[tid]
-        for ci in range(tid, nchunks, nthreads):
+        for r in range(tid, nchunks + nthreads - 1, nthreads):
+            # r = round * nthreads + tid, every other round in reverse: lower's chunks
+            # shrink as they go (no arithmetic on tid: prange's index is unsigned)
+            ci = r if r // nthreads % 2 == 0 else r + nthreads - 1 - 2 * (r % nthreads)
+            if ci >= nchunks:
+                continue
             d0 = starts[ci]
             nv = min(k, n_dirs - d0)
             tans[:n_in * k] = 0.0
@@ -2892,12 +2924,28 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dir
                     if d >= 0 and d < nv:
                         tans[j * k + d] = 1.0
             tangent(T, vals, ivals, tans, k, NO, ZERO, ALL)
+            lo = d0 if lower else 0
             for w in range(W.shape[0]):
                 _copy(adj[out_off:out_off + out_size], W[w])
-                adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, ZERO, ALL)
-                _to_columns(adjt, k, nv, n_in, B[w], d0)
+                adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, n_in, lo, ZERO, ALL)
+                _to_columns(adjt[lo * k:], k, nv, n_in - lo, B[w, lo:], d0)
                 adjt[:n_in * k] = 0.0
                 adj[:n_in] = 0.0
+    if lower:
+        for ci in prange(nchunks):
+            _mirror(B, starts[ci], min(starts[ci] + k, n_dirs))
+
+
+@njit(**_HELPER)
+def _mirror(B, d0, d1):
+    """B[w, j, d] = B[w, d, j] for the columns d0 <= d < d1 and the rows j < d above
+    them (the result exactly symmetric), in blocks of rows (a column's elements lie a
+    row apart)."""
+    for w in range(B.shape[0]):
+        for j0 in range(0, d1, 32):
+            for d in range(max(d0, j0 + 1), d1):
+                for j in range(j0, min(j0 + 32, d)):
+                    B[w, j, d] = B[w, d, j]
 
 
 def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse, ws, J):

@@ -137,6 +137,17 @@ def _blas_work(tape):
     return work
 
 
+def _input_product_work(tape):
+    """The multiply-adds, per direction, of the products with an operand among the inputs
+    (x itself, or a view of it): their rows of a Hessian's chunk above its diagonal block
+    can be left out (kernels._hessian_chunks, lower)."""
+    work = 0.0
+    for t in np.flatnonzero(tape.op == K.MATMUL):
+        if any(tape.sact[s] and tape.off[s] < tape.n_in for s in (tape.a[t], tape.b[t])):
+            work += float(np.prod(tape.ipool[tape.pi[t]:tape.pi[t] + 4]))
+    return work
+
+
 # Instructions whose second-order adjoint rules read no tangent (linear and index ops).
 _NO_SECOND_ORDER = K.LINEAR_OPS + (K.WHERE, K.GATHER, K.SCATTER, K.SUMALL, K.MAXRED,
                                    K.MINRED, K.SORT)
@@ -233,6 +244,7 @@ class Tape:
         self.kernels = (K.FULL if np.any(np.isin(self.op, K.LINALG_OPS)) else
                         K.PLAIN if np.any(self.op == K.MATMUL) else K.LEAN)
         self.blas_work = _blas_work(self)
+        self.input_product_work = _input_product_work(self)
         self.tused = _tangents_read(self)
         self.gzero = _second_cotangents_zero(self)
         self._pack()

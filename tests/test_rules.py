@@ -77,7 +77,7 @@ def _skipped_poisoned(rep):
     B = np.empty((1, n, n))
     tape.kernels.hessian_chunks_serial(
         tape.packed, rep.vals, rep.ivals, n, rep.entry.out_off, 1, np.ones((1, 1)),
-        np.arange(n), np.zeros((0, 0)), n, np.zeros(1, np.int64), n, tans,
+        np.arange(n), np.zeros((0, 0)), n, np.zeros(1, np.int64), n, False, tans,
         np.zeros((1, tape.total)), np.zeros((1, tape.total * n)), B)
     return B[0]
 
