@@ -25,10 +25,11 @@ PARALLEL_MIN_WORK = 20_000_000
 FEW_DIRECTIONS = 4
 # A dense Hessian whose products have an operand among the inputs leaves out each chunk's
 # rows above its diagonal block (kernels._hessian_chunks, lower): with c chunks a worker
-# the products cost (c + 1) / 2c of the whole. Past this many multiply-adds of such
-# products over all directions, every worker takes at least LOWER_CHUNKS chunks of at
-# least LOWER_MIN_K directions (narrower, the products lose BLAS's speed: 100-weight
-# logistic regression, 85 us in one chunk, 79 in two, 91 in four).
+# the products cost (c + 1) / 2c of the whole. Where they outweigh the elementwise work
+# and pass this many multiply-adds over all directions, every worker takes at least
+# LOWER_CHUNKS chunks of at least LOWER_MIN_K directions (narrower, the products lose
+# BLAS's speed: 100-weight logistic regression, 85 us in one chunk, 79 in two, 91 in
+# four).
 LOWER_MIN_WORK = 2 ** 17
 LOWER_CHUNKS = 2
 LOWER_MIN_K = 50
@@ -225,7 +226,8 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     lower = colors is None      # basis seeds: H_w is symmetric
     if lower:
         colors, n_dirs = _basis(rep), n
-    split = lower and tape.input_product_work * n_dirs >= LOWER_MIN_WORK
+    split = lower and tape.input_product_work >= tape.active_total and (
+        tape.input_product_work * n_dirs >= LOWER_MIN_WORK)
     plan = _cached_plan(rep, "lower" if split else "second", n_dirs, chunk_size)
     B = np.empty((W.shape[0], n, n_dirs))
     bufs = plan.take()
