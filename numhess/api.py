@@ -36,7 +36,7 @@ def grad(f, argnums=0, has_aux=False):
     tf = TracedFunction(f, argnums, has_aux)
 
     def g(*args):
-        rep = tf.evaluate(args, not has_aux)
+        rep = tf.evaluate(args, not has_aux, output=False)
         _scalar_output(rep, "grad")
         return _with_aux(_per_input(rep, drivers.gradient(rep, 1.0), tf.multi), rep, has_aux)
     g.traced = tf
@@ -128,7 +128,7 @@ def hvp(f, argnums=0):
         if len(args) < 2:
             raise TypeError("hvp(f) returns a function of (x, v, *args)")
         primals = args[:1] + args[2:]
-        rep = tf.evaluate(primals, True)   # lean
+        rep = tf.evaluate(primals, True, output=False)   # lean
         _scalar_output(rep, "hvp")
         v = args[1] if tf.multi else (args[1],)
         v = _directions(rep, v)

@@ -85,8 +85,15 @@ class Program:
         # (a region's sum: its own in the reverse sweeps, in the values one if a SUMALL)
         self.values = [s for s in cut(lambda r: r.stop)
                        if s[0] == 0 and read or work(*s, every)]
+        # a gradient's or HVP's, without the steps that compute the outputs alone
+        last = fusion.last_reads(tape, outputs=False)
+        idle = [s for r, s in zip(regions, steps)
+                if not fusion.needed_by_derivatives(tape, r, last)]
+        self.derivative_values = [s for s in self.values
+                                  if not any(s[2] is i for i in idle)]
         self.tangents = [s for s in cut(lambda r: r.t1) if work(*s, active & tape.tused)]
         self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
+        self.interpreted_reverse = any(s[2] is None for s in self.reverse)
         self.wide = False     # are the steps over k directions compiled yet?
 
     def widen(self, module):
@@ -97,12 +104,14 @@ class Program:
                     setattr(s, name, _entry(module, name, j))
         self.wide = True
 
-    def forward(self, tape, vals, ivals, every, constants):
+    def forward(self, tape, vals, ivals, every, constants, output=True):
         """The values; with every False only those a gradient or HVP reads (fused.py's
-        steps, the interpreter's stretches, the output and the guards); with constants,
-        the tape's constants too (the first stretch writes them, kept when one is read)."""
+        steps, the interpreter's stretches, the guards, and with output the outputs);
+        with constants, the tape's constants too (the first stretch writes them, kept
+        when one is read)."""
         kern = tape.kernels
-        for t0, t1, steps, offs in self.values:
+        for t0, t1, steps, offs in self.values if every or output else \
+                self.derivative_values:
             if steps is None:
                 if t1 > t0 or constants:
                     _run(kern.direct_forward, tape, 1, vals, ivals, constants and t0 == 0,
@@ -137,7 +146,9 @@ class Program:
             else:
                 steps.second(vals, tans, adj, adjt, tape.packed, tape.pact, offs)
         h = np.empty(n)
-        _take(adjt, h, adj)
+        # the steps leave the inputs' first-order cotangents unwritten (no HVP reads
+        # them): only the interpreter's stretches need them cleared
+        _take(adjt, h, adj if self.interpreted_reverse else adj[:0])
         return h
 
     def hessian(self, tape, vals, ivals, n, out_off, W, colors, n_dirs, starts, k, bufs, B):

@@ -121,10 +121,10 @@ def _fusable(tape, t):
         tape.alias_src[tape.out[t]] < 0
 
 
-def last_reads(tape):
-    """Per buffer position, the last instruction that reads it (the outputs and what the
-    guards compare: past the last), so a result is read after its region when a position
-    of it is."""
+def last_reads(tape, outputs=True):
+    """Per buffer position, the last instruction that reads it (what the guards compare,
+    and with `outputs` the outputs: past the last), so a result is read after its region
+    when a position of it is."""
     last = np.full(tape.total, -1, np.int64)
     for t in range(tape.op.size):
         for s in (tape.a[t], tape.b[t], tape.c[t]):
@@ -132,7 +132,7 @@ def last_reads(tape):
                 last[tape.off[s]:tape.off[s] + tape.size[s]] = t
         if tape.op[t] == K.GATHER:
             last[tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]]] = t
-    for s in [*tape.out_slots, *(s for s, _ in tape.guards)]:
+    for s in [*(tape.out_slots if outputs else ()), *(s for s, _ in tape.guards)]:
         last[tape.off[s]:tape.off[s] + tape.size[s]] = tape.op.size
     return last
 
@@ -180,6 +180,16 @@ def regions(tape, min_work=0):
         elif t == t0:
             t += 1
     return found
+
+
+def needed_by_derivatives(tape, region, last):
+    """Does a gradient's or HVP's forward sweep need the region's values step: does it
+    keep a value the reverse steps load, or one (its sum included) that a later
+    instruction or a guard reads (`last`: last_reads without the outputs)?"""
+    ts = range(region.t0, region.stop)
+    return any(_loaded(tape, t) for t in range(region.t0, region.t1)) or any(
+        last[tape.off[tape.out[t]]:tape.off[tape.out[t]] + tape.size[tape.out[t]]].max(
+            initial=-1) >= region.stop for t in ts)
 
 
 def _loaded(tape, t):

@@ -285,13 +285,13 @@ class Tape:
     def __len__(self):
         return self.op.size
 
-    def run_forward(self, x, params=(), vals=None, constants=True, lean=False):
+    def run_forward(self, x, params=(), vals=None, constants=True, lean=False, output=True):
         """Evaluate at x (flat float64 of length n_in) with the parameter arrays, into
         vals (a new buffer when None): returns (vals, ivals). constants: write the tape's
         constants (False: vals holds them from a forward sweep before; an identity matrix
         among them cost the 999-variable Lennard-Jones gradient 33 us a call). lean: for
         a gradient or HVP only (fused loops may then leave results they keep in
-        registers unwritten)."""
+        registers unwritten, and without output the outputs too)."""
         if vals is None:
             vals, constants = np.empty(self.total), True
         # (here, not in the kernel: x may be strided or read-only, each another compile)
@@ -302,7 +302,7 @@ class Tape:
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
         if self.fused is not None:
-            self.fused.forward(self, vals, ivals, not lean, constants)
+            self.fused.forward(self, vals, ivals, not lean, constants, output)
         elif self.blas_work:
             blas.sweep(self.kernels.direct_forward, self, 1, vals, ivals, constants, 0, K.ALL)
         else:           # nothing for BLAS to thread: a Python frame less (0.24 us)

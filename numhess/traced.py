@@ -188,13 +188,13 @@ class TracedFunction:
                                                         if j not in nums))
         return got
 
-    def evaluate(self, args, lean=False):
+    def evaluate(self, args, lean=False, output=True):
         """Replay the function at args (tracing first when no cached tape fits).
 
         This runs on every call of every transform, so it is kept lean: a float64 array is
         read in place (never written, so not copied), and the key and statics are built in
-        one pass over the extra arguments. lean: the caller only takes a gradient or HVP
-        (Tape.run_forward)."""
+        one pass over the extra arguments. lean: the caller only takes a gradient or HVP,
+        and without output not f's value either (Tape.run_forward)."""
         nums, others = self._positions.get(len(args)) or self.positions(len(args))
         if len(nums) == 1:
             v = read_input(args[nums[0]], "argument", nums[0])
@@ -236,7 +236,7 @@ class TracedFunction:
             if e.outside is not None and not e.outside.unchanged():
                 self._drop(key, e)      # a global or closure value changed: stale for good
                 continue
-            vals, ivals = e.tape.run_forward(x, params, *e.value_buffer(), lean)
+            vals, ivals = e.tape.run_forward(x, params, *e.value_buffer(), lean, output)
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals)
         statics = tuple(frozen(s) for s in statics) if others else (None,) * len(args)
@@ -246,7 +246,7 @@ class TracedFunction:
             if not pnums:
                 raise
             self.use_params = False    # the function needs its data as constants
-            return self.evaluate(args, lean)
+            return self.evaluate(args, lean, output)
         with self.lock:
             self._hot = None
             self.cache.setdefault(key, []).append(e)
@@ -256,7 +256,7 @@ class TracedFunction:
                 self.cache[k0].pop(0)
                 if not self.cache[k0]:
                     del self.cache[k0]
-        vals, ivals = e.tape.run_forward(x, params, *e.value_buffer(), lean)
+        vals, ivals = e.tape.run_forward(x, params, *e.value_buffer(), lean, output)
         return Replay(e, vals, ivals)
 
     def _drop(self, key, e):

@@ -147,6 +147,27 @@ def test_constants_written_when_read():
         assert (first[2] is None and first[:2] == (0, 0)) == read
 
 
+def test_gradients_skip_a_region_only_the_output_reads(monkeypatch):
+    """grad and hvp leave out a values step whose results only the output reads (a sum of
+    arithmetic terms: the reverse steps recompute them); value_and_grad, a transcendental
+    term's stored value, or a sum read by a later instruction keep it. Large buffers are
+    recycled here: a gradient's buffer then lacks the output, which the next call writes."""
+    from numhess import traced
+    monkeypatch.setattr(traced, "RECYCLE_MIN", 1)
+    for f, skipped in ((rosenbrock, True), (lambda x: 0.5 * rosenbrock(x), False),
+                       (lambda x: np.sum(np.exp(x[1:]) * x[:-1]), False)):
+        _check(f)
+        g, vg = nh.grad(f), nh.value_and_grad(f)
+        for y in (X, X[::-1]):
+            g0 = g(y)
+            value, g1 = vg(y)
+            np.testing.assert_allclose(value, f(y), rtol=1e-14)   # not a stale one
+            _close(g1, g0)
+        prog = _tape(g).fused
+        region = [s for s in prog.values if s[2] is not None]
+        assert len(region) == 1 and (region[0] in prog.derivative_values) != skipped
+
+
 def test_results_read_after_the_region_and_broadcast_operands():
     def f(x):
         y = np.exp(x * 0.5) * x[0]          # x[0]: a broadcast operand
