@@ -1612,8 +1612,11 @@ def _nonzeros(X):
     return c
 
 
-# Below this many entries of M, _blocks_product loops instead of calling BLAS.
+# Below this many entries of M, _blocks_product loops instead of calling BLAS; with one
+# direction, past this many multiply-adds in all it calls BLAS once (a tanh network's
+# (200, 50) @ (50, 1) product, HVP: tangent 27 -> 6 us, second-order adjoint 51 -> 17).
 SMALL_FACTOR = 64
+SMALL_WORK = 4096
 
 
 @njit(**_HELPER)
@@ -1623,6 +1626,12 @@ def _blocks_product(M, X, out):
     an allocation each, made a 10-weight tanh network's HVP 100 us: 200 blocks.)"""
     m, v, k = X.shape
     u = M.shape[0]
+    if k == 1 and m * u * v > SMALL_WORK:     # one direction: X's blocks are its rows
+        P = np.dot(X.reshape((m, v)), M.T)
+        for i in range(m):
+            for a in range(u):
+                out[i, a, 0] += P[i, a]
+        return
     if u * v <= SMALL_FACTOR or m == 0:
         for i in range(m):
             for a in range(u):

@@ -43,6 +43,7 @@ _A3 = np.array([[0.0, 2.0, 1.0], [1.0, 1.0, 0.0], [3.0, 0.5, 2.0]])
 
 
 _W40 = np.random.default_rng(40).normal(size=(6, 40)) / 6.0
+_D1000 = np.random.default_rng(41).normal(size=(1000, 8)) / 3.0
 
 
 def _mat3(x):
@@ -275,6 +276,9 @@ CASES = [
     ("matmul sparse seeds left", lambda x: np.tanh(x.reshape(5, 8) @ _W40[:, :8].T), (40,),
      ANY),
     ("matmul sparse seeds both", lambda x: x.reshape(5, 8) @ x.reshape(8, 5), (40,), ANY),
+    # one direction (gradient, HVP) through 1000 blocks of a product: kernels.SMALL_WORK
+    ("matmul one direction, many blocks",
+     lambda x: np.tanh(_D1000 @ x.reshape(8, 5)) @ x[:5], (40,), ANY),
     # a right factor past kernels.SMALL_FACTOR entries: the active left factor's rows go
     # through one BLAS product, not loops
     ("matmul large right factor", lambda x: np.sin(x[:27].reshape(3, 9)) @ x.reshape(9, 8),
