@@ -1612,6 +1612,50 @@ def _nonzeros(X):
     return c
 
 
+@njit(**_HELPER)
+def _sparse_entries(X, cap, rows, cols, vs):
+    """X's non-zeros, row by row, into rows, cols and vs; returns their number, or -1
+    past cap of them. A row is counted first, in a loop that vectorizes, so rows of
+    zeros (most of an input's under unit seeds) cost no branch an element."""
+    nz = 0
+    for i in range(X.shape[0]):
+        row = X[i]
+        c = 0
+        for v in row:
+            c += v != 0.0
+        if c == 0:
+            continue
+        if nz + c > cap:
+            return -1
+        for e in range(row.size):
+            if row[e] != 0.0:
+                rows[nz], cols[nz], vs[nz] = i, e, row[e]
+                nz += 1
+    return nz
+
+
+@njit(**_HELPER)
+def _sparse_product(A, rows, cols, vs, nz, C):
+    """C += A @ S for the sparse S of the nz entries (rows, cols, vs), row by row of A
+    and C (column by column strides through both). Unit entries along a diagonal (a
+    vector input's seeded basis directions) are a slice of A's row: a copy."""
+    if nz == 0:
+        return
+    r0, c0 = rows[0], cols[0]
+    diagonal = True
+    for e in range(nz):
+        if rows[e] != r0 + e or cols[e] != c0 + e or vs[e] != 1.0:
+            diagonal = False
+            break
+    for l in range(A.shape[0]):
+        if diagonal:      # (an element loop: Numba's slice += is a slower ufunc call)
+            for e in range(nz):
+                C[l, U(c0 + e)] += A[l, U(r0 + e)]
+        else:
+            for e in range(nz):
+                C[l, cols[e]] += vs[e] * A[l, rows[e]]
+
+
 # Below this many entries of M, _blocks_product loops instead of calling BLAS; with one
 # direction, past this many multiply-adds in all it calls BLAS once (a tanh network's
 # (200, 50) @ (50, 1) product, HVP: tangent 27 -> 6 us, second-order adjoint 51 -> 17).
@@ -1665,13 +1709,11 @@ def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
         if act_b:
             b0 = (bo + s * p * r) * k
             dB = tans[b0:b0 + p * r * k].reshape((p, r * k))
-            if _nonzeros(dB) < SPARSE_TANGENT * p * r * k:
-                for i in range(p):
-                    for c in range(r * k):
-                        v = dB[i, c]
-                        if v != 0.0:
-                            for l in range(m):
-                                dC[l, c] += v * A[l, i]
+            cap = int(SPARSE_TANGENT * p * r * k)
+            rows, cols, vs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)
+            nz = _sparse_entries(dB, cap, rows, cols, vs)
+            if nz >= 0:
+                _sparse_product(A, rows, cols, vs, nz, dC)
             else:
                 _copy(tans[c0:c0 + m * r * k], np.dot(A, dB).ravel())
         if act_a:

@@ -276,6 +276,11 @@ CASES = [
     ("matmul sparse seeds left", lambda x: np.tanh(x.reshape(5, 8) @ _W40[:, :8].T), (40,),
      ANY),
     ("matmul sparse seeds both", lambda x: x.reshape(5, 8) @ x.reshape(8, 5), (40,), ANY),
+    # seeds off the diagonal (reversed), and a product with a few elements of x: the
+    # sparse product's general loop, not its copy of a row's slice
+    ("matmul sparse seeds reversed", lambda x: np.tanh(_W40 @ x[::-1]) * x[:6], (40,), ANY),
+    ("matmul sparse seeds scaled", lambda x: np.tanh(_W40[:, :10] @ (3.0 * x[:10])) @ x[10:16],
+     (40,), ANY),
     # one direction (gradient, HVP) through 1000 blocks of a product: kernels.SMALL_WORK
     ("matmul one direction, many blocks",
      lambda x: np.tanh(_D1000 @ x.reshape(8, 5)) @ x[:5], (40,), ANY),
