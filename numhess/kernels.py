@@ -240,6 +240,12 @@ def _expm1(x):
 
 
 @njit(**_HELPER)
+def _log_or_zero(x):
+    """log x, 0 at x = 0: a log factor of a power's derivative where the power is 0 (as JAX)."""
+    return np.log(x) if x != 0.0 else 0.0
+
+
+@njit(**_HELPER)
 def _log(x):
     """log x = e ln 2 + log m, m = x / 2^e in (sqrt(2)/2, sqrt(2)], log m = 2 atanh(s)
     with s = (m - 1) / (m + 1), written f - s (f - 2 q) around f = m - 1 (exact)."""
@@ -794,7 +800,7 @@ def unary_derivs(o, x, y, p, d1, d2):
     elif o == RDIVC:
         for i in range(n): d1[i] = -y[i] / x[i]; d2[i] = -2.0 * d1[i] / x[i]
     elif o == RPOWC:
-        lp = np.log(p)
+        lp = _log_or_zero(p)
         for i in range(n): d1[i] = y[i] * lp; d2[i] = d1[i] * lp
     elif o == EXPIT:
         for i in range(n):
@@ -908,10 +914,12 @@ def binary_derivs(o, a, b, y, fa, fb, faa, fab, fbb):
             fa[i] = r; fb[i] = -y[i] * r; faa[i] = 0.0; fab[i] = -r * r; fbb[i] = 2.0 * y[i] * r * r
     elif o == POW:
         for i in range(n):
-            la = np.log(a[i])
+            la = _log_or_zero(a[i])
             am1 = a[i] ** (b[i] - 1.0)
-            fa[i] = b[i] * am1; fb[i] = y[i] * la; faa[i] = b[i] * (b[i] - 1.0) * a[i] ** (b[i] - 2.0)
-            fab[i] = am1 * (1.0 + b[i] * la); fbb[i] = y[i] * la * la
+            w = b[i] * (b[i] - 1.0)     # 0 * inf where a is 0: exponents 0 and 1 are flat
+            fa[i] = b[i] * am1 if b[i] != 0.0 else 0.0
+            faa[i] = w * a[i] ** (b[i] - 2.0) if w != 0.0 else 0.0
+            fb[i] = y[i] * la; fab[i] = am1 * (1.0 + b[i] * la); fbb[i] = y[i] * la * la
     elif o == ARCTAN2:
         for i in range(n):
             r = 1.0 / (a[i] * a[i] + b[i] * b[i])

@@ -137,7 +137,7 @@ def _erf_derivs(sign):
 
 
 def _rpowc_derivs(e, x, y, p):
-    lp = e.tmp(f"np.log({_lit(p)})")
+    lp = e.tmp(f"_log_or_zero({_lit(p)})")
     d1 = e.tmp(f"{y} * {lp}")
     return d1, e.tmp(f"{d1} * {lp}")
 
@@ -231,9 +231,10 @@ def _chosen_derivs(e, a, b, y):
 
 
 def _pow_derivs(e, a, b, y):
-    la, am1 = e.tmp(f"np.log({a})"), e.tmp(f"{a} ** ({b} - 1.0)")
-    return (e.tmp(f"{b} * {am1}"), e.tmp(f"{y} * {la}"),
-            e.tmp(f"{b} * ({b} - 1.0) * {a} ** ({b} - 2.0)"),
+    la, am1 = e.tmp(f"_log_or_zero({a})"), e.tmp(f"{a} ** ({b} - 1.0)")
+    w = e.tmp(f"{b} * ({b} - 1.0)")
+    return (e.tmp(f"{b} * {am1} if {b} != 0.0 else 0.0"), e.tmp(f"{y} * {la}"),
+            e.tmp(f"{w} * {a} ** ({b} - 2.0) if {w} != 0.0 else 0.0"),
             e.tmp(f"{am1} * (1.0 + {b} * {la})"), e.tmp(f"{y} * {la} * {la}"))
 
 
@@ -296,4 +297,4 @@ BINARY.update({o: (_comparison(test), None) for o, test in (
 HELPERS = ("_exp", "_expm1", "_log", "_log1p", "_sin", "_cos", "_tan", "_atan", "_sinh",
            "_cosh", "_tanh", "_expit", "_log_expit", "_logaddexp", "_atan2", "_asin", "_acos",
            "_asinh", "_acosh", "_atanh", "_gammaln", "_digamma", "_trigamma", "_tetragamma",
-           "_entr")
+           "_entr", "_log_or_zero")

@@ -165,6 +165,8 @@ CASES = [
     ("fmin", lambda x: np.fmin(*_half(x)), (12,), ANY),
     ("pow const array", lambda x: x ** np.arange(12.0), (12,), ANY),
     ("const array pow", lambda x: np.linspace(0.5, 2, 12) ** x, (12,), ANY),
+    ("zero bases pow", lambda x: _zeros_ones ** x, (12,), POS),
+    ("zero rpow", lambda x: 0.0 ** x, (12,), POS),
     ("broadcast row", lambda x: x.reshape(3, 4) * x[:4], (12,), ANY),
     ("broadcast col", lambda x: x.reshape(3, 4) / (2.0 + x[:3, None]), (12,), POS),
     ("broadcast scalar traced", lambda x: x * x[0] - x[1], (12,), ANY),

@@ -126,6 +126,15 @@ def test_ties_split_evenly_as_the_interpreters():
     _check(lambda x: np.sum(np.maximum(x[::2] * 1.0, x[1::2] * 1.0) ** 2), x=x)
 
 
+def test_zero_bases_as_the_interpreters():
+    """Powers of a zero base with traced exponents: no NaN (the log factors of the
+    derivatives count as 0 where the power is 0)."""
+    a, b = np.where(np.arange(N) % 3 == 0, 0.0, X), np.tile([1.0, 2.0, 2.5, 3.0], N // 4)
+    f = lambda x: np.sum((x * 0.0 + a) ** (x * 0.0 + b) * x + 0.0 ** (x + 1.0))
+    _check(f)
+    assert np.isfinite(nh.hessian(f)(X)).all()
+
+
 def test_far_trigonometric_arguments_take_libms_values():
     x = X * 1e6
     _check(lambda x: np.sum(np.sin(x * 1.0) * np.cos(x * 1.0)), x=x)

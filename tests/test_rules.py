@@ -138,3 +138,27 @@ def test_second_cotangents_known_zero():
     assert_close(nh.hessian(f)(x), central_diff(nh.grad(f), x), what="Hessian")
     v = np.arange(6.0)
     assert_close(nh.hvp(f)(x, v), nh.hessian(f)(x) @ v, rtol=1e-12, what="hvp")
+
+
+@pytest.mark.parametrize("b, faa, fab", [(1.0, 0.0, 1.0), (2.0, 2.0, 0.0), (2.5, 0.0, 0.0),
+                                         (3.0, 0.0, 0.0)])
+def test_traced_powers_of_a_zero_base(b, faa, fab):
+    """a ** b at a = 0: the factors log a of the derivatives in b meet a ** b = 0 and
+    count as 0 (NaN from 0 * -inf otherwise), as the exponent 1 makes the second
+    derivative in a 0 (0 * inf otherwise). Where b > 1 these are the limits, as JAX's;
+    at b = 1 the mixed derivative diverges (log a) and the rule's is its finite part."""
+    f = lambda z: z[0] ** z[1] + 0.5 * z[1] ** 2
+    z = np.array([0.0, b])
+    assert_close(nh.grad(f)(z), [1.0 if b == 1.0 else 0.0, b], rtol=0.0, what="gradient")
+    assert_close(nh.hessian(f)(z), [[faa, fab], [fab, 1.0]], rtol=0.0, what="Hessian")
+    assert_close(nh.grad(f)(np.zeros(2)), [0.0, 0.0], rtol=0.0, what="gradient at 0 ** 0")
+
+
+def test_ties_as_documented():
+    """At a tie the binary maximum splits the derivative evenly; the reductions give it
+    to the first extreme (README, How calls are cached)."""
+    x = np.array([1.0, 3.0, 3.0, 1.0])
+    pairs = lambda x: np.sum(np.maximum(x[:2], x[2:]))
+    assert_close(nh.grad(pairs)(np.array([1.0, 3.0, 1.0, 2.0])), [0.5, 1, 0.5, 0], rtol=0.0)
+    assert_close(nh.grad(np.max)(x), [0, 1, 0, 0], rtol=0.0)
+    assert_close(nh.grad(np.ptp)(x), [-1, 1, 0, 0], rtol=0.0)
