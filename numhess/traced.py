@@ -9,7 +9,7 @@ import numpy as np
 from .outside import Outside, frozen, same
 from .scipy_hooks import taking_traced_arrays
 from .tape import TapeBuilder
-from .tracer import Tracer, TraceError, lift
+from .tracer import OBJECT_ARRAY, Tracer, TraceError, held_object_array, lift
 
 
 def normalize_argnums(argnums):
@@ -277,8 +277,13 @@ class TracedFunction:
         for j, slot, p in zip(pnums, b.params, params):
             call[j] = Tracer(b, slot, p.copy())
         outside = Outside(self.f)
-        with np.errstate(all="ignore"), taking_traced_arrays():
-            res = self.f(*call)
+        try:
+            with np.errstate(all="ignore"), taking_traced_arrays():
+                res = self.f(*call)
+        except (TypeError, ValueError) as err:
+            if held_object_array(err.__traceback__):
+                raise TraceError(OBJECT_ARRAY) from err
+            raise
         outside.settle()
         aux_tree = None
         if self.has_aux:

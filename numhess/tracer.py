@@ -93,8 +93,10 @@ class Tracer:
                 "numhess: converting a traced array to a NumPy array would drop its "
                 "derivative: np.asarray with an integer dtype or bound by name (from numpy "
                 "import asarray), a NumPy array's method given a traced argument (A.dot(x): "
-                "write A @ x), np.r_, or a library that converts its input. Use the array as "
-                "it is, or np.stack / np.concatenate to combine traced arrays."
+                "write A @ x), np.r_, a list of traced arrays given to a NumPy function "
+                "(np.sum([a, b]): NumPy converts the list itself), or a library that "
+                "converts its input. Use the array as it is, or np.stack / np.concatenate "
+                "to combine traced arrays."
                 + _scipy_hint())
         return refuse
 
@@ -258,6 +260,26 @@ for _name in ("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "
 
 
 # ---------------------------------------------------------------- helpers
+OBJECT_ARRAY = (
+    "numhess: a NumPy function was given a list (or an object array) of traced values, and "
+    "NumPy converted it to an array of Python objects, which its compiled code cannot "
+    "read (NumPy hands numhess only the traced arguments themselves, not lists of them). "
+    "Make it one traced array first: np.linalg.det(np.array([[a, b], [c, d]])), "
+    "np.mean(np.stack([a, b]))."
+)
+
+
+def held_object_array(tb):
+    """Whether a frame of the traceback holds an object array of traced values (the
+    cause of NumPy's own errors on lists of them)."""
+    while tb is not None:
+        for v in tb.tb_frame.f_locals.values():
+            if isinstance(v, np.ndarray) and v.dtype == object and builder_of(v) is not None:
+                return True
+        tb = tb.tb_next
+    return False
+
+
 def _scipy_hint():
     """When scipy.special's logsumexp, softmax or log_softmax converted a traced array,
     name numhess's version of it."""

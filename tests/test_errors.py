@@ -152,3 +152,30 @@ def test_not_callable():
 def test_tangent_shape_mismatch():
     with pytest.raises(ValueError, match="shape"):
         nh.hvp(lambda x: np.sum(x ** 3))(x3, np.ones(2))
+
+
+@pytest.mark.parametrize("f", [
+    lambda z: np.linalg.det([[z[0], z[1]], [z[2], z[3]]]),
+    lambda z: np.sum(np.linalg.inv([[z[0], z[1]], [z[2], z[3]]])),
+    lambda z: np.mean([z[0], z[1] ** 2]),
+    lambda z: np.std([z[0], z[1], z[2]]),
+], ids=["det", "inv", "mean", "std"])
+def test_a_list_of_traced_scalars_numpy_cannot_read_names_the_fix(f):
+    """NumPy converts a list argument itself, to an object array its compiled code cannot
+    read: the error says so and names np.array / np.stack (which work), not NumPy's
+    casting error."""
+    with pytest.raises(nh.TraceError, match="list .* of traced values") as info:
+        nh.grad(f)(np.arange(1.0, 5.0))
+    assert isinstance(info.value.__cause__, (TypeError, ValueError))
+
+
+def test_the_named_fixes_for_lists_of_traced_values():
+    det = lambda z: np.linalg.det(np.array([[z[0], z[1]], [z[2], z[3]]]))
+    np.testing.assert_allclose(nh.grad(det)(np.arange(1.0, 5.0)), [4.0, -3.0, -2.0, 1.0])
+    mean = lambda z: np.mean(np.stack([z[0], z[1] ** 2]))
+    np.testing.assert_allclose(nh.grad(mean)(np.arange(1.0, 5.0)), [0.5, 2.0, 0.0, 0.0])
+
+
+def test_a_list_of_traced_arrays_given_to_numpy_names_the_cause():
+    with pytest.raises(nh.TraceError, match=r"np.sum\(\[a, b\]\)"):
+        nh.grad(lambda z: np.sum([z[:2], z[2:] ** 2]))(np.arange(4.0))
