@@ -1708,6 +1708,8 @@ def _blocks_product(M, X, out):
 @njit(**_HELPER)
 def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
+    cap = int(SPARSE_TANGENT * p * r * k) if act_b else 0    # dB's non-zeros, any block
+    rows, cols, vs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)
     for s in range(nb):
         A = vals[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
         B = vals[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
@@ -1717,8 +1719,6 @@ def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
         if act_b:
             b0 = (bo + s * p * r) * k
             dB = tans[b0:b0 + p * r * k].reshape((p, r * k))
-            cap = int(SPARSE_TANGENT * p * r * k)
-            rows, cols, vs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)
             nz = _sparse_entries(dB, cap, rows, cols, vs)
             if nz >= 0:
                 _sparse_product(A, rows, cols, vs, nz, dC)
