@@ -920,16 +920,18 @@ def binary_derivs(o, a, b, y, fa, fb, faa, fab, fbb):
             fa[i] = b[i] * am1 if b[i] != 0.0 else 0.0
             faa[i] = w * a[i] ** (b[i] - 2.0) if w != 0.0 else 0.0
             fb[i] = y[i] * la; fab[i] = am1 * (1.0 + b[i] * la); fbb[i] = y[i] * la * la
+    # both in terms of (a, b) / hypot(a, b), a unit vector: squares of a and b overflowed
+    # past 1e154 (inf * 0 = NaN in the second derivatives)
     elif o == ARCTAN2:
         for i in range(n):
-            r = 1.0 / (a[i] * a[i] + b[i] * b[i])
-            fa[i] = b[i] * r; fb[i] = -a[i] * r; faa[i] = -2.0 * a[i] * b[i] * r * r
-            fab[i] = (a[i] * a[i] - b[i] * b[i]) * r * r; fbb[i] = -faa[i]
+            q = 1.0 / np.hypot(a[i], b[i])
+            u = a[i] * q; v = b[i] * q
+            fa[i] = v * q; fb[i] = -u * q; faa[i] = -2.0 * u * v * q * q
+            fab[i] = (u * u - v * v) * q * q; fbb[i] = -faa[i]
     elif o == HYPOT:
         for i in range(n):
-            r3 = 1.0 / (y[i] * y[i] * y[i])
-            fa[i] = a[i] / y[i]; fb[i] = b[i] / y[i]; faa[i] = b[i] * b[i] * r3
-            fab[i] = -a[i] * b[i] * r3; fbb[i] = a[i] * a[i] * r3
+            fa[i] = a[i] / y[i]; fb[i] = b[i] / y[i]; faa[i] = fb[i] * fb[i] / y[i]
+            fab[i] = -fa[i] * fb[i] / y[i]; fbb[i] = fa[i] * fa[i] / y[i]
     elif o == LOGADDEXP or o == LOGADDEXP2:
         s = LN2 if o == LOGADDEXP2 else 1.0
         for i in range(n):

@@ -210,17 +210,18 @@ def _logaddexp_derivs(e, a, b, y):
     return fa, fb, faa, e.tmp(f"-{faa}"), faa
 
 
-def _hypot_derivs(e, a, b, y):
-    r3 = e.tmp(f"1.0 / ({y} * {y} * {y})")
-    return (e.tmp(f"{a} / {y}"), e.tmp(f"{b} / {y}"), e.tmp(f"{b} * {b} * {r3}"),
-            e.tmp(f"-{a} * {b} * {r3}"), e.tmp(f"{a} * {a} * {r3}"))
+def _hypot_derivs(e, a, b, y):     # as kernels.binary_derivs: no square of a or b
+    fa, fb = e.tmp(f"{a} / {y}"), e.tmp(f"{b} / {y}")
+    return (fa, fb, e.tmp(f"{fb} * {fb} / {y}"), e.tmp(f"-{fa} * {fb} / {y}"),
+            e.tmp(f"{fa} * {fa} / {y}"))
 
 
 def _atan2_derivs(e, a, b, y):
-    r = e.tmp(f"1.0 / ({a} * {a} + {b} * {b})")
-    faa = e.tmp(f"-2.0 * {a} * {b} * {r} * {r}")
-    return (e.tmp(f"{b} * {r}"), e.tmp(f"-{a} * {r}"), faa,
-            e.tmp(f"({a} * {a} - {b} * {b}) * {r} * {r}"), e.tmp(f"-{faa}"))
+    q = e.tmp(f"1.0 / np.hypot({a}, {b})")
+    u, v = e.tmp(f"{a} * {q}"), e.tmp(f"{b} * {q}")
+    faa = e.tmp(f"-2.0 * {u} * {v} * {q} * {q}")
+    return (e.tmp(f"{v} * {q}"), e.tmp(f"-{u} * {q}"), faa,
+            e.tmp(f"({u} * {u} - {v} * {v}) * {q} * {q}"), e.tmp(f"-{faa}"))
 
 
 def _chosen_derivs(e, a, b, y):

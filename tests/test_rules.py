@@ -162,3 +162,21 @@ def test_ties_as_documented():
     assert_close(nh.grad(pairs)(np.array([1.0, 3.0, 1.0, 2.0])), [0.5, 1, 0.5, 0], rtol=0.0)
     assert_close(nh.grad(np.max)(x), [0, 1, 0, 0], rtol=0.0)
     assert_close(nh.grad(np.ptp)(x), [-1, 1, 0, 0], rtol=0.0)
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1.0, 1e160])
+def test_hypot_at_extreme_magnitudes(scale):
+    """Its second derivatives, b^2 / r^3 and kin, in terms of (a, b) / r: the squares of
+    a and b over- or underflowed (NaN, inf)."""
+    r = 5.0 * scale
+    H = nh.hessian(lambda z: np.hypot(z[0], z[1]))(np.array([3.0, 4.0]) * scale)
+    assert_close(H * r, np.array([[16.0, -12.0], [-12.0, 9.0]]) / 25.0, rtol=1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1.0, 1e150])
+def test_arctan2_at_extreme_magnitudes(scale):
+    """-2ab / r^4 and kin, in terms of the unit vector (a, b) / r, as hypot's."""
+    r, u, v = 5.0 * scale, 0.6, 0.8
+    H = nh.hessian(lambda z: np.arctan2(z[0], z[1]))(np.array([3.0, 4.0]) * scale)
+    want = np.array([[-2 * u * v, u * u - v * v], [u * u - v * v, 2 * u * v]])
+    assert_close(H * r * r, want, rtol=1e-14)
