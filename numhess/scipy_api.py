@@ -90,8 +90,9 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     "trust-exact" up to 1000 variables and "trust-krylov" above. Other keywords
     (tol, options, callback, bounds, constraints, ...) pass through to scipy.
     Value and gradient come from one call (jac=True), and every callback at one x reuses
-    that x's forward sweep. Returns scipy's OptimizeResult, plus `n_replays`: the
-    forward sweeps run (one per distinct x).
+    that x's forward sweep. x0 of any shape: f gets x in that shape, scipy (bounds,
+    constraints, callbacks) the flat vector. Returns scipy's OptimizeResult, res.x in x0's
+    shape, plus `n_replays`: the forward sweeps run (one per distinct x).
     """
     if "jac" in kw:
         raise TypeError("numhess.minimize computes jac itself; call "
@@ -99,6 +100,9 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     if "hessp" in kw:
         raise TypeError("numhess.minimize: pass hess='hvp' instead of hessp=")
     x0 = np.asarray(x0, dtype=np.float64)
+    shape = x0.shape if x0.ndim > 1 else None    # (scipy makes a scalar a vector)
+    if shape:           # scipy works on vectors: f gets x in x0's shape, res.x too
+        f, x0 = _shaped(f, shape), x0.ravel()
     method = _pick_method(x0.size, kw) if method is None else method
     if not isinstance(method, str):
         raise TypeError("numhess.minimize: method must be a name (a string), got "
@@ -128,7 +132,15 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     import scipy.optimize as so     # here: importing it costs 27 MB and 0.1 s
     res = so.minimize(obj.value_and_grad, x0, method=method, jac=True, **second, **kw)
     res.n_replays = obj.n_replays
+    if shape:
+        res.x = res.x.reshape(shape)
     return res
+
+
+def _shaped(f, shape):
+    def on_shape(x, *args):
+        return f(x.reshape(shape), *args)
+    return on_shape
 
 
 class _Constraint(_Replays):

@@ -9,7 +9,7 @@ import numpy as np
 from .outside import Outside, frozen, same
 from .scipy_hooks import taking_traced_arrays
 from .tape import TapeBuilder
-from .tracer import OBJECT_ARRAY, Tracer, TraceError, held_object_array, lift
+from .tracer import NDARRAY_ONLY, OBJECT_ARRAY, Tracer, TraceError, held_object_array, lift
 
 
 def normalize_argnums(argnums):
@@ -281,8 +281,12 @@ class TracedFunction:
             with np.errstate(all="ignore"), taking_traced_arrays():
                 res = self.f(*call)
         except (TypeError, ValueError) as err:
-            if held_object_array(err.__traceback__):
-                raise TraceError(OBJECT_ARRAY) from err
+            if held_object_array(err.__traceback__) or "for the input types" in str(err):
+                raise TraceError(OBJECT_ARRAY) from err     # (a ufunc's, on a list)
+            raise
+        except AttributeError as err:   # (name and obj: Python 3.10 on)
+            if isinstance(getattr(err, "obj", None), Tracer) and hasattr(np.ndarray, err.name):
+                raise TraceError(NDARRAY_ONLY.format(err.name)) from err
             raise
         outside.settle()
         aux_tree = None

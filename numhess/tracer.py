@@ -261,12 +261,17 @@ for _name in ("exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "
 
 # ---------------------------------------------------------------- helpers
 OBJECT_ARRAY = (
-    "numhess: a NumPy function was given a list (or an object array) of traced values, and "
-    "NumPy converted it to an array of Python objects, which its compiled code cannot "
-    "read (NumPy hands numhess only the traced arguments themselves, not lists of them). "
-    "Make it one traced array first: np.linalg.det(np.array([[a, b], [c, d]])), "
-    "np.mean(np.stack([a, b]))."
-)
+    "numhess: NumPy could not read a function's argument: a list (or an object array) of "
+    "traced values, which NumPy converts itself to an array of Python objects its compiled "
+    "code cannot read (NumPy hands numhess only traced arguments themselves, not lists of "
+    "them; scipy.special.multigammaln makes such a list). Make it one traced array first: "
+    "np.linalg.det(np.array([[a, b], [c, d]])), np.mean(np.stack([a, b])).")
+
+NDARRAY_ONLY = (
+    "numhess: a traced array was asked for .{}, which only NumPy's own arrays have: the "
+    "function, or a library it calls (scipy.linalg.expm, compiled extensions), reads "
+    "NumPy's memory or converts its input, which would drop the derivative. Write that "
+    "step with NumPy functions numhess supports (README, Supported NumPy).")
 
 
 def held_object_array(tb):

@@ -3,7 +3,9 @@ import math
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.optimize as so
+import scipy.special as sc
 
 import numhess as nh
 
@@ -159,7 +161,8 @@ def test_tangent_shape_mismatch():
     lambda z: np.sum(np.linalg.inv([[z[0], z[1]], [z[2], z[3]]])),
     lambda z: np.mean([z[0], z[1] ** 2]),
     lambda z: np.std([z[0], z[1], z[2]]),
-], ids=["det", "inv", "mean", "std"])
+    lambda z: sc.multigammaln(np.exp(z[0]) + 3.0, 2),
+], ids=["det", "inv", "mean", "std", "ufunc"])
 def test_a_list_of_traced_scalars_numpy_cannot_read_names_the_fix(f):
     """NumPy converts a list argument itself, to an object array its compiled code cannot
     read: the error says so and names np.array / np.stack (which work), not NumPy's
@@ -179,3 +182,13 @@ def test_the_named_fixes_for_lists_of_traced_values():
 def test_a_list_of_traced_arrays_given_to_numpy_names_the_cause():
     with pytest.raises(nh.TraceError, match=r"np.sum\(\[a, b\]\)"):
         nh.grad(lambda z: np.sum([z[:2], z[2:] ** 2]))(np.arange(4.0))
+
+
+def test_an_attribute_only_numpy_arrays_have_names_the_cause():
+    """A library reading NumPy's memory (scipy.linalg.expm: .flags, in compiled code)
+    raises TraceError, not AttributeError; a misspelt attribute stays AttributeError."""
+    with pytest.raises(nh.TraceError, match=r"\.flags") as info:
+        nh.grad(lambda x: np.sum(scipy.linalg.expm(x.reshape(2, 2))))(np.ones(4))
+    assert isinstance(info.value.__cause__, AttributeError)
+    with pytest.raises(AttributeError, match="lenght"):
+        nh.grad(lambda x: x.lenght)(np.ones(4))

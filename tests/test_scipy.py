@@ -122,6 +122,20 @@ def test_one_element_output_is_the_scalar():
     assert r.success and abs(r.x[0] - 2.0) < 1e-6
 
 
+def test_x0_of_any_shape():
+    """f gets x in x0's shape and res.x comes back in it (scipy itself takes vectors):
+    W W^T = 2 I from a 2 x 3 start."""
+    W0 = np.ones((2, 3)) + 0.1 * np.arange(6.0).reshape(2, 3)
+    seen = []
+
+    def f(W):
+        seen.append(W.shape)
+        return np.sum((W @ W.T - 2.0 * np.eye(2)) ** 2)
+    r = minimize(f, W0, method="trust-exact")
+    assert r.success and r.x.shape == (2, 3) and set(seen) == {(2, 3)}
+    np.testing.assert_allclose(r.x @ r.x.T, 2.0 * np.eye(2), atol=1e-8)
+
+
 # ---------------------------------------------------------------- constraints
 @pytest.mark.parametrize("hess", ["exact", "hvp"])
 def test_hs071(hess):
