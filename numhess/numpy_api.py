@@ -197,6 +197,14 @@ def _diff(a, n=1, axis=-1, prepend=None, append=None):
     return t
 
 
+@implements(np.ediff1d)
+def _ediff1d(ary, to_end=None, to_begin=None):
+    t = L.reshape(_t(ary, to_end, to_begin), (-1,))
+    parts = [lift(t.b, e).reshape(-1) for e in (to_begin, t[1:] - t[:-1], to_end)
+             if e is not None]
+    return np.concatenate(parts)
+
+
 @implements(np.trace)
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return np.sum(np.diagonal(a, offset, axis1, axis2), axis=-1)

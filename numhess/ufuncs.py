@@ -19,7 +19,7 @@ UNARY = {
     # scipy.special's ufuncs reach __array_ufunc__ as NumPy's do
     sc.expit: K.EXPIT, sc.logit: K.LOGIT, sc.log_expit: K.LOG_EXPIT, sc.erf: K.ERF,
     sc.erfc: K.ERFC, sc.gammaln: K.GAMMALN, sc.digamma: K.DIGAMMA, sc.psi: K.DIGAMMA,
-    sc.entr: K.ENTR,
+    sc.entr: K.ENTR, sc.log1p: K.LOG1P, sc.expm1: K.EXPM1, sc.exp2: K.EXP2, sc.cbrt: K.CBRT,
 }
 BINARY = {
     np.add: K.ADD, np.subtract: K.SUB, np.multiply: K.MUL, np.true_divide: K.DIV,
@@ -60,7 +60,9 @@ def _running(ufunc, identity):
 
 
 ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod,
-              np.maximum: _running(np.maximum, -np.inf), np.minimum: _running(np.minimum, np.inf)}
+              np.maximum: _running(np.maximum, -np.inf), np.minimum: _running(np.minimum, np.inf),
+              np.logaddexp: _running(np.logaddexp, -np.inf),
+              np.logaddexp2: _running(np.logaddexp2, -np.inf)}
 # Ufuncs written with the ones above.
 COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
              np.copysign: lambda x1, x2: np.where(_signbit(x2), -np.abs(x1), np.abs(x1)),
@@ -72,7 +74,13 @@ COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0,
              np.divmod: lambda a, b: (np.floor(a / b), a - b * np.floor(a / b)),
              sc.ndtr: lambda x: 0.5 * sc.erfc(x * -math.sqrt(0.5)),     # as SciPy computes it
              sc.gamma: lambda x: np.where(x > 0, 1.0, np.cos(np.pi * np.floor(x)))
-             * np.exp(sc.gammaln(x))}         # the sign alternates between the poles
+             * np.exp(sc.gammaln(x)),         # the sign alternates between the poles
+             sc.exp10: lambda x: 10.0 ** x,
+             sc.betaln: lambda a, b: sc.gammaln(a) + sc.gammaln(b) - sc.gammaln(a + b),
+             sc.kl_div: lambda x, y: sc.rel_entr(x, y) - x + y,
+             sc.huber: lambda d, r: np.where(
+                 d < 0, np.inf, np.where(np.abs(r) <= d, 0.5 * r * r, d * (np.abs(r) - 0.5 * d))),
+             sc.pseudo_huber: lambda d, r: d * d * (np.sqrt(1.0 + (r / d) ** 2) - 1.0)}
 
 
 def _signbit(x):

@@ -432,6 +432,12 @@ CASES = [
     ("gamma", sc.gamma, (12,), (0.2, 5.0)),
     ("gamma negative", sc.gamma, (12,), (-2.9, -2.1)),
     ("ndtr", sc.ndtr, (12,), ANY),
+    ("scipy.special log1p expm1 exp2 exp10 cbrt", lambda x: sc.log1p(x) + sc.expm1(x)
+     + sc.exp2(x) + sc.exp10(x) + sc.cbrt(x), (12,), POS),
+    ("betaln", lambda x: sc.betaln(*_half(x)), (12,), POS),
+    ("kl_div", lambda x: sc.kl_div(*_half(x)) + sc.kl_div(_zeros_ones[:6], x[6:]), (12,), POS),
+    ("huber", lambda x: sc.huber(0.6, x - 1.0) + sc.huber(x, 0.7), (12,), POS),
+    ("pseudo_huber", lambda x: sc.pseudo_huber(*_half(x)), (12,), POS),
     ("softmax", lambda x: nsp.softmax(x), (12,), ANY),
     ("softmax axis", lambda x: nsp.softmax(x.reshape(3, 4), axis=0), (12,), ANY),
     ("log_softmax", lambda x: nsp.log_softmax(x), (12,), ANY),
@@ -541,6 +547,10 @@ CASES = [
      + np.count_nonzero(x > 0) * x[np.flatnonzero(x > 0.5)[:1]], (12,), ANY),
     ("maximum minimum accumulate", lambda x: np.maximum.accumulate(x) * np.minimum.accumulate(
         x.reshape(3, 4) ** 2, axis=1).ravel(), (12,), ANY),
+    ("logaddexp logaddexp2 accumulate", lambda x: np.logaddexp.accumulate(x) * np.logaddexp2
+     .accumulate(x.reshape(3, 4) ** 2, axis=1).ravel(), (12,), ANY),
+    ("ediff1d", lambda x: np.ediff1d(x.reshape(3, 4) ** 2, to_begin=x[0], to_end=[1.0, 2.0]),
+     (12,), ANY),
     ("digitize .flat", lambda x: x * np.digitize(x, [-1.0, 0.1, 0.7])
      + np.digitize(x ** 3, [1.0, 0.0, -0.5], right=True) * x.flat[3] + _flat_write(x),
      (12,), ANY),
