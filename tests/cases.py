@@ -434,6 +434,8 @@ CASES = [
     ("ndtr", sc.ndtr, (12,), ANY),
     ("scipy.special log1p expm1 exp2 exp10 cbrt", lambda x: sc.log1p(x) + sc.expm1(x)
      + sc.exp2(x) + sc.exp10(x) + sc.cbrt(x), (12,), POS),
+    ("log_ndtr", sc.log_ndtr, (12,), ANY),
+    ("log_ndtr tails", sc.log_ndtr, (12,), (-40.0, 10.0)),
     ("betaln", lambda x: sc.betaln(*_half(x)), (12,), POS),
     ("kl_div", lambda x: sc.kl_div(*_half(x)) + sc.kl_div(_zeros_ones[:6], x[6:]), (12,), POS),
     ("huber", lambda x: sc.huber(0.6, x - 1.0) + sc.huber(x, 0.7), (12,), POS),

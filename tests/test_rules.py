@@ -180,3 +180,17 @@ def test_arctan2_at_extreme_magnitudes(scale):
     H = nh.hessian(lambda z: np.arctan2(z[0], z[1]))(np.array([3.0, 4.0]) * scale)
     want = np.array([[-2 * u * v, u * u - v * v], [u * u - v * v, 2 * u * v]])
     assert_close(H * r * r, want, rtol=1e-14)
+
+
+def test_log_ndtr_through_its_three_branches():
+    """log Phi: log1p(-Phi(-x)) above 0, log Phi down to -26, Mills' ratio series below;
+    the derivatives phi / Phi and -d1 (x + d1) across the seams and far out, none NaN."""
+    import scipy.special as sc
+    x = np.array([-1e3, -60.0, -26.0001, -26.0, -25.9999, -1.0, 0.0, 1e-300, 9.0, 40.0])
+    y = sc.log_ndtr(x)
+    d1 = np.exp(-0.5 * x * x - y) / np.sqrt(2.0 * np.pi)
+    g = nh.grad(lambda x: np.sum(sc.log_ndtr(x)))(x)
+    np.testing.assert_allclose(g, d1, rtol=1e-9, atol=0.0)
+    h = np.diag(nh.hessian(lambda x: np.sum(sc.log_ndtr(x)))(x))
+    np.testing.assert_allclose(h[1:], (-d1 * (x + d1))[1:], rtol=1e-6, atol=0.0)
+    assert np.isfinite(h).all()
