@@ -63,6 +63,8 @@ ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod,
               np.maximum: _running(np.maximum, -np.inf), np.minimum: _running(np.minimum, np.inf),
               np.logaddexp: _running(np.logaddexp, -np.inf),
               np.logaddexp2: _running(np.logaddexp2, -np.inf)}
+
+
 def _log_ndtr(x):
     """log Phi(x): log1p(-Phi(-x)) above 0, log Phi(x) down to -26 (below, the second
     derivative of the log, -1 / Phi^2, overflows), below it the asymptotic series of
@@ -70,7 +72,7 @@ def _log_ndtr(x):
     point where it is not taken, so none puts NaN in a derivative (a branch's partials
     meet zero cotangents there)."""
     upper, far = x > 0.0, x < -26.0
-    s = -math.sqrt(0.5)
+    s = math.sqrt(0.5)      # Phi(x) = erfc(-s x) / 2
     xu, xf = np.where(upper, x, 1.0), np.where(far, x, -40.0)
     xm = np.where(upper | far, -1.0, x)
     r = 1.0 / (xf * xf)
@@ -78,8 +80,8 @@ def _log_ndtr(x):
     for k in range(10, 0, -1):    # sum of (-1)^k (2k - 1)!! r^k, by Horner
         series = r * (series + (-1) ** k * math.prod(range(1, 2 * k, 2)))
     tail = -0.5 * xf * xf - np.log(-xf) - 0.5 * math.log(2.0 * math.pi) + np.log1p(series)
-    return np.where(upper, np.log1p(-0.5 * sc.erfc(-s * xu)),
-                    np.where(far, tail, np.log(0.5 * sc.erfc(s * xm))))
+    return np.where(upper, np.log1p(-0.5 * sc.erfc(s * xu)),
+                    np.where(far, tail, np.log(0.5 * sc.erfc(-s * xm))))
 
 
 # Ufuncs written with the ones above.
