@@ -23,6 +23,9 @@ import numpy as np
 from llvmlite import ir
 from numba import float64, int64, prange
 from numba.extending import intrinsic
+from numba.core import cgutils
+from numba.core import types as nbtypes
+from numba.np.arrayobj import populate_array
 from numba import uint64 as U
 
 from .jit import direct, njit
@@ -167,6 +170,43 @@ def _double(typingctx, i):
     """The float64 with these IEEE bits."""
     return float64(int64), lambda context, builder, sig, args: builder.bitcast(
         args[0], ir.DoubleType())
+
+
+@intrinsic
+def _borrowed(typingctx, a):
+    """a without its reference count, for the length of the call that holds a (views of
+    it skip NRT's atomic increments and decrements, which were a third of a 10-variable
+    Hessian's time). It must not outlive that call."""
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, value=args[0])
+        view = context.make_array(sig.return_type)(context, builder)
+        for field in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(view, field, getattr(src, field))
+        view.meminfo = cgutils.get_null_value(view.meminfo.type)
+        view.parent = cgutils.get_null_value(view.parent.type)
+        return view._getvalue()
+    return a(a), codegen
+
+
+@intrinsic
+def _scratch(typingctx, rows, cols):
+    """An uninitialised C-ordered float64 (rows, cols) array on the caller's stack, for
+    its frame's length (rows, cols: constants): no allocation, no reference count. The
+    sweeps' 8 x TILE rows take 32 KB of it."""
+    if not all(isinstance(d, nbtypes.IntegerLiteral) for d in (rows, cols)):
+        return None
+    shape = (rows.literal_value, cols.literal_value)
+    ret = nbtypes.Array(float64, 2, "C")
+
+    def codegen(context, builder, sig, args):
+        data = cgutils.alloca_once(builder, ir.DoubleType(), size=shape[0] * shape[1])
+        ary = context.make_array(ret)(context, builder)
+        intp = context.get_value_type(nbtypes.intp)
+        populate_array(ary, data=data, shape=[ir.Constant(intp, d) for d in shape],
+                       strides=[ir.Constant(intp, 8 * shape[1]), ir.Constant(intp, 8)],
+                       itemsize=ir.Constant(intp, 8), meminfo=None)
+        return ary._getvalue()
+    return ret(rows, cols), codegen
 
 
 _D = decimal.Context(prec=60)      # the constants' own arithmetic (the default keeps 28 digits)
@@ -1368,12 +1408,13 @@ def forward(T, vals, ivals, constants, t0, t1):
     """Values of every slot; also the value-dependent index maps (argmax, sort order).
     Instructions t0 <= t < t1 only (ALL: to the end; fusion.py runs the rest); with
     constants, the tape's constants first (a buffer used before holds them already)."""
+    T, vals, ivals = _borrowed(T), _borrowed(vals), _borrowed(ivals)
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
     if constants:
         for i in range(cpos.size):
             vals[cpos[i]] = fpool[i]
-    scr = np.empty((8, TILE))
+    scr = _scratch(8, TILE)
     for t in range(t0, min(t1, op.size)):
         o = op[t]
         yo = off[out[t]]
@@ -1464,9 +1505,10 @@ def tangent(T, vals, ivals, tans, k, every, t0, t1):
     """Push k tangent directions forward. Tangents of inactive slots must be zero on entry.
     every=False (a Hessian's sweep) skips the instructions whose tangents no second-order
     rule reads (tused), and leaves theirs as they were."""
+    T, vals, ivals, tans = _borrowed(T), _borrowed(vals), _borrowed(ivals), _borrowed(tans)
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
-    scr = np.empty((8, TILE))
+    scr = _scratch(8, TILE)
     for t in range(t0, min(t1, op.size)):
         y = out[t]
         if not sact[y] or not (every or tused[t]):
@@ -1753,9 +1795,11 @@ def adjoint(T, vals, ivals, adj, k, keep, g, t0, t1):
     size, to take their cotangents, which are then cleared too (in NumPy, the copy and the
     clearing cost 0.4 us a call); others pass an empty g. Instructions t0 <= t < t1 only,
     as in forward."""
+    T, vals, ivals = _borrowed(T), _borrowed(vals), _borrowed(ivals)
+    adj, g = _borrowed(adj), _borrowed(g)
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
-    scr = np.empty((8, TILE))
+    scr = _scratch(8, TILE)
     for t in range(min(t1, op.size) - 1, t0 - 1, -1):
         y = out[t]
         if not sact[y]:
@@ -1903,9 +1947,11 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, n_in, lo, t0, t1):
     The output's adjt seed is zero, so are those gzero marks (Tape.gzero): their share
     of each rule is skipped. Instructions t0 <= t < t1 only, as in forward.
     """
+    T, vals, ivals = _borrowed(T), _borrowed(vals), _borrowed(ivals)
+    tans, adj, adjt = _borrowed(tans), _borrowed(adj), _borrowed(adjt)
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
-    scr = np.empty((8, TILE))
+    scr = _scratch(8, TILE)
     for t in range(min(t1, op.size) - 1, t0 - 1, -1):
         y = out[t]
         if not sact[y]:
@@ -2896,7 +2942,14 @@ def support_hessian(T, S, vals, ivals, adj, starts, k, n_dirs, stamp0, H, tans, 
     arrays hold smaller ones). Returns the positions the chunks reached (tangents and
     second-order cotangents). Threads run it on disjoint chunks (supports.py): Numba's
     parallel build of this loop ran each chunk 1.7x slower."""
-    scr = np.empty((8, TILE))
+    T, vals, ivals, adj, starts, H = (_borrowed(T), _borrowed(vals), _borrowed(ivals),
+                                      _borrowed(adj), _borrowed(starts), _borrowed(H))
+    S = (_borrowed(S[0]), _borrowed(S[1]), _borrowed(S[2]), _borrowed(S[3]), _borrowed(S[4]),
+         _borrowed(S[5]), _borrowed(S[6]))
+    tans, adjt, tstamp, astamp, tlist = (_borrowed(tans), _borrowed(adjt), _borrowed(tstamp),
+                                         _borrowed(astamp), _borrowed(tlist))
+    tbeg, ahead, anext, apos = _borrowed(tbeg), _borrowed(ahead), _borrowed(anext), _borrowed(apos)
+    scr = _scratch(8, TILE)
     idx = np.empty((3, TILE), np.int64)
     kv = np.empty((2, TILE * k))
     reach = 0
@@ -2962,6 +3015,11 @@ def _hessian_chunks(T, vals, ivals, n_in, out_off, out_size, W, colors, V, n_dir
     above its diagonal block, and the upper triangle is copied from the lower once all
     chunks have run (H_w is symmetric): about half the work of a tape bound by its
     products."""
+    T, vals, ivals, W, colors, V, starts = (_borrowed(T), _borrowed(vals), _borrowed(ivals),
+                                            _borrowed(W), _borrowed(colors), _borrowed(V),
+                                            _borrowed(starts))
+    ws_tans, ws_adj, ws_adjt, B = (_borrowed(ws_tans), _borrowed(ws_adj),
+                                   _borrowed(ws_adjt), _borrowed(B))
     nchunks = starts.size
     nthreads = ws_tans.shape[0]
     for tid in prange(nthreads):
@@ -3011,6 +3069,8 @@ def _mirror(B, d0, d1):
 
 def _jacobian_chunks(T, vals, ivals, n_in, out_off, out_size, starts, k, reverse, ws, J):
     """J (out_size, n_in) by chunks of k basis directions, forward or reverse."""
+    T, vals, ivals, starts, ws, J = (_borrowed(T), _borrowed(vals), _borrowed(ivals),
+                                     _borrowed(starts), _borrowed(ws), _borrowed(J))
     nchunks = starts.size
     nthreads = ws.shape[0]
     ncols = out_size if reverse else n_in
