@@ -190,12 +190,19 @@ def _workspaces(rep):
     return ws
 
 
-def _basis(rep):
-    """Seeds of the dense Hessian: input j is direction j."""
-    colors = rep.entry.derived.get("basis")
-    if colors is None:
-        colors = rep.entry.derived["basis"] = np.arange(rep.tape.n_in, dtype=np.int64)
-    return colors
+def _dense_plan(rep, chunk_size):
+    """(plan, seeds, split) of a dense Hessian's sweeps, decided once per tape: input j
+    is direction j; split: the products' work calls for LOWER_CHUNKS chunks a worker."""
+    key = ("dense", chunk_size)
+    got = rep.entry.derived.get(key)
+    if got is None:
+        tape, n = rep.tape, rep.tape.n_in
+        split = tape.input_product_work >= tape.active_total and (
+            tape.input_product_work * n >= LOWER_MIN_WORK)
+        got = rep.entry.derived[key] = (
+            _cached_plan(rep, "lower" if split else "second", n, chunk_size),
+            np.arange(n, dtype=np.int64), split)
+    return got
 
 
 def _chunks(serial, parallel_fn, plan, tape, head, tail, work, what):
@@ -225,10 +232,9 @@ def hessian(rep, W, chunk_size, colors=None, n_dirs=None):
     n = tape.n_in
     lower = colors is None      # basis seeds: H_w is symmetric
     if lower:
-        colors, n_dirs = _basis(rep), n
-    split = lower and tape.input_product_work >= tape.active_total and (
-        tape.input_product_work * n_dirs >= LOWER_MIN_WORK)
-    plan = _cached_plan(rep, "lower" if split else "second", n_dirs, chunk_size)
+        (plan, colors, split), n_dirs = _dense_plan(rep, chunk_size), n
+    else:
+        plan, split = _cached_plan(rep, "second", n_dirs, chunk_size), False
     B = np.empty((W.shape[0], n, n_dirs))
     bufs = plan.take()
     kern = tape.kernels

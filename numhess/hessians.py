@@ -23,13 +23,11 @@ def cotangents(rep, w=None):
     return drivers.kernel_array(w[None, :])     # (a broadcast is read-only)
 
 
-FITS_CHECKED_BYTES = 2 ** 26   # smaller Hessians skip the free-memory query (two syscalls)
+FITS_CHECKED = 2 ** 23   # elements: smaller Hessians skip the free-memory query (two syscalls)
 
 
 def _check_fits(n_hessians, n):
     need = 8 * n_hessians * n * n
-    if need < FITS_CHECKED_BYTES:
-        return
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -44,7 +42,8 @@ def _check_fits(n_hessians, n):
 def dense(rep, W, chunk_size=None):
     """The (len(W), n, n) Hessians of <W[i], f>."""
     n = rep.tape.n_in
-    _check_fits(W.shape[0], n)
+    if W.shape[0] * n * n >= FITS_CHECKED:
+        _check_fits(W.shape[0], n)
     if n < SMALL_N:     # no colouring nor supports pays: basis sweeps
         return drivers.hessian(rep, W, chunk_size)
     cp = colored_pattern(rep.entry) if n >= COLORING_MIN_N else None

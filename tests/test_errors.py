@@ -192,3 +192,15 @@ def test_an_attribute_only_numpy_arrays_have_names_the_cause():
     assert isinstance(info.value.__cause__, AttributeError)
     with pytest.raises(AttributeError, match="lenght"):
         nh.grad(lambda x: x.lenght)(np.ones(4))
+
+
+def test_a_dense_hessian_larger_than_free_memory_names_the_alternatives(monkeypatch):
+    """205 outputs x 205 x 205 (69 MB) is checked against free memory, here one page:
+    a MemoryError naming sparse=True and hvp instead of a failed allocation."""
+    import os
+    sysconf = os.sysconf
+    monkeypatch.setattr(os, "sysconf", lambda name: 1 if name == "SC_AVPHYS_PAGES"
+                        else sysconf(name))
+    with pytest.raises(MemoryError, match="sparse=True.*hvp"):
+        nh.hessian(lambda x: x ** 2)(np.ones(205))
+    assert nh.hessian(lambda x: x ** 2)(np.ones(20)).shape == (20, 20, 20)   # below: unchecked
