@@ -151,6 +151,10 @@ def run_fresh(sizes, peer_names):
         out["peak_memory_mb"] = {
             "problem": lj.key, **{lib: fresh.peak_memory(lib, lj.name, 1000) for lib in libs},
             "Hessian": h_mb, "target 2H+200": 2 * h_mb + 200}
+        # the same process with next to no work: imports and loaded kernels, the floor
+        out["floor_memory_mb"] = {
+            "problem": "lennard_jones/99",
+            **{lib: fresh.peak_memory(lib, lj.name, 99) for lib in libs}}
     return out
 
 
