@@ -400,7 +400,7 @@ def _cos(x):
 @njit(**_HELPER)
 def _trig_far(x, y, o, sign):
     """y[i] = sign * libm's sin, cos or tan (o: SIN, COS, TAN) of x[i] where |x[i]| >
-    TRIG_MAX, NaN or infinite."""
+    TRIG_MAX, NaN or infinite. (o an int64, not a constant: one compile, not three.)"""
     for i in range(x.size):
         if not abs(x[i]) <= TRIG_MAX:
             v = math.sin(x[i]) if o == SIN else math.cos(x[i]) if o == COS else math.tan(x[i])
@@ -674,13 +674,13 @@ def unary_values(o, x, y, p):
         for i in range(n): y[i] = 1.0 / x[i]
     elif o == SIN:
         for i in range(n): y[i] = _sin(x[i])
-        _trig_far(x, y, SIN, 1.0)
+        _trig_far(x, y, o, 1.0)
     elif o == COS:
         for i in range(n): y[i] = _cos(x[i])
-        _trig_far(x, y, COS, 1.0)
+        _trig_far(x, y, o, 1.0)
     elif o == TAN:
         for i in range(n): y[i] = _tan(x[i])
-        _trig_far(x, y, TAN, 1.0)
+        _trig_far(x, y, o, 1.0)
     elif o == ARCSIN:
         for i in range(n): y[i] = _asin(x[i])
     elif o == ARCCOS:
@@ -788,10 +788,10 @@ def unary_derivs(o, x, y, p, d1, d2):
         for i in range(n): d1[i] = -y[i] * y[i]; d2[i] = 2.0 * y[i] * y[i] * y[i]
     elif o == SIN:
         for i in range(n): d1[i] = _cos(x[i]); d2[i] = -y[i]
-        _trig_far(x, d1, COS, 1.0)
+        _trig_far(x, d1, int64(COS), 1.0)
     elif o == COS:
         for i in range(n): d1[i] = -_sin(x[i]); d2[i] = -y[i]
-        _trig_far(x, d1, SIN, -1.0)
+        _trig_far(x, d1, int64(SIN), -1.0)
     elif o == TAN:
         for i in range(n): d1[i] = 1.0 + y[i] * y[i]; d2[i] = 2.0 * y[i] * d1[i]
     elif o == ARCSIN:
@@ -1458,12 +1458,38 @@ def forward(T, vals, ivals, constants, t0, t1):
             _extreme_forward(vals, ivals, ipool, pi[t], iw[t], off[a[t]], size[a[t]], yo, n,
                              o == MAXRED)
         elif o == SORT:
-            xo, w, L = off[a[t]], iw[t], ipool[pi[t]]
-            for r in range(n // L):
-                perm = np.argsort(vals[xo + r * L:xo + (r + 1) * L], kind="mergesort")
-                for i in range(L):
-                    ivals[w + r * L + i] = r * L + perm[i]
-                    vals[yo + r * L + i] = vals[xo + r * L + perm[i]]
+            _sort_forward(vals, ivals, off[a[t]], yo, iw[t], n, ipool[pi[t]])
+
+
+@njit(**_HELPER)
+def _sort_forward(vals, ivals, xo, yo, w, n, L):
+    """Each row of L elements of [xo, xo + n) sorted into [yo, yo + n), and the order
+    (indices into the operand) into ivals[w:w + n]: a bottom-up merge sort, stable and
+    NaNs last, as NumPy's np.sort and np.argsort(kind="stable") (Numba's np.argsort
+    took a second of a cold compile)."""
+    perm, other = np.empty(L, np.int64), np.empty(L, np.int64)
+    for r in range(n // L):
+        x = vals[xo + r * L:xo + (r + 1) * L]
+        for i in range(L):
+            perm[i] = i
+        width = 1
+        while width < L:
+            for lo in range(0, L, 2 * width):
+                mid, hi = min(lo + width, L), min(lo + 2 * width, L)
+                i, j = lo, mid
+                for q in range(lo, hi):     # the right one first only if strictly before
+                    if j < hi and (i >= mid or x[perm[j]] < x[perm[i]] or (
+                            x[perm[i]] != x[perm[i]] and x[perm[j]] == x[perm[j]])):
+                        other[q] = perm[j]
+                        j += 1
+                    else:
+                        other[q] = perm[i]
+                        i += 1
+            perm, other = other, perm
+            width *= 2
+        for i in range(L):
+            ivals[w + r * L + i] = r * L + perm[i]
+            vals[yo + r * L + i] = x[perm[i]]
 
 
 @njit(**_HELPER)

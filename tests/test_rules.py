@@ -164,6 +164,27 @@ def test_ties_as_documented():
     assert_close(nh.grad(np.ptp)(x), [-1, 1, 0, 0], rtol=0.0)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 17, 100])
+def test_sort_replays_numpys_stable_order(n):
+    """The replayed sort (the kernels' own merge sort) gives np.sort's values and the
+    Jacobian of NumPy's stable order: ties in index order, -0.0 and 0.0 as ties, NaNs last,
+    infinities in place; each row of a 2-D sort on its own."""
+    rng = np.random.default_rng(n)
+    pool = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, 1.0, 1.0, -2.5])
+    for x in (rng.choice(pool, n), rng.integers(0, 3, n).astype(float), rng.normal(size=n)):
+        v = rng.normal(size=n)
+        value, tangent = nh.functional.jvp(np.sort, (x,), (v,))
+        np.testing.assert_array_equal(value, np.sort(x))
+        np.testing.assert_array_equal(tangent, v[np.argsort(x, kind="stable")])
+        rows = x[:n - n % 2].reshape(2, -1) if n > 1 else x.reshape(1, 1)
+        J = nh.jacfwd(lambda z: np.sort(z, axis=1))(rows)
+        order = np.argsort(rows, axis=1, kind="stable")
+        expected = np.zeros(rows.shape + rows.shape)
+        for r, c in np.ndindex(rows.shape):
+            expected[r, c, r, order[r, c]] = 1.0
+        np.testing.assert_array_equal(J, expected)
+
+
 @pytest.mark.parametrize("scale", [1e-160, 1.0, 1e160])
 def test_hypot_at_extreme_magnitudes(scale):
     """Its second derivatives, b^2 / r^3 and kin, in terms of (a, b) / r: the squares of
