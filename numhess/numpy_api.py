@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import factorizations as F
-from . import linalg
+from . import linalg, padding
 from . import lower as L
 from .einsum import einsum
 from .tracer import Tracer, TraceError, builder_of, lift, positions
@@ -163,15 +163,7 @@ for _f in (np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit):
 
 @implements(np.pad)
 def _pad(array, pad_width, mode="constant", **kw):
-    t = _t(array)
-    if mode != "constant":
-        return L.restructure(t, lambda p: np.pad(p, pad_width, mode=mode, **kw))
-    marked = np.pad(positions(t) + 1, pad_width, mode="constant", constant_values=0)
-    fill = np.pad(np.zeros(t.shape), pad_width, mode="constant", **kw)
-    consts = positions(lift(t.b, fill)) if np.any(fill) else None
-    zero = t.b.off[t.b.zero]
-    pos = np.where(marked > 0, marked - 1, zero if consts is None else consts)
-    return L.gather(t.b, pos, t.active)
+    return padding.pad(_t(array), pad_width, mode, kw)
 
 
 @implements(np.diff)

@@ -99,6 +99,11 @@ class TapeBuilder:
         a contiguous run inside one slot is an alias instead, with no instruction."""
         positions = np.asarray(positions, dtype=np.int64).ravel()
         n = positions.size
+        # (the kernels read these unchecked: a position outside the buffer would read or
+        # write outside it)
+        if n and not 0 <= positions.min() <= positions.max() < self.total:
+            raise RuntimeError("numhess: internal error, a gather outside the trace's "
+                               "buffer; please report the function traced")
         if n and positions[-1] - positions[0] == n - 1 and (
                 n == 1 or np.all(positions[1:] - positions[:-1] == 1)):
             src = self.base_slot[bisect.bisect_right(self.base_off, positions[0]) - 1]

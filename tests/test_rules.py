@@ -185,6 +185,30 @@ def test_sort_replays_numpys_stable_order(n):
         np.testing.assert_array_equal(J, expected)
 
 
+@pytest.mark.parametrize("mode, kw", [
+    ("maximum", {"stat_length": (1, 3)}), ("minimum", {}), ("mean", {"stat_length": 2}),
+    ("median", {}), ("linear_ramp", {"end_values": (1.0, -3.0)}),
+    ("reflect", {"reflect_type": "odd"}), ("symmetric", {"reflect_type": "odd"}),
+    ("wrap", {}), ("constant", {"constant_values": (1.5, -2.0)})])
+def test_pad_gives_numpys_values(mode, kw):
+    """Every NumPy pad mode's values, exactly: corners of 2-D and 3-D arrays (each axis
+    padded from the one before), pads wider than the array, one-element axes."""
+    rng = np.random.default_rng(len(mode))
+    for shape, width in [((3,), 7), ((1, 4), ((2, 1), (3, 0))), ((3, 4), 2), ((2, 3, 2), 1)]:
+        x = rng.normal(size=shape)
+        got = nh.functional.jvp(lambda z: np.pad(z, width, mode=mode, **kw), (x,),
+                                (np.ones(shape),))[0]
+        np.testing.assert_array_equal(got, np.pad(x, width, mode=mode, **kw))
+
+
+def test_pad_empty_fills_zeros_and_a_padding_function_is_refused():
+    x = np.array([1.0, 2.0])
+    assert_close(nh.jacfwd(lambda z: np.pad(z, 1, mode="empty"))(x),
+                 [[0, 0], [1, 0], [0, 1], [0, 0]], rtol=0.0)
+    with pytest.raises(NotImplementedError, match="padding function"):
+        nh.grad(lambda z: np.sum(np.pad(z, 1, mode=lambda *a: None)))(x)
+
+
 @pytest.mark.parametrize("scale", [1e-160, 1.0, 1e160])
 def test_hypot_at_extreme_magnitudes(scale):
     """Its second derivatives, b^2 / r^3 and kin, in terms of (a, b) / r: the squares of
