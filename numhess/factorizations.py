@@ -237,7 +237,10 @@ def _pinv_rcond(m, n, rcond, rtol):
 
 def pinv(a, rcond=None, hermitian=False, *, rtol=_NO):
     """The pseudo-inverse of a full-rank a (its derivative is not defined where the rank
-    drops): LAPACK's value, the derivatives of inv(A^T A) A^T (or A^T inv(A A^T))."""
+    drops): LAPACK's value, the derivatives of inv(A^T A) A^T (or A^T inv(A A^T)). With
+    hermitian, of the symmetric matrix with a's lower triangle (NumPy's eigh reads that)."""
+    if hermitian:
+        a = _symmetric(_square(a), "L")
     M, nb, m, n = _matrices(a)
     batch = a.shape[:-2]
     if M.size == 0:

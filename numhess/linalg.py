@@ -150,12 +150,13 @@ def solve(a, b):
 
 
 def cholesky(a, upper=False):
-    """The lower factor L (L @ L.T == a) from a's lower triangle, as NumPy's: the primitive
-    CHOL of the symmetric matrix with that lower triangle."""
+    """The lower factor L (L @ L.T == a) from a's lower triangle, or with upper its
+    transpose from a's upper triangle, as NumPy's: the primitive CHOL of the symmetric
+    matrix with that triangle."""
     t = _square(a)
     if t.shape[-1] == 0 or t.size == 0:
         return lift(t.b, np.zeros(t.shape))
-    M, B, n = _stacked(_symmetric(t, "L"))
+    M, B, n = _stacked(_symmetric(t, "U" if upper else "L"))
     value = np.linalg.cholesky(M.value)      # raises LinAlgError, as NumPy
     r = L.reshape(L._new(t.b, K.CHOL, value, (M,), ints=[B, n]), t.shape)
     return np.swapaxes(r, -1, -2) if upper else r

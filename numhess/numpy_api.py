@@ -592,6 +592,8 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if compute_uv:
         raise NotImplementedError("numhess: np.linalg.svd with singular vectors (use "
                                   "compute_uv=False, np.linalg.eigh or np.linalg.qr)")
+    if hermitian:       # as NumPy: |eigenvalues| of a's lower triangle, descending
+        return np.flip(np.sort(np.abs(np.linalg.eigvalsh(a)), axis=-1), axis=-1)
     return F.svdvals(a)
 
 

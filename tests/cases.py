@@ -349,6 +349,8 @@ CASES = [
         np.tril(_spd(x)) + np.triu(x[:9].reshape(3, 3), 1)), (12,), ANY),
     ("cholesky 5x5", lambda x: np.linalg.cholesky(
         x.reshape(5, 5) @ x.reshape(5, 5).T + np.eye(5)), (25,), ANY),
+    ("cholesky upper triangle only", lambda x: np.linalg.cholesky(
+        np.triu(_spd(x)) + np.tril(x[:9].reshape(3, 3), -1), upper=True), (12,), ANY),
     ("cholesky upper batched", lambda x: np.linalg.cholesky(
         x.reshape(3, 2, 2) @ np.swapaxes(x.reshape(3, 2, 2), 1, 2) + 0.5 * np.eye(2),
         upper=True), (12,), ANY),
@@ -364,6 +366,8 @@ CASES = [
      (12,), ANY),
     ("qr r batched", lambda x: np.linalg.qr(x.reshape(2, 3, 2), mode="r"), (12,), ANY),
     ("pinv tall", lambda x: np.linalg.pinv(x.reshape(4, 3)), (12,), ANY),
+    ("pinv hermitian lower triangle", lambda x: np.linalg.pinv(
+        np.tril(_spd(x)) + np.triu(x[:9].reshape(3, 3), 1), hermitian=True), (12,), ANY),
     ("pinv wide batched", lambda x: np.linalg.pinv(x.reshape(2, 2, 3), rtol=None), (12,), ANY),
     ("lstsq", lambda x: np.concatenate(np.linalg.lstsq(x[:12].reshape(4, 3), x[12:])[:2]),
      (16,), ANY),
@@ -371,6 +375,9 @@ CASES = [
                                                   [:, 2:] ** 2)[1], (16,), ANY),
     ("lstsq wide const", lambda x: np.linalg.lstsq(x.reshape(2, 6), np.ones(2))[0], (12,), ANY),
     ("svd values", lambda x: np.linalg.svd(x.reshape(4, 3), compute_uv=False), (12,), ANY),
+    ("svd values hermitian lower triangle", lambda x: np.linalg.svd(
+        np.tril(x[:9].reshape(3, 3)) + np.triu(x[3:].reshape(3, 3), 1), compute_uv=False,
+        hermitian=True), (12,), ANY),
     ("svdvals wide batched", lambda x: np.linalg.svdvals(x.reshape(2, 2, 3)), (12,), ANY),
     ("norm 2", lambda x: np.linalg.norm(x.reshape(4, 3), 2) * x, (12,), ANY),
     ("norm -2", lambda x: np.linalg.norm(x.reshape(3, 4), -2) * x, (12,), ANY),
