@@ -1,4 +1,6 @@
 """NumPy functions (``__array_function__``) on traced values, lowered to primitives."""
+import math
+
 import numpy as np
 
 from . import factorizations as F
@@ -576,11 +578,19 @@ if hasattr(np.linalg, "matrix_norm"):        # NumPy 2's array-API norms
 
     @implements(np.linalg.vector_norm)
     def _vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+        """As NumPy's: the axes of a tuple (all for None) moved first and flattened into
+        one vector axis (never a matrix norm)."""
         t = _t(x)
-        if axis is None:
-            r = _norm(np.ravel(t), ord=ord, axis=0)
-            return np.reshape(r, (1,) * t.ndim) if keepdims else r
-        return _norm(t, ord=ord, axis=axis, keepdims=keepdims)
+        shape = t.shape
+        if axis is not None and not isinstance(axis, tuple):
+            return _norm(t, ord=ord, axis=axis, keepdims=keepdims)
+        axes = tuple(range(t.ndim)) if axis is None else \
+            np.lib.array_utils.normalize_axis_tuple(axis, t.ndim)
+        rest = tuple(i for i in range(t.ndim) if i not in axes)
+        flat = (math.prod(shape[i] for i in axes), *(shape[i] for i in rest))
+        r = _norm(np.reshape(np.transpose(t, axes + rest), flat), ord=ord, axis=0)
+        return np.reshape(r, tuple(1 if i in axes else shape[i] for i in range(t.ndim))) \
+            if keepdims else r
 
     @implements(np.linalg.svdvals)
     def _svdvals(x, /):

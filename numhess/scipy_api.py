@@ -100,8 +100,8 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     if "hessp" in kw:
         raise TypeError("numhess.minimize: pass hess='hvp' instead of hessp=")
     x0 = np.asarray(x0, dtype=np.float64)
-    shape = x0.shape if x0.ndim > 1 else None    # (scipy makes a scalar a vector)
-    if shape:           # scipy works on vectors: f gets x in x0's shape, res.x too
+    shape = x0.shape if x0.ndim != 1 else None
+    if shape is not None:   # scipy works on vectors: f gets x in x0's shape, res.x too
         f, x0 = _shaped(f, shape), x0.ravel()
     method = _pick_method(x0.size, kw) if method is None else method
     if not isinstance(method, str):
@@ -132,7 +132,7 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     import scipy.optimize as so     # here: importing it costs 27 MB and 0.1 s
     res = so.minimize(obj.value_and_grad, x0, method=method, jac=True, **second, **kw)
     res.n_replays = obj.n_replays
-    if shape:
+    if shape is not None:
         res.x = res.x.reshape(shape)
     return res
 

@@ -135,8 +135,10 @@ def _into(ufunc, inputs, out, where):
             raise NotImplementedError(f"numhess: {_name(ufunc)} with several out= arrays")
         out = out[0]
     shape = np.broadcast_shapes(*(np.shape(_value(x)) for x in (*inputs, where)))
+    b = builder_of(*inputs, where, out)
+    inputs = [lift(b, x) for x in inputs]   # (a constant indexed by a traced mask: traced)
     if out is None:     # NumPy leaves the unselected entries unspecified: zeros here
-        out = lift(builder_of(*inputs, where), np.zeros(shape))
+        out = lift(b, np.zeros(shape))
     elif not isinstance(out, Tracer):
         raise TraceError(f"numhess: {_name(ufunc)}(..., out=) writes traced values into a "
                          "NumPy array; make out with np.zeros_like(x) (x traced)")

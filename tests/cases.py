@@ -386,6 +386,10 @@ CASES = [
                                                         axis=(0, 2), keepdims=True), (12,), ANY),
     ("matrix_norm", lambda x: np.linalg.matrix_norm(x.reshape(2, 2, 3), ord=np.inf), (12,), ANY),
     ("vector_norm", lambda x: np.linalg.vector_norm(x.reshape(3, 4), axis=0, ord=3), (12,), ANY),
+    ("vector_norm axis tuples", lambda x: np.concatenate([
+        np.linalg.vector_norm(x.reshape(2, 3, 2), axis=(0, 2), ord=1, keepdims=True).ravel(),
+        np.linalg.vector_norm(x.reshape(2, 3, 2), axis=(2, 0), ord=3),
+        np.linalg.vector_norm(x.reshape(2, 6), axis=(-1, 0))[None]]), (12,), ANY),
     # -- einsum, kron
     ("einsum matmul", lambda x: np.einsum("ij,jk->ik", x.reshape(3, 4), x.reshape(4, 3)),
      (12,), ANY),
@@ -558,6 +562,9 @@ CASES = [
      + np.log(x ** 2, where=x > 0.3, out=np.ones_like(x))
      * np.exp(x, where=_mask, out=np.full_like(x, 2.0))[::-1],
      (12,), ANY),
+    ("ufunc where= traced, a constant operand", lambda x: np.multiply(
+        x, 2.0, where=x > 0, out=np.zeros_like(x)) + np.subtract(
+            1.5, x ** 2, where=x < 0.5, out=np.ones_like(x)), (12,), ANY),
     ("np.insert", lambda x: np.insert(x[:8], [1, 5, 5], x[8:11] ** 2) * np.insert(
         x.reshape(3, 4), 2, x[:3] * 2.0, axis=1).ravel()[:11], (12,), ANY),
     ("np.linspace traced ends", lambda x: np.linspace(x[0], x[1] ** 2, 5) @ x[2:7]

@@ -117,9 +117,20 @@ def test_vector_objective_is_rejected():
 
 
 def test_one_element_output_is_the_scalar():
-    """f of a scalar x0 written elementwise returns shape (1,), as scipy allows."""
-    r = minimize(lambda x: (x - 2) ** 2 * np.exp(x), 0.5, method="Newton-CG")
+    """f of a one-element x0 written elementwise returns shape (1,), as scipy allows."""
+    r = minimize(lambda x: (x - 2) ** 2 * np.exp(x), np.array([0.5]), method="Newton-CG")
     assert r.success and abs(r.x[0] - 2.0) < 1e-6
+
+
+def test_a_scalar_x0_stays_a_scalar():
+    seen = []
+
+    def f(x):
+        seen.append(np.shape(x))
+        return (x - 2) ** 2 * np.exp(x)
+    r = minimize(f, 0.5, method="trust-exact")
+    assert r.success and np.shape(r.x) == () and set(seen) == {()}
+    assert abs(r.x - 2.0) < 1e-6
 
 
 def test_x0_of_any_shape():
