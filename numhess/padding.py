@@ -63,24 +63,21 @@ def _at(a, axis, index):
     return np.take(a, np.asarray(index, dtype=np.int64), axis=axis)
 
 
-def _joined(a, axis, left, right, widths):
-    """left, a and right along axis, each side's block broadcast to its width."""
-    shape = list(a.shape)
-    parts = []
-    for block, width in zip((left, right), widths):
-        shape[axis] = width
-        parts.append(np.broadcast_to(block, tuple(shape)) if width else None)
-    return np.concatenate([p for p in (parts[0], a, parts[1]) if p is not None], axis=axis)
-
-
 def _stats(a, axis, widths, lengths, func):
-    """The statistic of the first and last stat_length elements (all when None or
-    longer) on either side."""
+    """Each side padded with the statistic of its first or last stat_length elements
+    (all of them when None or longer)."""
     m = a.shape[axis]
-    left_n, right_n = (m if n is None or n > m else n for n in lengths)
-    left = func(_at(a, axis, range(left_n)), axis=axis, keepdims=True)
-    right = func(_at(a, axis, range(m - right_n, m)), axis=axis, keepdims=True)
-    return _joined(a, axis, left, right, widths)
+    parts = [a]
+    for width, n, right in zip(widths, lengths, (False, True)):
+        if not width:
+            continue
+        n = m if n is None or n > m else n
+        stat = func(_at(a, axis, range(m - n, m) if right else range(n)), axis=axis,
+                    keepdims=True)
+        shape = list(a.shape)
+        shape[axis] = width
+        parts.insert(len(parts) if right else 0, np.broadcast_to(stat, tuple(shape)))
+    return np.concatenate(parts, axis=axis)
 
 
 def _ramps(a, axis, widths, ends):
@@ -101,10 +98,8 @@ def _ramps(a, axis, widths, ends):
         flat = step == 0
         a.b.guard(flat.slot, flat.value)
         ramp = (i / width * delta if np.any(flat.value) else i * step) + end
-        if right:
-            parts.append(_at(ramp, axis, range(width - 1, -1, -1)))
-        else:
-            parts.insert(0, ramp)
+        parts.insert(len(parts) if right else 0,
+                     _at(ramp, axis, range(width - 1, -1, -1)) if right else ramp)
     return np.concatenate(parts, axis=axis)
 
 
@@ -133,7 +128,8 @@ def _reflect_odd(a, axis, widths, symmetric):
         parts.append(a)
         if right > 0:
             k = min(usable, right)
-            chunk = _at(a, axis, range(filled - 2 + edge_offset, filled - 2 + edge_offset - k, -1))
+            last = filled - 2 + edge_offset
+            chunk = _at(a, axis, range(last, last - k, -1))
             parts.append(2 * _at(a, axis, [filled - 1]) - chunk)
             right -= k
         a = np.concatenate(parts, axis=axis)
