@@ -552,6 +552,27 @@ def _log_expit(x):
 
 
 @njit(**_HELPER)
+def _logit(x):
+    """log(x / (1 - x)); between 0.3 and 0.65 as SciPy, log1p(s) - log1p(-s) with
+    s = 2x - 1 (the quotient near 1 would cost the result its relative precision)."""
+    if 0.3 <= x <= 0.65:
+        s = 2.0 * (x - 0.5)
+        return _log1p(s) - _log1p(-s)
+    return _log(x / (1.0 - x))
+
+
+@njit(**_HELPER)
+def _rel_entr(a, b):
+    """a log(a / b) as SciPy: log1p((a - b) / b) while a / b is within a factor 2 of 1."""
+    if np.isnan(a) or np.isnan(b):
+        return np.nan
+    if a > 0.0 and b > 0.0:
+        q = a / b
+        return a * (math.log1p((a - b) / b) if 0.5 < q < 2.0 else math.log(q))
+    return 0.0 if a == 0.0 and b >= 0.0 else np.inf
+
+
+@njit(**_HELPER)
 def _entr(x):
     if x > 0.0:
         return -x * math.log(x)
@@ -721,7 +742,7 @@ def unary_values(o, x, y, p):
     elif o == EXPIT:
         for i in range(n): y[i] = _expit(x[i])
     elif o == LOGIT:
-        for i in range(n): y[i] = _log(x[i] / (1.0 - x[i]))
+        for i in range(n): y[i] = _logit(x[i])
     elif o == LOG_EXPIT:
         for i in range(n): y[i] = _log_expit(x[i])
     elif o == ERF:
@@ -905,15 +926,7 @@ def binary_values(o, a, b, y):
         for i in range(n):
             y[i] = 0.0 if a[i] == 0.0 and not np.isnan(b[i]) else a[i] * np.log1p(b[i])
     elif o == REL_ENTR:
-        for i in range(n):
-            if np.isnan(a[i]) or np.isnan(b[i]):
-                y[i] = np.nan
-            elif a[i] > 0.0 and b[i] > 0.0:
-                y[i] = a[i] * np.log(a[i] / b[i])
-            elif a[i] == 0.0 and b[i] >= 0.0:
-                y[i] = 0.0
-            else:
-                y[i] = np.inf
+        for i in range(n): y[i] = _rel_entr(a[i], b[i])
     elif o == LT:
         for i in range(n): y[i] = 1.0 if a[i] < b[i] else 0.0
     elif o == LE:

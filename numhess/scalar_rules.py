@@ -168,7 +168,7 @@ UNARY.update({
     K.ARCTANH: (lambda e, x, p: f"_atanh({x})", _from_x(
         lambda x, p: f"1.0 / (1.0 - {x} * {x})", lambda x, d: f"2.0 * {x} * {d} * {d}")),
     K.RPOWC: (lambda e, x, p: f"{_lit(p)} ** {x}", _rpowc_derivs),
-    K.LOGIT: (lambda e, x, p: f"_log({x} / (1.0 - {x}))", _logit_derivs),
+    K.LOGIT: (lambda e, x, p: f"_logit({x})", _logit_derivs),
     K.ERF: (lambda e, x, p: f"math.erf({x})", _erf_derivs("1.0")),
     K.ERFC: (lambda e, x, p: f"math.erfc({x})", _erf_derivs("-1.0")),
     K.GAMMALN: (lambda e, x, p: f"_gammaln({x})",
@@ -260,11 +260,6 @@ def _rel_entr_derivs(e, a, b, y):
             e.tmp(f"-{r}"), e.tmp(f"{a} * {r} * {r}"))
 
 
-def _rel_entr(a, b):
-    return (f"(np.nan if np.isnan({a}) or np.isnan({b}) else {a} * np.log({a} / {b}) if "
-            f"{a} > 0.0 and {b} > 0.0 else 0.0 if {a} == 0.0 and {b} >= 0.0 else np.inf)")
-
-
 BINARY = {
     K.POW: (lambda a, b: f"{a} ** {b}", _pow_derivs),
     K.LOGADDEXP2: (lambda a, b: f"np.logaddexp2({a}, {b})", _logaddexp2_derivs),
@@ -272,7 +267,7 @@ BINARY = {
               _xlog_derivs("log", "")),
     K.XLOG1PY: (lambda a, b: f"(0.0 if {a} == 0.0 and not np.isnan({b}) else "
                              f"{a} * np.log1p({b}))", _xlog_derivs("log1p", "1.0 + ")),
-    K.REL_ENTR: (_rel_entr, _rel_entr_derivs),
+    K.REL_ENTR: (lambda a, b: f"_rel_entr({a}, {b})", _rel_entr_derivs),
     K.ADD: (lambda a, b: f"{a} + {b}", lambda e, a, b, y: ("1.0", "1.0", "0.0", "0.0", "0.0")),
     K.SUB: (lambda a, b: f"{a} - {b}", lambda e, a, b, y: ("1.0", "-1.0", "0.0", "0.0", "0.0")),
     K.MUL: (lambda a, b: f"{a} * {b}", lambda e, a, b, y: (b, a, "0.0", "1.0", "0.0")),
@@ -298,4 +293,4 @@ BINARY.update({o: (_comparison(test), None) for o, test in (
 HELPERS = ("_exp", "_expm1", "_log", "_log1p", "_sin", "_cos", "_tan", "_atan", "_sinh",
            "_cosh", "_tanh", "_expit", "_log_expit", "_logaddexp", "_atan2", "_asin", "_acos",
            "_asinh", "_acosh", "_atanh", "_gammaln", "_digamma", "_trigamma", "_tetragamma",
-           "_entr", "_log_or_zero")
+           "_entr", "_log_or_zero", "_logit", "_rel_entr")

@@ -461,6 +461,8 @@ CASES = [
     ("log_ndtr", sc.log_ndtr, (12,), ANY),
     ("log_ndtr tails", sc.log_ndtr, (12,), (-40.0, 10.0)),
     ("betaln", lambda x: sc.betaln(*_half(x)), (12,), POS),
+    ("betaln one argument large", lambda x: sc.betaln(x[:6], 60.0 * x[6:] ** 2)
+     + sc.betaln(1e3 * x[:6], x[6:]), (12,), POS),
     ("kl_div", lambda x: sc.kl_div(*_half(x)) + sc.kl_div(_zeros_ones[:6], x[6:]), (12,), POS),
     ("huber", lambda x: sc.huber(0.6, x - 1.0) + sc.huber(x, 0.7), (12,), POS),
     ("pseudo_huber", lambda x: sc.pseudo_huber(*_half(x)), (12,), POS),

@@ -209,6 +209,32 @@ def test_pad_empty_fills_zeros_and_a_padding_function_is_refused():
         nh.grad(lambda z: np.sum(np.pad(z, 1, mode=lambda *a: None)))(x)
 
 
+def test_special_functions_where_the_plain_formulas_cancel():
+    """betaln with one argument large (its gammaln terms cancel: 5% off at 1e15 as their
+    plain sum): for an integer a, betaln(a, b) = log((a - 1)!) - sum_k log(b + k), its
+    derivatives in b exact sums. logit near 1/2, rel_entr(a, b) with a near b and
+    pseudo_huber at r << delta: SciPy's values (its formulas avoid the cancellation)."""
+    import scipy.special as sc
+    f = lambda z: sc.betaln(z[0], z[1])
+    k = np.arange(3.0)
+    for b in [50.0, 150.0, 1e6, 1e15]:
+        z = np.array([3.0, b])
+        value, g = nh.value_and_grad(f)(z)
+        np.testing.assert_allclose(value, np.log(2.0) - np.sum(np.log(b + k)), rtol=1e-14)
+        np.testing.assert_allclose(g[1], -np.sum(1.0 / (b + k)), rtol=1e-13)
+        np.testing.assert_allclose(nh.hessian(f)(z)[1, 1], np.sum(1.0 / (b + k) ** 2),
+                                   rtol=1e-12)
+    H = nh.hessian(f)(np.array([1e4, 1e4]))      # a tie: no derivative split between
+    np.testing.assert_allclose(H, nh.hessian(f)(np.array([1e4, 1e4 * (1 + 1e-15)])),
+                               rtol=1e-9)
+    for fn, args in [(sc.logit, (np.array([0.5000000179609752, 0.3, 0.65, 0.1]),)),
+                     (sc.rel_entr, (np.array([0.424297764966018]),
+                                    np.array([0.4242977626229143]))),
+                     (sc.pseudo_huber, (np.array([1.0, 366561.7]), np.array([1e-9, 1.93e-6])))]:
+        got = nh.functional.jvp(fn, args, tuple(np.ones_like(a) for a in args))[0]
+        np.testing.assert_allclose(got, fn(*args), rtol=4e-16, atol=0.0)
+
+
 @pytest.mark.parametrize("scale", [1e-160, 1.0, 1e160])
 def test_hypot_at_extreme_magnitudes(scale):
     """Its second derivatives, b^2 / r^3 and kin, in terms of (a, b) / r: the squares of
