@@ -93,13 +93,13 @@ def _pseudo_huber(d, r):
 
 
 def _betaln(a, b):
-    """gammaln(a) + gammaln(b) - gammaln(a + b); with the larger argument past BETALN_FAR,
-    its last two terms as the difference of their Stirling series, the logs as log1p (the
+    """gammaln(a) + gammaln(b) - gammaln(a + b); with the larger argument and the sum
+    past BETALN_FAR, its last two terms as the difference of their Stirling series, the logs as log1p (the
     plain sum cancels two huge terms: 5% off at b = 1e15). Each form at a safe point
     where not taken."""
     first = a <= b      # (a where, not minimum: at a tie that splits the derivative)
     lo, hi = np.where(first, a, b), np.where(first, b, a)
-    far = hi > BETALN_FAR
+    far = (hi > BETALN_FAR) & (hi + lo > BETALN_FAR)    # both Stirling series' arguments
     h, s = np.where(far, hi, 2.0 * BETALN_FAR), np.where(far, lo, 1.0)
     near_a, near_b = np.where(far, 1.0, a), np.where(far, 1.0, b)
     near = sc.gammaln(near_a) + sc.gammaln(near_b) - sc.gammaln(near_a + near_b)
