@@ -63,21 +63,27 @@ def _at(a, axis, index):
     return np.take(a, np.asarray(index, dtype=np.int64), axis=axis)
 
 
+def _padded(a, axis, widths, side):
+    """a along axis between side(width, False) before it and side(width, True) after,
+    each where its width is not 0."""
+    before, after = (side(w, right) if w else None for w, right in zip(widths, (False, True)))
+    return np.concatenate([p for p in (before, a, after) if p is not None], axis=axis)
+
+
 def _stats(a, axis, widths, lengths, func):
     """Each side padded with the statistic of its first or last stat_length elements
     (all of them when None or longer)."""
     m = a.shape[axis]
-    parts = [a]
-    for width, n, right in zip(widths, lengths, (False, True)):
-        if not width:
-            continue
+
+    def side(width, right):
+        n = lengths[right]
         n = m if n is None or n > m else n
         stat = func(_at(a, axis, range(m - n, m) if right else range(n)), axis=axis,
                     keepdims=True)
         shape = list(a.shape)
         shape[axis] = width
-        parts.insert(len(parts) if right else 0, np.broadcast_to(stat, tuple(shape)))
-    return np.concatenate(parts, axis=axis)
+        return np.broadcast_to(stat, tuple(shape))
+    return _padded(a, axis, widths, side)
 
 
 def _ramps(a, axis, widths, ends):
@@ -85,22 +91,18 @@ def _ramps(a, axis, widths, ends):
     i * step + end, or (i / width) * delta + end wherever a step is 0 (NumPy's branch,
     guarded: a change retraces)."""
     m = a.shape[axis]
-    parts = [a]
-    for edge, end, width, right in ((0, ends[0], widths[0], False),
-                                    (m - 1, ends[1], widths[1], True)):
-        if not width:
-            continue
+
+    def side(width, right):
         shape = [1] * a.ndim
         shape[axis] = width
         i = np.arange(width, dtype=np.float64).reshape(shape)
-        delta = _at(a, axis, [edge]) - end
+        delta = _at(a, axis, [m - 1 if right else 0]) - ends[right]
         step = delta / width
         flat = step == 0
         a.b.guard(flat.slot, flat.value)
-        ramp = (i / width * delta if np.any(flat.value) else i * step) + end
-        parts.insert(len(parts) if right else 0,
-                     _at(ramp, axis, range(width - 1, -1, -1)) if right else ramp)
-    return np.concatenate(parts, axis=axis)
+        ramp = (i / width * delta if np.any(flat.value) else i * step) + ends[right]
+        return _at(ramp, axis, range(width - 1, -1, -1)) if right else ramp
+    return _padded(a, axis, widths, side)
 
 
 def _reflect_odd(a, axis, widths, symmetric):

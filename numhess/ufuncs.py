@@ -92,11 +92,14 @@ def _pseudo_huber(d, r):
     return np.where(d < 0.0, np.inf, np.where(d == 0.0, 0.0, value))
 
 
+BETALN_FAR = 100.0  # the series' first term left out, 1/(1680 x^7), is below 1e-17 there
+
+
 def _betaln(a, b):
     """gammaln(a) + gammaln(b) - gammaln(a + b); with the larger argument and the sum
-    past BETALN_FAR, its last two terms as the difference of their Stirling series, the logs as log1p (the
-    plain sum cancels two huge terms: 5% off at b = 1e15). Each form at a safe point
-    where not taken."""
+    past BETALN_FAR, its last two terms as the difference of their Stirling series, the
+    logs as log1p (the plain sum cancels two huge terms: 5% off at b = 1e15). Each form
+    at a safe point where not taken."""
     first = a <= b      # (a where, not minimum: at a tie that splits the derivative)
     lo, hi = np.where(first, a, b), np.where(first, b, a)
     far = (hi > BETALN_FAR) & (hi + lo > BETALN_FAR)    # both Stirling series' arguments
@@ -108,9 +111,6 @@ def _betaln(a, b):
     w = lambda x: (1.0 / 12.0 - (1.0 / 360.0 - 1.0 / (1260.0 * x * x)) / (x * x)) / x
     tail = (-(h - 0.5) * np.log1p(s / h) - s * np.log(h + s) + s + (w(h) - w(h + s)))
     return np.where(far, sc.gammaln(s) + tail, near)
-
-
-BETALN_FAR = 100.0  # the series' first term left out, 1/(1680 x^7), is below 1e-17 there
 
 
 # Ufuncs written with the ones above.
