@@ -357,23 +357,54 @@ def _tangents(tape, region, name, wide):
         if region.exposed[t - region.t0] and tape.sact[y] and tape.tused[t]:
             b.inner.lines.append(f"{_at('tans', j, True, wide)} = {b.tangent[_place(tape, y)]}")
     return _loop(_header(region, name, ["vals", "tans"], ["tans"] if wide else ()), b)
-def _parking(tape, region):
-    """Externals whose cotangents the loop parks in another slot's place, added to theirs
-    after it: offset -> that slot's index. Where two externals overlap (x[1:] and x[:-1])
-    the loop's updates of both would depend on each other across iterations and keep it
-    scalar (Rosenbrock's gradient step at n = 10^5: 104 us, 45 parked). A parking place
-    is a result of the region that nothing after it reads: its cotangents are zero in
-    every sweep (active) and never otherwise touched."""
+
+
+MAX_CARRY = 4    # elements between overlapping externals whose cotangents are carried
+
+
+def _routes(tape, region):
+    """Where the loop puts the cotangents of externals that overlap another (x[:-1] and
+    x[1:]): their updates of one buffer would depend on each other across iterations
+    and keep the loop scalar. One a few elements past the first of its run (its
+    `shift`) is carried: the first's update at element i adds what the others computed
+    at i - shift, held in registers (Rosenbrock's HVP step at n = 10^5: 46 -> 24 us).
+    Others are parked in the place of a result of the region that nothing after it reads
+    (its cotangents are zero in every sweep and never otherwise touched), and added to
+    theirs after the loop. Returns carried: offset -> (its run's first, shift), and
+    parked: offset -> that result's index."""
     free = [len(region.externals) + 1 + u for u, t in enumerate(range(region.t0, region.t1))
             if tape.sact[tape.out[t]] and not region.pulled[u]]
-    parked, end = {}, -1
+    carried, parked, first, end = {}, {}, None, -1
     for (o, m), (j, full, active) in sorted(region.externals.items()):
         if not (full and active):
             continue
-        if o < end and free:
+        if o >= end:
+            first = (o, m)
+        elif o - first[0] <= MAX_CARRY:
+            carried[o, m] = (first, o - first[0])
+        elif free:
             parked[o, m] = free.pop()
         end = max(end, o + m)
-    return parked
+    return carried, parked
+
+
+def _carry(buf, j, last, reach, shifts, wide):
+    """The loop lines that add a run's cotangents into its first external j (`shifts`:
+    shift -> terms, 0 the first's own), through the registers q1.. (q_s: what is due
+    s elements on), and the lines after the loop that add what is still due (into
+    external `last`, the run's furthest, `reach` past the first)."""
+    top = max(shifts)
+    q = [f"q{buf}{j}_{s}" + ("[d]" if wide else "") for s in range(top + 1)]
+    lines = [f"{_at(buf, j, True, wide)} += {_add(*shifts.get(0, []), *q[1:2])}"]
+    lines += [f"{q[s]} = {_add(*shifts.get(s, []), *q[s + 1:s + 2])}" for s in range(1, top + 1)]
+    before = [f"q{buf}{j}_{s} = " + ("np.zeros(k)" if wide else "0.0")
+              for s in range(1, top + 1)]
+    after = []
+    for s in range(1, top + 1):     # element n - 1 + s of the first is last's below
+        at = f"n - {1 + reach - s}"
+        after += (["for d in range(k):", f"    {buf}{last}[U(({at}) * k + d)] += {q[s]}"]
+                  if wide else [f"{buf}{last}[{at}] += {q[s]}"])
+    return lines, before, after
 
 
 def _select(c, a, b):
@@ -455,7 +486,8 @@ def _reverse(tape, region, name, second, wide=False):
                 terms += [_mul(_mul(f, gy), ts) for f, ts in zip(cross[q], tans)
                           if f != "0.0" and ts != "0.0"]
                 gt.setdefault(_place(tape, s), []).append(inner.tmp(_add(*terms)))
-    parked = _parking(tape, region)
+    carried, parked = _routes(tape, region)
+    runs = {}      # (buffer, first external) -> shift -> terms
     for o, (j, full, active) in region.externals.items():
         if not active:
             continue
@@ -464,7 +496,10 @@ def _reverse(tape, region, name, second, wide=False):
             # (no second-order sweep reads an input's first-order cotangent)
             if total == "0.0" or second and buf == "adj" and sum(o) <= tape.n_in:
                 continue
-            if o in parked:
+            first, shift = carried.get(o, (o, 0))
+            if first != o or any(f == o for f, _ in carried.values()):
+                runs.setdefault((buf, first), {}).setdefault(shift, []).append(total)
+            elif o in parked:
                 q = parked[o]
                 e.lines.append(f"{_at(buf, q, True, w)} = {total}")
                 after += [f"for i in range({'n * k' if w else 'n'}):",
@@ -479,6 +514,15 @@ def _reverse(tape, region, name, second, wide=False):
                 before.append(f"s{buf}{j} = 0.0")
                 e.lines.append(f"s{buf}{j} += {total}")
                 after.append(f"{buf}{j}[0] += s{buf}{j}")
+    for (buf, first), shifts in runs.items():
+        w = buf == "adjt" and wide
+        last, reach = max(((o, s) for o, (f, s) in carried.items() if f == first),
+                          key=lambda os: os[1])
+        lines, head, tail = _carry(buf, region.externals[first][0],
+                                   region.externals[last][0], reach, shifts, w)
+        (inner if buf == "adjt" else outer).lines.extend(lines)
+        before += head
+        after += tail
     head = _header(region, name, ["vals", "tans", "adj", "adjt"] if second else
                    ["vals", "adj"], ["tans", "adjt"] if wide else ())
     return _loop(head, b, before, after)

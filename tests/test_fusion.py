@@ -144,6 +144,19 @@ def test_rosenbrock_shifted_operands():
     _check(rosenbrock)
 
 
+@pytest.mark.parametrize("f", [
+    lambda x: np.sum(np.sin(x[:-2]) * x[1:-1] ** 2 + np.exp(x[2:] * 0.3) * x[:-2]),
+    lambda x: np.sum(x[:-4] ** 2 * np.cos(x[1:-3]) * x[3:-1] + np.tanh(x[4:])),
+    lambda x: np.sum(x[:-3] ** 2 * x[1:-2] + 3.0 * x[3:]),   # the furthest enters linearly
+    lambda x: np.sum(x[:-9] * x[1:-8] ** 2 + np.sin(x[9:]) * x[0]),   # shift 9: parked
+    lambda x: np.sum(np.diff(x.reshape(8, 5), axis=0) ** 2 * x[4:-1].reshape(7, 5)),
+], ids=["shifts-1-2", "shifts-1-3-4", "linear-last", "parked", "rows"])
+def test_overlapping_operands_carried_or_parked(f):
+    """Windows of one array a few elements apart (x[:-2], x[1:-1], x[2:]) add their
+    cotangents through registers; further apart, after the loop."""
+    _check(f)
+
+
 def test_constants_written_when_read():
     """A fused forward sweep writes the tape's constants only when something reads one
     (a fresh value buffer holds garbage there)."""
