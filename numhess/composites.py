@@ -6,6 +6,7 @@ derivative), so these are written again from operations numhess traces. They fol
 NumPy's semantics (shapes, axes, modes) and refuse what they do not cover.
 """
 import numpy as np
+import scipy.special
 
 from . import lower as L
 from .numpy_api import _refuse, _t, implements
@@ -277,6 +278,13 @@ def _sinc(x):
     safe = np.where(small, 1.0, y)                # no 0/0 in the branch not taken
     y2 = y * y
     return np.where(small, 1.0 - y2 / 6.0 + y2 * y2 / 120.0, np.sin(safe) / safe)
+
+
+@implements(np.i0)
+def _i0(x):
+    """The modified Bessel function I0, as scipy.special.i0 (NumPy's own is a Python
+    function of its Chebyshev series)."""
+    return scipy.special.i0(_t(x))
 
 
 # ---------------------------------------------------------------- interpolation

@@ -29,6 +29,7 @@ from numba.np.arrayobj import populate_array
 from numba import uint64 as U
 
 from .jit import direct, njit
+from . import cspecial as cs
 from .lapack import getrf, getrs
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
@@ -93,6 +94,19 @@ EIGH = 0        # symmetric (n, n): eigenvalues (batch, n), then eigenvectors (b
 QR = 1          # reduced: Q (batch, m, min(m, n)), then R (batch, min(m, n), n)
 SVALS = 2       # singular values (batch, min(m, n)), descending
 PINV = 3        # pseudo-inverse (batch, n, m), singular values below rcond * max cut off
+SPECIAL = 4     # a scipy.special function (fp) of the first of the (1, rows, n) operand's
+#                 rows, the others its constant arguments: its values, first and second
+#                 derivatives (3, n), SciPy's values and the derivatives by their formulas
+# SPECIAL's functions (special_values.py): the error function's kin
+S_ERFINV, S_ERFCINV, S_NDTRI, S_ERFCX, S_DAWSN = 0, 1, 2, 3, 4
+# Bessel functions, order fixed (i0 ... y1) or the first argument (iv ... yv); I, K, J, Y
+S_I0, S_I0E, S_I1, S_I1E, S_K0, S_K0E, S_K1, S_K1E, S_J0, S_J1, S_Y0, S_Y1 = range(5, 17)
+S_IV, S_IVE, S_KV, S_KVE, S_JV, S_YV = range(17, 23)
+BESSEL_KIND = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 0, 0, 1, 1, 2, 3])
+BESSEL_SCALED = np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0])
+BESSEL_ORDER = np.array([0, 0, 1, 1, 0, 0, 1, 1, 0, 1, 0, 1, -1, -1, -1, -1, -1, -1])
+# distribution functions of their last argument, the others constant
+S_GAMMAINC, S_GAMMAINCC, S_BETAINC, S_STDTR = 23, 24, 25, 26
 
 
 # ---------------------------------------------------------------- the rule table
@@ -2461,6 +2475,9 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
     """The factorization `kind` of each matrix; NaN for a matrix with a NaN or Inf (LAPACK
     would raise inside the sweep)."""
     kind, nb, m, n = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
+    if kind == SPECIAL:
+        _special_rows(int(rcond), vals[ao:ao + m * n], vals[yo:yo + 3 * n], n)
+        return
     r = min(m, n)
     size_a = m * n
     for s in range(nb):
@@ -2495,6 +2512,120 @@ def _lapack_forward(vals, ipool, q, ao, yo, rcond):
                       np.linalg.pinv(A, rcond).ravel())
             else:
                 vals[yo + s * size_a:yo + (s + 1) * size_a] = np.nan
+
+
+# ---------------------------------------------------------------- SciPy's special functions
+SQRT_PI_2 = math.sqrt(math.pi) / 2.0
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
+
+
+@njit(**_HELPER)
+def _bessel(kind, scaled, v, x):
+    """SciPy's I, K, J or Y (kind 0-3) of order v at x; scaled: ive's, kve's."""
+    if kind == 0:
+        return cs.ive(v, x, 0) if scaled else cs.iv(v, x, 0)
+    if kind == 1:
+        return cs.kve(v, x, 0) if scaled else cs.kv(v, x, 0)
+    return cs.jv(v, x, 0) if kind == 2 else cs.yv(v, x, 0)
+
+
+@njit(**_HELPER)
+def _bessel_fixed(fid, x):
+    """i0 ... y1: SciPy's own functions of a fixed order (its values, not iv's)."""
+    if fid == S_I0:
+        return cs.i0(x, 0)
+    if fid == S_I0E:
+        return cs.i0e(x, 0)
+    if fid == S_I1:
+        return cs.i1(x, 0)
+    if fid == S_I1E:
+        return cs.i1e(x, 0)
+    if fid == S_K0:
+        return cs.k0(x, 0)
+    if fid == S_K0E:
+        return cs.k0e(x, 0)
+    if fid == S_K1:
+        return cs.k1(x, 0)
+    if fid == S_K1E:
+        return cs.k1e(x, 0)
+    if fid == S_J0:
+        return cs.j0(x, 0)
+    if fid == S_J1:
+        return cs.j1(x, 0)
+    return cs.y0(x, 0) if fid == S_Y0 else cs.y1(x, 0)
+
+
+@njit(**_HELPER)
+def _xlogy(c, x):
+    """c log x, 0 where c is (x^0 = 1 at x = 0)."""
+    return 0.0 if c == 0.0 else c * math.log(x)
+
+
+@njit(**_HELPER)
+def _special_rows(fid, a, y, n):
+    """y[:n], y[n:2n], y[2n:]: function fid (S_*) and its first and second derivatives
+    at a[:n], its constant arguments (an order, a shape) in a[n:2n] and a[2n:3n]."""
+    for i in range(n):
+        x = a[i]
+        if fid == S_ERFINV or fid == S_ERFCINV:      # (erfinv)' = sqrt(pi)/2 exp(y^2)
+            f = cs.erfinv(x, 0) if fid == S_ERFINV else cs.erfcinv(x, 0)
+            d1 = SQRT_PI_2 * math.exp(f * f) * (1.0 if fid == S_ERFINV else -1.0)
+            d2 = 2.0 * f * d1 * d1
+        elif fid == S_NDTRI:
+            f = cs.ndtri(x, 0)
+            d1 = SQRT_2PI * math.exp(0.5 * f * f)
+            d2 = f * d1 * d1
+        elif fid == S_ERFCX:                         # exp(x^2) erfc(x)
+            f = cs.erfcx(x, 0)
+            d1 = 2.0 * (x * f - INV_SQRT_PI)
+            d2 = 2.0 * (f + x * d1)
+        elif fid == S_DAWSN:
+            f = cs.dawsn(x, 0)
+            d1 = 1.0 - 2.0 * x * f
+            d2 = -2.0 * (f + x * d1)
+        elif fid <= S_YV:
+            # C'_v = (C_v-1 - C_v+1) / 2 (J, Y), (I_v-1 + I_v+1) / 2, -(K_v-1 + K_v+1) / 2;
+            # scaled, g = C e^(c x): g' = C' e^(c x) + c g (c = -sign x for ive, 1 for kve)
+            j = fid - S_I0
+            kind, scaled, v = BESSEL_KIND[j], BESSEL_SCALED[j] == 1, float(BESSEL_ORDER[j])
+            if v < 0.0:
+                v = a[n + i]
+                f = _bessel(kind, scaled, v, x)
+            else:
+                f = _bessel_fixed(fid, x)
+            m1, p1 = _bessel(kind, scaled, v - 1.0, x), _bessel(kind, scaled, v + 1.0, x)
+            m2, p2 = _bessel(kind, scaled, v - 2.0, x), _bessel(kind, scaled, v + 2.0, x)
+            if kind >= 2:
+                d1, d2 = 0.5 * (m1 - p1), 0.25 * (m2 - 2.0 * f + p2)
+            else:
+                d1, d2 = 0.5 * (m1 + p1), 0.25 * (m2 + 2.0 * f + p2)
+                if kind == 1:
+                    d1 = -d1
+            if scaled:
+                c = 1.0 if kind == 1 else -1.0 if x > 0.0 else 1.0 if x < 0.0 else 0.0
+                d1, d2 = d1 + c * f, d2 + 2.0 * c * d1 + c * c * f
+        elif fid == S_GAMMAINC or fid == S_GAMMAINCC:    # of x, the shape s constant
+            s = a[n + i]
+            f = cs.gammainc(s, x, 0) if fid == S_GAMMAINC else cs.gammaincc(s, x, 0)
+            d1 = math.exp(_xlogy(s - 1.0, x) - x - math.lgamma(s))
+            d2 = d1 * ((s - 1.0) / x - 1.0)
+            if fid == S_GAMMAINCC:
+                d1, d2 = -d1, -d2
+        elif fid == S_BETAINC:                           # of x, the shapes p, q constant
+            p, r = a[n + i], a[2 * n + i]
+            f = cs.betainc(p, r, x, 0)
+            beta = math.lgamma(p) + math.lgamma(r) - math.lgamma(p + r)
+            log1m = 0.0 if r == 1.0 else (r - 1.0) * math.log1p(-x)
+            d1 = math.exp(_xlogy(p - 1.0, x) + log1m - beta)
+            d2 = d1 * ((p - 1.0) / x - (r - 1.0) / (1.0 - x))
+        else:                                            # S_STDTR: of t, df constant
+            df = a[n + i]
+            f = cs.stdtr(df, x, 0)
+            d1 = math.exp(math.lgamma(0.5 * (df + 1.0)) - math.lgamma(0.5 * df)
+                          - 0.5 * (df + 1.0) * math.log1p(x * x / df)) / math.sqrt(df * math.pi)
+            d2 = -d1 * (df + 1.0) * x / (df + x * x)
+        y[i], y[n + i], y[2 * n + i] = f, d1, d2
 
 
 # ---------------------------------------------------------------- sweeps over supports

@@ -6,7 +6,7 @@ import scipy.special as sc
 
 from . import kernels as K
 from . import lower as L
-from . import special
+from . import special, special_values
 from .tracer import Tracer, TraceError, builder_of, concrete_key, lift
 
 UNARY = {
@@ -211,6 +211,8 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
     for v in values:
         if v.dtype.kind == "c":
             raise TypeError("numhess: complex values are not supported")
+    if ufunc in special_values.FUNCTIONS:
+        return special_values.apply(ufunc, inputs)
     with np.errstate(all="ignore"):
         value = ufunc(*values)
     if ufunc is np.positive:

@@ -466,6 +466,21 @@ CASES = [
     ("kl_div", lambda x: sc.kl_div(*_half(x)) + sc.kl_div(_zeros_ones[:6], x[6:]), (12,), POS),
     ("huber", lambda x: sc.huber(0.6, x - 1.0) + sc.huber(x, 0.7), (12,), POS),
     ("pseudo_huber", lambda x: sc.pseudo_huber(*_half(x)), (12,), POS),
+    # scipy.special by SciPy's values and derivative formulas (special_values.py)
+    ("erfinv erfcinv", lambda x: sc.erfinv(x) + sc.erfcinv(x + 1.0), (12,), UNIT),
+    ("ndtri", sc.ndtri, (12,), (0.02, 0.98)),
+    ("erfcx dawsn", lambda x: sc.erfcx(x) + sc.dawsn(3.0 * x), (12,), ANY),
+    ("i0 i0e i1 i1e", lambda x: sc.i0(x) + sc.i0e(x) * sc.i1(x) + sc.i1e(3.0 * x)
+     + np.i0(x), (12,), ANY),
+    ("k0 k0e k1 k1e", lambda x: sc.k0(x) + sc.k0e(x) * sc.k1(x) + sc.k1e(x), (12,), POS),
+    ("j0 j1 y0 y1", lambda x: sc.j0(3.0 * x) + sc.j1(x) * sc.y0(x) + sc.y1(x), (12,), POS),
+    ("Bessel functions of an order", lambda x: sc.iv(1.5, x) + sc.ive(0.3, -x) * sc.kv(2.5, x)
+     + sc.kve(np.arange(12) / 4.0, x) + sc.jv(0.5, 4.0 * x) + sc.yv(2.0, x), (12,), POS),
+    ("Bessel order traced, not differentiated", lambda x: sc.iv(np.floor(x), x), (12,), POS),
+    ("gammainc gammaincc", lambda x: sc.gammainc(2.5, x) + sc.gammaincc(
+        np.linspace(0.5, 3.0, 12), 2.0 * x), (12,), POS),
+    ("betainc", lambda x: sc.betainc(2.0, [[3.5], [0.7]], x.reshape(2, 6) / 2.5), (12,), POS),
+    ("stdtr", lambda x: sc.stdtr(4.5, x) + sc.stdtr(np.arange(1, 13), 2.0 * x), (12,), ANY),
     ("softmax", lambda x: nsp.softmax(x), (12,), ANY),
     ("softmax axis", lambda x: nsp.softmax(x.reshape(3, 4), axis=0), (12,), ANY),
     ("log_softmax", lambda x: nsp.log_softmax(x), (12,), ANY),
