@@ -49,7 +49,9 @@ def _passing(name):
         copy = kwargs.get("copy", copies)   # True, False, None or an np._CopyMode
         if t is a and (copy is True or copy == np._CopyMode.ALWAYS
                        or name in _REORDERS and _reordered(original, t)):
-            t = t.copy()
+            # Fortran's order: a C copy of the transpose, seen transposed (its memory in
+            # Fortran's order for a later ravel(order='K'))
+            t = t.T.copy().T if name == "asfortranarray" and t.ndim > 1 else t.copy()
         ndmin = kwargs.get("ndmin", 0)
         return t.reshape((1,) * (ndmin - t.ndim) + t.shape) if ndmin > t.ndim else t
 

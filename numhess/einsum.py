@@ -25,6 +25,8 @@ def einsum(*operands, out=None, optimize=False, dtype=None, order="K", casting="
         raise ValueError(f"{'more' if len(ops) > n_in else 'fewer'} operands provided to "
                          "einstein sum function than specified in the subscripts string")
     inputs, output = _expand(spec, [o.ndim for o in ops])
+    if any(o.size == 0 for o in ops):    # empty, or sums of no terms: zeros
+        return lift(b, np.einsum(spec, *(np.zeros(o.shape) for o in ops)))
     sizes = _sizes(inputs, ops)
     terms = [_reduce_alone(o, s, output, inputs, i) for i, (o, s) in
              enumerate(zip(ops, inputs))]

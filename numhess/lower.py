@@ -249,6 +249,8 @@ def matmul(x, y):
         raise ValueError("matmul: Input operand 1 has a mismatch in its core dimension 0 "
                          f"(size {p2} is different from {p})")
     batch = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+    if p == 0:      # sums of no terms
+        return lift(b, np.zeros(batch + ((m,) if not xv else ()) + ((q,) if not yv else ())))
     x = broadcast_to(x, batch + (m, p))
     y = broadcast_to(y, batch + (p, q))
     shape = batch + ((m,) if not xv else ()) + ((q,) if not yv else ())
@@ -281,10 +283,12 @@ def tensordot(x, y, axes=2):
     free_x = [i for i in range(x.ndim) if i not in ax_x]
     free_y = [i for i in range(y.ndim) if i not in ax_y]
     kdim = int(np.prod([x.shape[a] for a in ax_x]))
+    shape = tuple(x.shape[i] for i in free_x) + tuple(y.shape[i] for i in free_y)
+    if kdim == 0:       # sums of no terms
+        return lift(b, np.zeros(shape))
     X = reshape(transpose(x, free_x + ax_x), (-1, kdim))
     Y = reshape(transpose(y, ax_y + free_y), (kdim, -1))
-    return reshape(matmul(X, Y), tuple(x.shape[i] for i in free_x) +
-                   tuple(y.shape[i] for i in free_y))
+    return reshape(matmul(X, Y), shape)
 
 
 def sparse_matmul(x, y):

@@ -40,7 +40,7 @@ def zero_filling(func):
     HANDLED[func] = impl
 
 
-for _f in (np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.expand_dims, np.squeeze,
+for _f in (np.transpose, np.swapaxes, np.moveaxis, np.expand_dims, np.squeeze,
            np.broadcast_to, np.flip, np.fliplr, np.flipud, np.roll, np.repeat, np.tile,
            np.diagonal, np.take, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.rot90,
            np.take_along_axis, np.delete, np.resize,
@@ -51,11 +51,37 @@ for _f in (np.triu, np.tril, np.diag, np.diagflat):
     zero_filling(_f)
 
 
+def _fortran_contiguous(t):
+    """Is t's memory in Fortran's order and not C's (NumPy's orders 'A' and 'K' read it so)?"""
+    flags = L.layout(t).flags
+    return flags.f_contiguous and not flags.c_contiguous
+
+
 @implements(np.reshape)
 def _reshape(a, shape=None, order="C", **kw):
+    t = _t(a)
+    if order == "K":
+        raise ValueError("order 'K' is not permitted for reshaping")
+    if order == "A":
+        order = "F" if _fortran_contiguous(t) else "C"
     if order != "C":
-        return L.restructure(_t(a), lambda p: np.reshape(p, shape, order=order))
-    return L.reshape(_t(a), kw.get("newshape", shape))
+        return L.restructure(t, lambda p: np.reshape(p, shape, order=order))
+    return L.reshape(t, kw.get("newshape", shape))
+
+
+@implements(np.ravel)
+def _ravel(a, order="C"):
+    """In order 'K' (as the elements lie in memory) or 'A', by t's memory (a transpose's
+    is its base's order)."""
+    t = _t(a)
+    lay = L.layout(t)
+    if order == "K" and not (lay.flags.c_contiguous or lay.flags.f_contiguous):
+        mem = np.empty_like(lay)        # positions in t's order of axes in memory, which
+        mem[...] = positions(t)         # NumPy's empty_like keeps
+        return L.gather(t.b, np.ravel(mem, "K"), t.active)
+    if order in ("K", "A"):
+        order = "F" if _fortran_contiguous(t) else "C"
+    return L.restructure(t, lambda p: np.ravel(p, order))
 
 
 @implements(np.shape)
@@ -301,6 +327,9 @@ def _prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValu
 def _extreme(func, a, axis, out, keepdims, initial, where, kw):
     _refuse(func.__name__, out, kw)
     t = _t(a)
+    if t.size == 0 and not _absent(initial):   # nothing reduced: initial, in their shape
+        shape = func(t.value, axis=axis, keepdims=keepdims, initial=0.0).shape
+        return np.broadcast_to(lift(t.b, initial), shape).copy()
     if _absent(initial):
         if _masks(where):
             raise ValueError(f"reduction operation '{func.__name__}' does not have an "

@@ -230,6 +230,14 @@ CASES = [
     ("reshape ravel flatten order F methods", lambda x: x.reshape(3, 4, order="F")[0]
      * x.reshape(4, 3).ravel("F")[:4] + x.reshape((2, 6)).flatten(order="F")[3:7], (12,), ANY),
     ("reshape", lambda x: np.reshape(x, (4, 3)) @ np.ones(3) * x[:4], (12,), ANY),
+    ("ravel flatten reshape in memory's order (K, A)", lambda x: x.reshape(3, 4).T.ravel("K")
+     * x.reshape(3, 4).T.flatten("A") + np.reshape(x.reshape(4, 3).T, 12, order="A") ** 2,
+     (12,), ANY),
+    ("ravel K of axes permuted, reversed, strided", lambda x: np.concatenate([
+        np.transpose(x.reshape(2, 3, 2), (2, 0, 1))[:, :, ::-1].ravel("K"),
+        x.reshape(4, 3).T[::2].ravel(order="K")]) ** 2, (12,), ANY),
+    ("asfortranarray then ravel K", lambda x: np.asfortranarray(x.reshape(3, 4)).ravel("K")
+     * np.asfortranarray(x.reshape(3, 4) * 2.0).reshape(12, order="A"), (12,), ANY),
     ("ravel flatten", lambda x: x.reshape(3, 4).ravel() * x.reshape(4, 3).flatten(), (12,), ANY),
     ("transpose", lambda x: np.transpose(x.reshape(3, 4)) * x.reshape(4, 3), (12,), ANY),
     (".T", lambda x: x.reshape(2, 6).T ** 2, (12,), ANY),

@@ -107,6 +107,21 @@ def test_any_and_all_of_an_empty_traced_array():
     np.testing.assert_allclose(g, 2 * x)
 
 
+def test_products_over_an_empty_axis_and_extremes_of_nothing_with_initial():
+    # sums of no terms are zeros (np.dot(x[:0], x[:0]) raised "cannot reshape array of
+    # size 0", einsum a broadcast error), and max(x[:0], initial=c) is c (it raised "zero-
+    # size array to reduction operation"): a probe of NumPy code found them
+    def F(x):
+        A = x.reshape(2, 2)
+        return (np.dot(x[:0], x[:0]) + np.einsum("i,i->", x[:0], x[:0])
+                + np.sum(np.einsum("ij,jk->ik", A[:, :0], np.ones((0, 3))))
+                + np.inner(x[:0], x[:0]) + np.tensordot(x[:0], x[:0], 1)
+                + np.sum(A[:, :0] @ np.ones((0, 3))) + np.sum(x ** 2)
+                + np.max(x[:0], initial=0.5) + np.sum(np.min(A[:, :0], axis=1, initial=x[1])))
+    g, _ = check(F, x4)
+    np.testing.assert_allclose(g, 2 * x4 + 2 * (np.arange(4) == 1))
+
+
 def test_nested_lists_and_lists_of_arrays_are_arrays():
     # a list was packed one level deep only: [[x0, x1], [x2, 1]] and [x, x**2] raised
     # "np.array() of traced arrays of different sizes" (NumPy makes them (2, 2), (2, n))
