@@ -625,6 +625,22 @@ if hasattr(np.linalg, "matrix_norm"):        # NumPy 2's array-API norms
     def _svdvals(x, /):
         return F.svdvals(x)
 
+    # the array API's names for functions NumPy has elsewhere, over the last axes
+    for _name, _impl in {
+            "matmul": np.matmul, "tensordot": np.tensordot, "cross": np.cross,
+            "matrix_transpose": lambda x: np.swapaxes(x, -1, -2),
+            "outer": lambda a, b: np.outer(_vector(a), _vector(b)),
+            "trace": lambda x, offset=0, dtype=None: np.trace(x, offset, -2, -1),
+            "diagonal": lambda x, offset=0: np.diagonal(x, offset, -2, -1),
+            "vecdot": lambda a, b, axis=-1: np.sum(a * b, axis=axis)}.items():
+        HANDLED[getattr(np.linalg, _name)] = _impl
+
+
+def _vector(a):
+    if np.ndim(a) != 1:
+        raise ValueError("Input arrays must be one-dimensional")
+    return a
+
 
 @implements(np.linalg.svd)
 def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):

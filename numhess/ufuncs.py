@@ -54,6 +54,13 @@ REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: 
           np.logical_and: np.all, np.logical_or: np.any, np.fmax: np.nanmax,
           np.fmin: np.nanmin, np.logaddexp: lambda x, **kw: special.logsumexp(x, **kw),
           np.logaddexp2: lambda x, **kw: special.logsumexp(x * math.log(2), **kw) / math.log(2)}
+GENERALIZED = {getattr(np, name): fn for name, fn in {
+    "vecdot": lambda a, b, axis: np.sum(a * b, axis=axis),
+    "matvec": lambda A, v, _: np.matmul(A, np.expand_dims(v, -1))[..., 0],
+    "vecmat": lambda v, A, _: np.matmul(np.expand_dims(v, -2), A)[..., 0, :]}.items()
+    if hasattr(np, name)}
+
+
 def _running(ufunc, identity):
     """ufunc.accumulate for a ufunc NumPy has no cumulative function of (running max)."""
     return lambda x, axis: L.cumulative(lift(builder_of(x), x), axis, ufunc, identity)
@@ -200,6 +207,11 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
                                   "on traced values")
     if ufunc is np.matmul:
         return L.matmul(*inputs)
+    if ufunc in GENERALIZED:            # NumPy 2's vecdot, matvec, vecmat (real values)
+        axis = kwargs.pop("axis", -1) if ufunc is getattr(np, "vecdot", None) else -1
+        if kwargs:
+            raise NotImplementedError(f"numhess: {_name(ufunc)} with {', '.join(kwargs)}=")
+        return GENERALIZED[ufunc](*inputs, axis)
     if ufunc in COMPOSITE:
         return COMPOSITE[ufunc](*inputs)
     b = builder_of(*inputs)

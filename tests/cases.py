@@ -626,3 +626,20 @@ if hasattr(np, "cumulative_sum"):     # NumPy 2.1 (matrix_transpose: 2.0)
     CASES.append(("np.cumulative_sum cumulative_prod", lambda x: np.cumulative_sum(
         x.reshape(3, 4), axis=1, include_initial=True).ravel()[:12] * np.cumulative_prod(
         x * 0.5), (12,), ANY))
+if hasattr(np.linalg, "vecdot"):      # NumPy 2.0's array-API names in np.linalg
+    _A = np.cos(np.arange(12.0)).reshape(3, 4)
+    CASES.append(("np.linalg matmul outer trace diagonal", lambda x: np.linalg.matmul(
+        x.reshape(3, 4), x.reshape(4, 3)).ravel()[:4] * np.linalg.outer(x[:2], x[2:4]).ravel()
+        + np.linalg.trace(x.reshape(2, 2, 3)[:, :, :2] ** 2, offset=1)[0]
+        + np.linalg.diagonal(x.reshape(3, 2, 2)).ravel()[:4], (12,), ANY))
+    CASES.append(("np.linalg vecdot tensordot cross matrix_transpose", lambda x: np.concatenate(
+        [np.linalg.vecdot(x.reshape(3, 4), _A), np.linalg.vecdot(x.reshape(3, 4), _A, axis=0),
+         np.linalg.tensordot(x.reshape(3, 4), _A ** 2, axes=2)[None],
+         np.linalg.cross(x[:3], x[3:6])])[5:] * np.linalg.matrix_transpose(x.reshape(6, 2))[0],
+                  (12,), ANY))
+if hasattr(np, "vecdot"):             # NumPy 2.0 (matvec, vecmat: 2.2)
+    CASES.append(("np.vecdot", lambda x: np.vecdot(x.reshape(3, 4), x[8:] ** 2)
+                  * np.vecdot(x.reshape(4, 3), _A.T[:, :3], axis=0), (12,), ANY))
+if hasattr(np, "matvec"):
+    CASES.append(("np.matvec vecmat", lambda x: np.matvec(x.reshape(3, 4), x[:4] ** 2)
+                  * np.vecmat(x[:3], _A)[:3], (12,), ANY))
