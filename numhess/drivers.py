@@ -288,7 +288,7 @@ def gradient(rep, cotangent):
     g = np.empty(n)
     prog = tape.fused if tape.fusion is not None else fused.program(tape)
     if prog is not None:
-        prog.gradient(tape, rep.vals, rep.ivals, adj, g)
+        prog.gradient(tape, rep.vals, rep.ivals, adj, g, rep.xin)
     elif plan.direct:
         tape.kernels.direct_adjoint(tape.packed, rep.vals, rep.ivals, adj, 1, False, g, 0,
                                     K.ALL)
@@ -326,12 +326,16 @@ def hessian_vector(rep, cotangent, direction):
     tape, n, m = rep.tape, rep.tape.n_in, rep.entry.out_size
     plan = _cached_plan(rep, "second", 1)
     prog = tape.fused if tape.fusion is not None else fused.program(tape)
-    if prog is not None:      # the seeds straight into the buffers
+    if prog is not None:      # the seeds straight into the buffers, or beside them
         bufs = plan.take()
         tans, adj, adjt = (b[0] for b in bufs)
-        tans[:n] = direction
+        if prog.inputs_aside and direction.flags.c_contiguous and direction.flags.writeable:
+            tin = direction
+        else:
+            tans[:n] = direction
+            tin = tans[:n]
         adj[rep.entry.out_off:rep.entry.out_off + m] = cotangent
-        h = prog.hvp(tape, rep.vals, rep.ivals, tans, adj, adjt, n)
+        h = prog.hvp(tape, rep.vals, rep.ivals, tans, adj, adjt, n, rep.xin, tin)
         plan.give(bufs)
         return h
     W = _UNIT if m == 1 and cotangent == 1.0 else np.full((1, m), cotangent, dtype=float)

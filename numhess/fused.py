@@ -52,9 +52,12 @@ _C = numba.types.Array(numba.types.float64, 1, "C")
 _I = numba.types.Array(numba.types.int64, 1, "C")
 _K = numba.types.int64
 _P = (_I, numba.types.Array(numba.types.boolean, 1, "C"))    # the packed tape, pact
-SIGNATURES = {"values": (_C, *_P, numba.types.boolean, _I), "tangent": (_C, _C, *_P, _I),
-              "adjoint": (_C, _C, *_P, _I), "second": (_C, _C, _C, _C, *_P, _I),
-              "tangent_k": (_C, _C, _K, *_P, _I), "second_k": (_C, _C, _C, _C, _K, *_P, _I)}
+# (the buffers, then the inputs' values xin and tangents tin: fusion._header)
+SIGNATURES = {"values": (_C, _C, *_P, numba.types.boolean, _I),
+              "tangent": (_C, _C, _C, _C, *_P, _I), "adjoint": (_C, _C, _C, *_P, _I),
+              "second": (_C, _C, _C, _C, _C, _C, *_P, _I),
+              "tangent_k": (_C, _C, _C, _C, _K, *_P, _I),
+              "second_k": (_C, _C, _C, _C, _C, _C, _K, *_P, _I)}
 
 
 class Program:
@@ -95,6 +98,16 @@ class Program:
         self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
         self.interpreted_reverse = any(s[2] is None for s in self.reverse)
         self.wide = False     # are the steps over k directions compiled yet?
+        # Can a gradient or HVP leave the inputs (x, v) in the caller's arrays, not
+        # copied into the buffers? When only the regions' loops read them, as operands
+        # (at 10^5 a copy is 11 us of Rosenbrock's 50 us gradient)
+        reads = _reads_inputs(tape)
+        self.inputs_aside = not (
+            any(reads[t0:t1].any() for t0, t1, s, _ in
+                self.derivative_values + self.tangents + self.reverse if s is None)
+            or any(reads[t] for r in regions for t in range(r.t0, r.t1)
+                   if tape.op[t] == K.GATHER)
+            or any(tape.off[s] < tape.n_in for s, _ in tape.guards))
 
     def widen(self, module):
         """The steps over k directions in place (compiled): Hessians may run them."""
@@ -104,11 +117,11 @@ class Program:
                     setattr(s, name, _entry(module, name, j))
         self.wide = True
 
-    def forward(self, tape, vals, ivals, every, constants, output=True):
+    def forward(self, tape, vals, ivals, every, constants, output, xin):
         """The values; with every False only those a gradient or HVP reads (fused.py's
         steps, the interpreter's stretches, the guards, and with output the outputs);
         with constants, the tape's constants too (the first stretch writes them, kept
-        when one is read)."""
+        when one is read). xin: the inputs' values (vals[:n_in], or the caller's)."""
         kern = tape.kernels
         for t0, t1, steps, offs in self.values if every or output else \
                 self.derivative_values:
@@ -117,34 +130,34 @@ class Program:
                     _run(kern.direct_forward, tape, 1, vals, ivals, constants and t0 == 0,
                          t0, t1)
             else:
-                steps.values(vals, tape.packed, tape.pact, every, offs)
+                steps.values(vals, xin, tape.packed, tape.pact, every, offs)
 
-    def gradient(self, tape, vals, ivals, adj, g):
+    def gradient(self, tape, vals, ivals, adj, g, xin):
         """adj seeded at the output: the inputs' cotangents into g (adj left clear)."""
         kern = tape.kernels
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
                 _run(kern.direct_adjoint, tape, 1, vals, ivals, adj, 1, False, g[:0], t0, t1)
             else:
-                steps.adjoint(vals, adj, tape.packed, tape.pact, offs)
+                steps.adjoint(vals, adj, xin, tape.packed, tape.pact, offs)
         _take(adj, g, adj[:0])
 
-    def hvp(self, tape, vals, ivals, tans, adj, adjt, n):
-        """tans seeded at the inputs with the direction, adj at the output with its
-        cotangent: the product, from adjt (the three buffers left clear where the
-        interpreter's sweeps expect it)."""
+    def hvp(self, tape, vals, ivals, tans, adj, adjt, n, xin, tin):
+        """The inputs' values and tangents in xin, tin (the direction; in tans too unless
+        inputs_aside), adj seeded at the output with its cotangent: the product, from
+        adjt (the three buffers left clear where the interpreter's sweeps expect it)."""
         kern = tape.kernels
         for t0, t1, steps, offs in self.tangents:
             if steps is None:
                 _run(kern.direct_tangent, tape, 1, vals, ivals, tans, 1, False, t0, t1)
             else:
-                steps.tangent(vals, tans, tape.packed, tape.pact, offs)
+                steps.tangent(vals, tans, xin, tin, tape.packed, tape.pact, offs)
         for t0, t1, steps, offs in self.reverse:
             if steps is None:
                 _run(kern.direct_adjoint_tangent, tape, 1, vals, ivals, tans, adj, adjt, 1, n,
                      0, t0, t1)
             else:
-                steps.second(vals, tans, adj, adjt, tape.packed, tape.pact, offs)
+                steps.second(vals, tans, adj, adjt, xin, tin, tape.packed, tape.pact, offs)
         h = np.empty(n)
         # the steps leave the inputs' first-order cotangents unwritten (no HVP reads
         # them): only the interpreter's stretches need them cleared
@@ -157,6 +170,7 @@ class Program:
         release the GIL)."""
         kern = tape.kernels
         workers = bufs[0].shape[0]
+        xin = vals[:tape.n_in]
 
         def run(w):
             tans, adj, adjt = (b[w] for b in bufs)
@@ -170,7 +184,8 @@ class Program:
                     if steps is None:
                         _run(kern.direct_tangent, tape, k, vals, ivals, tans, k, False, t0, t1)
                     else:
-                        steps.tangent_k(vals, tans, k, tape.packed, tape.pact, offs)
+                        steps.tangent_k(vals, tans, xin, seeds.reshape(-1), k, tape.packed,
+                                        tape.pact, offs)
                 for i in range(W.shape[0]):
                     adj[out_off:out_off + W.shape[1]] = W[i]
                     for t0, t1, steps, offs in self.reverse:
@@ -178,12 +193,24 @@ class Program:
                             _run(kern.direct_adjoint_tangent, tape, k, vals, ivals, tans, adj,
                                  adjt, k, n, 0, t0, t1)
                         else:
-                            steps.second_k(vals, tans, adj, adjt, k, tape.packed, tape.pact,
-                                           offs)
+                            steps.second_k(vals, tans, adj, adjt, xin, seeds.reshape(-1), k,
+                                           tape.packed, tape.pact, offs)
                     B[i, :, d0:d0 + nv] = adjt[:n * k].reshape(n, k)[:, :nv]
                     adjt[:n * k] = 0.0
                     adj[:n] = 0.0
         threads.run_all(run, workers)
+
+
+def _reads_inputs(tape):
+    """Per instruction: does it read a position of the inputs (an operand among them, or
+    a source of a gather)?"""
+    off = np.append(tape.off, tape.total)     # (slot -1: no operand)
+    reads = np.zeros(tape.op.size, np.bool_)
+    for s in (tape.a, tape.b, tape.c):
+        reads |= (s >= 0) & (off[s] < tape.n_in)
+    for t in np.flatnonzero(tape.op == K.GATHER):
+        reads[t] = fusion._positions(tape, t).min(initial=tape.n_in) < tape.n_in
+    return reads
 
 
 def _run(kernel, tape, k, *args):

@@ -82,6 +82,8 @@ class Region:
                 if o not in inner and o not in self.externals:
                     self.externals[o] = (len(self.externals) + 1, bool(tape.size[s] > 1),
                                          bool(tape.sact[s]))
+        # the externals among the inputs, read from the caller's arrays (xin, tin)
+        self.inputs = {j for (o, m), (j, _, _) in self.externals.items() if o + m <= tape.n_in}
         # the sum's offset and size, if any; a gather's or SCATTER's positions: where
         # they start in the packed tape, by instruction
         self.total_j = len(self.externals) + len(self.slots) + 1
@@ -276,12 +278,18 @@ def _at(buf, j, full=True, wide=False):
     return f"{buf}{j}[i]" if full else f"{buf}{j}[0]"
 
 
+INPUTS = {"vals": "xin", "tans": "tin"}    # the inputs' values and tangents, apart
+
+
 def _header(region, name, buffers, wide=(), flags=""):
-    """The function's head, of (*buffers, [k,] *flags, o): each operand and result in
-    each buffer as a slice of its own, indexed by the loop's counter (an index computed
-    from an offset would be wrapped when negative, a select per access that keeps LLVM
-    from vectorizing). The buffers in `wide` hold k values per element."""
-    args = ", ".join([*buffers, *(["k"] if wide else []), "T", "pact", *flags, "o"])
+    """The function's head, of (*buffers, *inputs, [k,] *flags, o): each operand and
+    result in each buffer as a slice of its own, indexed by the loop's counter (an index
+    computed from an offset would be wrapped when negative, a select per access that
+    keeps LLVM from vectorizing). The buffers in `wide` hold k values per element. The
+    operands among the inputs are read from the arrays `xin` and `tin` (INPUTS), which
+    may be the caller's (fused.Program.inputs_aside)."""
+    inputs = [INPUTS[b] for b in buffers if b in INPUTS]
+    args = ", ".join([*buffers, *inputs, *(["k"] if wide else []), "T", "pact", *flags, "o"])
     lines = ["@njit(**_JIT)", f"def {name}({args}):", "    n = o[0]"]
     lines += [f"    idx{j} = T[o[{j}]:o[{j}] + n]" for j in region.index_j.values()]
     sizes = [full for _, full, _ in region.externals.values()] + [True] * len(region.slots)
@@ -289,8 +297,9 @@ def _header(region, name, buffers, wide=(), flags=""):
         sizes.append(f"o[{region.total_j + 1}]")
     for j, full in enumerate(sizes, 1):
         m = "n" if full is True else "1" if full is False else full
-        lines += [f"    {b}{j} = {b}[o[{j}] * k:(o[{j}] + {m}) * k]" if b in wide else
-                  f"    {b}{j} = {b}[o[{j}]:o[{j}] + {m}]" for b in buffers]
+        src = {b: INPUTS.get(b, b) if j in region.inputs else b for b in buffers}
+        lines += [f"    {b}{j} = {src[b]}[o[{j}] * k:(o[{j}] + {m}) * k]" if b in wide else
+                  f"    {b}{j} = {src[b]}[o[{j}]:o[{j}] + {m}]" for b in buffers]
     return lines
 
 

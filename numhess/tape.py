@@ -296,23 +296,31 @@ class Tape:
         constants (False: vals holds them from a forward sweep before; an identity matrix
         among them cost the 999-variable Lennard-Jones gradient 33 us a call). lean: for
         a gradient or HVP only (fused loops may then leave results they keep in
-        registers unwritten, and without output the outputs too)."""
+        registers unwritten, and without output the outputs too). Returns (vals, ivals,
+        xin): xin the inputs' values, vals[:n_in] or, for a gradient or HVP whose fused
+        loops alone read them (fused.Program.inputs_aside), x itself, not copied."""
         if vals is None:
             vals, constants = np.empty(self.total), True
-        # (here, not in the kernel: x may be strided or read-only, each another compile)
-        vals[:self.n_in] = x
+        fused = self.fused
+        if lean and not output and fused is not None and fused.inputs_aside and \
+                x.flags.c_contiguous and x.flags.writeable:
+            xin = x
+        else:
+            # (here, not in the kernel: x may be strided or read-only, each another compile)
+            vals[:self.n_in] = x
+            xin = vals[:self.n_in]
         if params:
             for (o, size), p in zip(self.param_spans, params):
                 vals[o:o + size] = p.reshape(-1)
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
-        if self.fused is not None:
-            self.fused.forward(self, vals, ivals, not lean, constants, output)
+        if fused is not None:
+            fused.forward(self, vals, ivals, not lean, constants, output, xin)
         elif self.blas_work:
             blas.sweep(self.kernels.direct_forward, self, 1, vals, ivals, constants, 0, K.ALL)
         else:           # nothing for BLAS to thread: a Python frame less (0.24 us)
             self.kernels.direct_forward(self.packed, vals, ivals, constants, 0, K.ALL)
-        return vals, ivals
+        return vals, ivals, xin
 
     def guards_hold(self, vals):
         for slot, expected in self.guards:

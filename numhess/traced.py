@@ -112,11 +112,13 @@ _FREE_SPARE_REFS = _spare_refs(types.SimpleNamespace(spare=np.empty(1)))
 
 
 class Replay:
-    """The result of evaluating a traced function at one point: the buffers the sweeps use."""
-    __slots__ = ("entry", "tape", "vals", "ivals")
+    """The result of evaluating a traced function at one point: the buffers the sweeps use
+    (xin: the inputs' values, Tape.run_forward)."""
+    __slots__ = ("entry", "tape", "vals", "ivals", "xin")
 
-    def __init__(self, entry, vals, ivals):
-        self.entry, self.tape, self.vals, self.ivals = entry, entry.tape, vals, ivals
+    def __init__(self, entry, vals, ivals, xin):
+        self.entry, self.tape, self.vals, self.ivals, self.xin = entry, entry.tape, vals, \
+            ivals, xin
 
     spans = property(lambda s: s.entry.spans)
     out_off = property(lambda s: s.entry.out_off)
@@ -236,9 +238,9 @@ class TracedFunction:
             if e.outside is not None and not e.outside.unchanged():
                 self._drop(key, e)      # a global or closure value changed: stale for good
                 continue
-            vals, ivals = e.tape.run_forward(x, params, *e.value_buffer(), lean, output)
+            vals, ivals, xin = e.tape.run_forward(x, params, *e.value_buffer(), lean, output)
             if not e.tape.guards or e.tape.guards_hold(vals):
-                return Replay(e, vals, ivals)
+                return Replay(e, vals, ivals, xin)
         statics = tuple(frozen(s) for s in statics) if others else (None,) * len(args)
         try:
             e = self._trace(args, nums, inputs, pnums, statics)
@@ -256,8 +258,7 @@ class TracedFunction:
                 self.cache[k0].pop(0)
                 if not self.cache[k0]:
                     del self.cache[k0]
-        vals, ivals = e.tape.run_forward(x, params, *e.value_buffer(), lean, output)
-        return Replay(e, vals, ivals)
+        return Replay(e, *e.tape.run_forward(x, params, *e.value_buffer(), lean, output))
 
     def _drop(self, key, e):
         with self.lock:
