@@ -70,22 +70,33 @@ def _split(packed, shapes):
 
 
 # ---------------------------------------------------------------- eigh
+TIE_GAP = 4.0 * np.finfo(float).eps    # times n max |w|: eigenvalues apart by less tie
+
+
 def _eigenbasis(S, what=None):
     """LAPACK's eigenvalues w0 (B, n) and eigenvectors V0 (B, n, n) of the stacked
-    symmetric S, B = V0^T delta(S) V0, and G (the reciprocal gaps, 0 where they vanish).
-    Unless `what` is None, repeated eigenvalues warn and are guarded."""
+    symmetric S, B = V0^T delta(S) V0, and G (the reciprocal gaps, 0 where they vanish:
+    within TIE_GAP of each other). Unless `what` is None, repeated eigenvalues warn and
+    are guarded."""
     M, nb, n = _stacked(S)
     w0, V0 = _split(_lapack(K.EIGH, M, nb * n * (n + 1)), [(nb, n), (nb, n, n)])
     gap = w0[:, None, :] - w0[:, :, None]                  # gap[s, k, i] = w_i - w_k
-    apart = np.not_equal(gap, 0.0)
+    # eigenvalues as close as LAPACK's rounding are ties: 1 / gap there is rounding
+    # noise times 10^16 (a kernel matrix's 16 eigenvalues 1e-17 apart made eigh's
+    # gradient of a GP likelihood 6x off)
+    tie = TIE_GAP * n * np.max(np.abs(w0), axis=-1)
+    apart = np.abs(gap) > np.reshape(tie, (nb, 1, 1))
     if what is not None:
         distinct = np.logical_or(apart, np.eye(n, dtype=bool))
         S.b.guard(distinct.slot, distinct.value)
         if not np.all(distinct.value):
-            warnings.warn(f"numhess: {what} of a matrix with repeated eigenvalues: they "
-                          "have no derivatives of their own there (second derivatives "
-                          "leave out the coupling of the repeated ones)", RuntimeWarning,
-                          stacklevel=4)
+            vectors = "; derivatives through their eigenvectors are unreliable there, " \
+                "first ones too (np.linalg.solve, slogdet or eigvalsh have none of this)" \
+                if what == "eigh" else ""
+            warnings.warn(f"numhess: {what} of a matrix with repeated eigenvalues (or "
+                          "within rounding of each other): they have no derivatives of "
+                          "their own there (second derivatives leave out the coupling of "
+                          f"the repeated ones){vectors}", RuntimeWarning, stacklevel=4)
     G = np.where(apart, 1.0 / np.where(apart, gap, 1.0), 0.0)
     B = _mT(V0) @ delta(M) @ V0
     return w0, V0, B, G

@@ -3,6 +3,8 @@
 Plain ``np.*`` calls reach numhess through NumPy's ``__array_ufunc__`` and
 ``__array_function__`` protocols; operators and methods route through the same calls.
 """
+import types
+
 import numpy as np
 
 
@@ -286,18 +288,34 @@ def held_object_array(tb):
 
 
 def _scipy_hint():
-    """When scipy.special's logsumexp, softmax or log_softmax converted a traced array,
-    name numhess's version of it."""
+    """Name the library function that converted a traced array (the outermost of an
+    installed library's frames under the caller's code), and numhess's version of
+    scipy.special's logsumexp, softmax or log_softmax, or np.linalg's of scipy.linalg's."""
     import sys
-    f = sys._getframe(1)
+    from .outside import _LIBRARIES
+    f, found = sys._getframe(1), None
     while f is not None:
-        name = f.f_code.co_name
-        if f.f_globals.get("__name__", "").startswith("scipy.special") and name in (
+        name, module = f.f_code.co_name, f.f_globals.get("__name__", "")
+        if module.startswith("scipy.special") and name in (
                 "logsumexp", "softmax", "log_softmax"):
             return (f" scipy.special.{name} converts its input with np.asarray; use "
                     f"numhess.special.{name} (same signature) on traced values.")
+        top = module.partition(".")[0]
+        if top not in ("numpy", "numhess") and f.f_code.co_filename.startswith(_LIBRARIES):
+            if "<locals>" in getattr(f.f_code, "co_qualname", ""):   # a decorator's wrapper:
+                module, name = next(((g.__module__, g.__name__) for g in f.f_locals.values()
+                                     if isinstance(g, types.FunctionType) and "<locals>"
+                                     not in g.__qualname__), (module, name))   # its function
+            found = ".".join(p for p in module.split(".") if not p.startswith("_")) + \
+                "." + name
+        elif found or top not in ("numpy", "numhess"):
+            break       # the caller's code
         f = f.f_back
-    return ""
+    if found is None:
+        return ""
+    linalg = " (numhess traces np.linalg: solve, cholesky, inv, det, eigh, ...)" \
+        if found.startswith("scipy.linalg") else ""
+    return f" Here {found} converted it{linalg}."
 
 
 def builder_of(*xs):

@@ -426,10 +426,15 @@ def test_a_function_writing_into_a_static_argument():
     (lambda x: round(x[0]) * x[1], nh.TraceError, "round"),
     (lambda x: x[0].item(), nh.TraceError, "item"),
     (lambda x: np.sum(scipy.special.zeta(x, 2.0)), NotImplementedError, "zeta"),
-    (lambda x: np.sum(scipy.linalg.solve(np.eye(3), x)), nh.TraceError, "NumPy array"),
+    (lambda x: np.sum(scipy.linalg.solve(np.eye(3), x)), nh.TraceError,
+     "Here scipy.linalg.solve converted it .numhess traces np.linalg"),
+    (lambda x: np.sum(scipy.linalg.solve_triangular(np.eye(3), x)), nh.TraceError,
+     "Here scipy.linalg.solve_triangular converted"),     # (through a decorator's wrapper)
+    (lambda x: np.sum(scipy.special.polygamma(1, x)), nh.TraceError,
+     "Here scipy.special.polygamma converted"),
     (lambda x: np.sum(np.frompyfunc(math.sin, 1, 1)(x)), NotImplementedError, "ufunc"),
     (lambda x: np.sum(np.vectorize(math.sin)(x)), nh.TraceError, "NumPy array"),
-    (lambda x: scipy.linalg.norm(x), nh.TraceError, "NumPy array"),
+    (lambda x: scipy.linalg.norm(x), nh.TraceError, "Here scipy.linalg.norm converted"),
     (lambda x: np.sum(np.asarray(x, dtype=int)), nh.TraceError, "NumPy array"),
     (lambda x: np.sum(np.eye(3).dot(x)), nh.TraceError, "A @ x"),
     (lambda x: np.linalg.eig(np.outer(x, x))[0][0], NotImplementedError, "linalg.eig"),
@@ -438,7 +443,8 @@ def test_a_function_writing_into_a_static_argument():
     (lambda x: statistics.mean(x), TypeError, "Tracer"),
     (lambda x: np.sum(nh.grad(lambda y: np.sum(y ** 2))(x)), nh.TraceError, "nested"),
 ], ids=["math.fsum", "math.exp", "float()", "round()", ".item()", "scipy.special.zeta",
-        "scipy.linalg.solve", "np.frompyfunc", "np.vectorize", "scipy.linalg.norm",
+        "scipy.linalg.solve", "scipy.linalg.solve_triangular", "scipy.special.polygamma",
+        "np.frompyfunc", "np.vectorize", "scipy.linalg.norm",
         "np.asarray with an int dtype", "ndarray.dot", "np.linalg.eig", "np.put", "np.add.at into NumPy", "statistics.mean",
         "nested transform"])
 def test_untraceable_code_raises_clearly(call, err, match):
