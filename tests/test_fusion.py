@@ -157,6 +157,28 @@ def test_overlapping_operands_carried_or_parked(f):
     _check(f)
 
 
+@pytest.mark.parametrize("f, aside", [
+    (rosenbrock, True),
+    (lambda x: np.sum(np.exp(x * 0.3) * x) + np.sum(np.sort(x)[:3]), False),  # sort reads x
+    (lambda x: np.sum(np.sin(x) * x[::-1] ** 2), False),        # a gather of x in the loop
+    (lambda x: np.sum(np.sin(x) * x) * (1.0 if x[0] > 0 else 2.0), False),   # a guard on x
+])
+def test_inputs_read_where_the_caller_holds_them(f, aside):
+    """A gradient or HVP whose loops alone read x and v reads them in place, not copied
+    into the buffers (stale there from the call before): at points one after another,
+    read-only and strided ones too, the interpreter's results."""
+    points = [X, X[::-1].copy(), X * 0.5, X[::-1], X + 0.1]
+    points[2].flags.writeable = False
+    fused.MODE = "off"
+    want = [(nh.grad(f)(x), nh.hvp(f)(x, V * (1 + i))) for i, x in enumerate(points)]
+    fused.MODE = "now"
+    g, h = nh.grad(f), nh.hvp(f)
+    for i, x in enumerate(points):
+        _close(g(x), want[i][0])
+        _close(h(x, V * (1 + i)), want[i][1])
+    assert _tape(g).fused.inputs_aside == aside
+
+
 def test_constants_written_when_read():
     """A fused forward sweep writes the tape's constants only when something reads one
     (a fresh value buffer holds garbage there)."""
