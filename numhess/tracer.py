@@ -99,7 +99,7 @@ class Tracer:
                 "(np.sum([a, b]): NumPy converts the list itself), or a library that "
                 "converts its input. Use the array as it is, or np.stack / np.concatenate "
                 "to combine traced arrays."
-                + _scipy_hint())
+                + (_scipy_hint() or _converter_hint()))
         return refuse
 
     # -- values that would leave the tape
@@ -288,24 +288,35 @@ def held_object_array(tb):
 
 
 def _scipy_hint():
-    """Name the library function that converted a traced array (the outermost of an
-    installed library's frames under the caller's code), and numhess's version of
-    scipy.special's logsumexp, softmax or log_softmax, or np.linalg's of scipy.linalg's."""
+    """When scipy.special's logsumexp, softmax or log_softmax converted a traced array,
+    name numhess's version of it."""
+    import sys
+    f = sys._getframe(1)
+    while f is not None:
+        name = f.f_code.co_name
+        if f.f_globals.get("__name__", "").startswith("scipy.special") and name in (
+                "logsumexp", "softmax", "log_softmax"):
+            return (f" scipy.special.{name} converts its input with np.asarray; use "
+                    f"numhess.special.{name} (same signature) on traced values.")
+        f = f.f_back
+    return ""
+
+
+def _converter_hint():
+    """Name the library function that converted a traced array: the outermost of an
+    installed library's frames under the caller's code (a decorator's wrapper by the
+    function it wraps); for scipy.linalg's, np.linalg's that numhess traces."""
     import sys
     from .outside import _LIBRARIES
     f, found = sys._getframe(1), None
     while f is not None:
         name, module = f.f_code.co_name, f.f_globals.get("__name__", "")
-        if module.startswith("scipy.special") and name in (
-                "logsumexp", "softmax", "log_softmax"):
-            return (f" scipy.special.{name} converts its input with np.asarray; use "
-                    f"numhess.special.{name} (same signature) on traced values.")
         top = module.partition(".")[0]
         if top not in ("numpy", "numhess") and f.f_code.co_filename.startswith(_LIBRARIES):
-            if "<locals>" in getattr(f.f_code, "co_qualname", ""):   # a decorator's wrapper:
+            if "<locals>" in getattr(f.f_code, "co_qualname", ""):
                 module, name = next(((g.__module__, g.__name__) for g in f.f_locals.values()
                                      if isinstance(g, types.FunctionType) and "<locals>"
-                                     not in g.__qualname__), (module, name))   # its function
+                                     not in g.__qualname__), (module, name))
             found = ".".join(p for p in module.split(".") if not p.startswith("_")) + \
                 "." + name
         elif found or top not in ("numpy", "numhess"):
