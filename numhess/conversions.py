@@ -47,11 +47,14 @@ def _passing(name):
             return original(a, *args, **kwargs)     # (scipy.special's raise naming ours)
         t = lift(builder_of(a), a)
         copy = kwargs.get("copy", copies)   # True, False, None or an np._CopyMode
-        if t is a and (copy is True or copy == np._CopyMode.ALWAYS
-                       or name in _REORDERS and _reordered(original, t)):
-            # Fortran's order: a C copy of the transpose, seen transposed (its memory in
-            # Fortran's order for a later ravel(order='K'))
-            t = t.T.copy().T if name == "asfortranarray" and t.ndim > 1 else t.copy()
+        fortran = name == "asfortranarray" or kwargs.get("order") == "F"
+        if fortran and t.ndim > 1 and _reordered(_NUMPY["asfortranarray"], t):
+            # a copy in Fortran's order: flat, seen as the shape in Fortran's order (a view
+            # of one dimension, whose memory order ravel(order='K') follows)
+            t = np.reshape(np.ravel(t, "F").copy(), t.shape, order="F")
+        elif t is a and (copy is True or copy == np._CopyMode.ALWAYS
+                         or name in _REORDERS and _reordered(original, t)):
+            t = t.copy()
         ndmin = kwargs.get("ndmin", 0)
         return t.reshape((1,) * (ndmin - t.ndim) + t.shape) if ndmin > t.ndim else t
 

@@ -2556,6 +2556,23 @@ def _bessel_fixed(fid, x):
     return cs.y0(x, 0) if fid == S_Y0 else cs.y1(x, 0)
 
 
+SERIES_FAR = 10.0     # |x| past this: erfcx's and dawsn's derivatives by their series
+SERIES_TERMS = 12     # the first left out is below 1e-14 of the sum at |x| = 10
+
+
+@njit(**_HELPER)
+def _odd_factorial_series(x, sign):
+    """(sum_n c_n, sum_n 2n c_n) over n >= 1 for c_n = sign^n (2n - 1)!! u^n, u = 1 /
+    (2 x^2): the asymptotic series of erfcx's (sign -1) and dawsn's (+1) derivatives."""
+    u = 0.5 / (x * x)
+    c, s1, s2 = sign * u, 0.0, 0.0
+    for n in range(1, SERIES_TERMS + 1):
+        s1 += c
+        s2 += 2.0 * n * c
+        c *= sign * (2.0 * n + 1.0) * u
+    return s1, s2
+
+
 @njit(**_HELPER)
 def _xlogy(c, x):
     """c log x, 0 where c is (x^0 = 1 at x = 0)."""
@@ -2578,12 +2595,20 @@ def _special_rows(fid, a, y, n):
             d2 = f * d1 * d1
         elif fid == S_ERFCX:                         # exp(x^2) erfc(x)
             f = cs.erfcx(x, 0)
-            d1 = 2.0 * (x * f - INV_SQRT_PI)
-            d2 = 2.0 * (f + x * d1)
+            if x > SERIES_FAR:      # (x f - 1/sqrt(pi) cancels: the asymptotic series)
+                s1, s2 = _odd_factorial_series(x, -1.0)
+                d1, d2 = 2.0 * INV_SQRT_PI * s1, -2.0 * INV_SQRT_PI * s2 / x
+            else:
+                d1 = 2.0 * (x * f - INV_SQRT_PI)
+                d2 = 2.0 * (f + x * d1)
         elif fid == S_DAWSN:
             f = cs.dawsn(x, 0)
-            d1 = 1.0 - 2.0 * x * f
-            d2 = -2.0 * (f + x * d1)
+            if abs(x) > SERIES_FAR:     # (1 - 2 x f cancels)
+                s1, s2 = _odd_factorial_series(x, 1.0)
+                d1, d2 = -s1, s2 / x
+            else:
+                d1 = 1.0 - 2.0 * x * f
+                d2 = -2.0 * (f + x * d1)
         elif fid <= S_YV:
             # C'_v = (C_v-1 - C_v+1) / 2 (J, Y), (I_v-1 + I_v+1) / 2, -(K_v-1 + K_v+1) / 2;
             # scaled, g = C e^(c x): g' = C' e^(c x) + c g (c = -sign x for ive, 1 for kve)
@@ -2608,23 +2633,33 @@ def _special_rows(fid, a, y, n):
         elif fid == S_GAMMAINC or fid == S_GAMMAINCC:    # of x, the shape s constant
             s = a[n + i]
             f = cs.gammainc(s, x, 0) if fid == S_GAMMAINC else cs.gammaincc(s, x, 0)
-            d1 = math.exp(_xlogy(s - 1.0, x) - x - math.lgamma(s))
-            d2 = d1 * ((s - 1.0) / x - 1.0)
+            # x^(s-1) e^-x / G(s), and its derivative term by term (finite at x = 0)
+            lg = math.lgamma(s)
+            d1 = math.exp(_xlogy(s - 1.0, x) - x - lg)
+            d2 = (0.0 if s == 1.0 else (s - 1.0) * math.exp(_xlogy(s - 2.0, x) - x - lg)) - d1
             if fid == S_GAMMAINCC:
                 d1, d2 = -d1, -d2
         elif fid == S_BETAINC:                           # of x, the shapes p, q constant
             p, r = a[n + i], a[2 * n + i]
             f = cs.betainc(p, r, x, 0)
             beta = math.lgamma(p) + math.lgamma(r) - math.lgamma(p + r)
-            log1m = 0.0 if r == 1.0 else (r - 1.0) * math.log1p(-x)
-            d1 = math.exp(_xlogy(p - 1.0, x) + log1m - beta)
-            d2 = d1 * ((p - 1.0) / x - (r - 1.0) / (1.0 - x))
+            d1 = math.exp(_xlogy(p - 1.0, x) + _xlogy(r - 1.0, 1.0 - x) - beta)
+            # x^(p-1) (1-x)^(r-1) / B(p, r) differentiated term by term (finite at 0, 1)
+            d2 = (0.0 if p == 1.0 else (p - 1.0) * math.exp(
+                _xlogy(p - 2.0, x) + _xlogy(r - 1.0, 1.0 - x) - beta)) - \
+                (0.0 if r == 1.0 else (r - 1.0) * math.exp(
+                    _xlogy(p - 1.0, x) + _xlogy(r - 2.0, 1.0 - x) - beta))
         else:                                            # S_STDTR: of t, df constant
             df = a[n + i]
             f = cs.stdtr(df, x, 0)
-            d1 = math.exp(math.lgamma(0.5 * (df + 1.0)) - math.lgamma(0.5 * df)
-                          - 0.5 * (df + 1.0) * math.log1p(x * x / df)) / math.sqrt(df * math.pi)
-            d2 = -d1 * (df + 1.0) * x / (df + x * x)
+            if df == math.inf:                           # (SciPy's: the normal's)
+                d1 = math.exp(-0.5 * x * x) / SQRT_2PI
+                d2 = -x * d1
+            else:
+                d1 = math.exp(math.lgamma(0.5 * (df + 1.0)) - math.lgamma(0.5 * df)
+                              - 0.5 * (df + 1.0) * math.log1p(x * x / df)) \
+                    / math.sqrt(df * math.pi)
+                d2 = -d1 * (df + 1.0) * x / (df + x * x)
         y[i], y[n + i], y[2 * n + i] = f, d1, d2
 
 

@@ -51,10 +51,32 @@ for _f in (np.triu, np.tril, np.diag, np.diagflat):
     zero_filling(_f)
 
 
-def _fortran_contiguous(t):
-    """Is t's memory in Fortran's order and not C's (NumPy's orders 'A' and 'K' read it so)?"""
-    flags = L.layout(t).flags
-    return flags.f_contiguous and not flags.c_contiguous
+def _memory(t):
+    """t's flat indices in an array with the strides NumPy's t has, so NumPy's orders 'K'
+    and 'A' applied to it are t's. Known for an array of one dimension and for views of
+    one (x.reshape(3, 4).T): numhess does not follow the memory order NumPy gives other
+    results (a ufunc's of a transposed operand is Fortran's): refused, as is a broadcast
+    (zero strides: no one memory order)."""
+    own = t.base is None
+    strides = L.layout(t).strides if (t if own else t.base).ndim <= 1 else None
+    if strides is None or any(s == 0 and d > 1 for s, d in zip(strides, t.shape)):
+        raise NotImplementedError(
+            "numhess: order 'K' or 'A' of an array whose memory order numhess does not "
+            "follow (of more than one dimension, not a view of a 1-D one, or broadcast); "
+            "give the order ('C' or 'F')")
+    step = [s // 8 for s in strides]
+    lo = sum(s * (d - 1) for s, d in zip(step, t.shape) if s < 0)
+    hi = sum(s * (d - 1) for s, d in zip(step, t.shape) if s > 0)
+    cells = np.empty(hi - lo + 1, np.int64)
+    probe = np.lib.stride_tricks.as_strided(cells[-lo:], t.shape, strides)
+    probe[...] = np.arange(t.size).reshape(t.shape)
+    return probe
+
+
+def _in_order(t, order):
+    """'C' or 'F' for NumPy's order 'A' (and 'K' of a contiguous array) of t."""
+    flags = _memory(t).flags
+    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
 
 
 @implements(np.reshape)
@@ -63,7 +85,7 @@ def _reshape(a, shape=None, order="C", **kw):
     if order == "K":
         raise ValueError("order 'K' is not permitted for reshaping")
     if order == "A":
-        order = "F" if _fortran_contiguous(t) else "C"
+        order = _in_order(t, order)
     if order != "C":
         return L.restructure(t, lambda p: np.reshape(p, shape, order=order))
     return L.reshape(t, kw.get("newshape", shape))
@@ -71,16 +93,13 @@ def _reshape(a, shape=None, order="C", **kw):
 
 @implements(np.ravel)
 def _ravel(a, order="C"):
-    """In order 'K' (as the elements lie in memory) or 'A', by t's memory (a transpose's
-    is its base's order)."""
+    """In order 'K' (as the elements lie in NumPy's memory) or 'A', by the strides
+    NumPy's t has."""
     t = _t(a)
-    lay = L.layout(t)
-    if order == "K" and not (lay.flags.c_contiguous or lay.flags.f_contiguous):
-        mem = np.empty_like(lay)        # positions in t's order of axes in memory, which
-        mem[...] = positions(t)         # NumPy's empty_like keeps
-        return L.gather(t.b, np.ravel(mem, "K"), t.active)
-    if order in ("K", "A"):
-        order = "F" if _fortran_contiguous(t) else "C"
+    if order == "K" and t.size:
+        return L.gather(t.b, positions(t).ravel()[np.ravel(_memory(t), "K")], t.active)
+    if order == "A" and t.size:
+        order = _in_order(t, order)
     return L.restructure(t, lambda p: np.ravel(p, order))
 
 
@@ -627,13 +646,22 @@ if hasattr(np.linalg, "matrix_norm"):        # NumPy 2's array-API norms
 
     # the array API's names for functions NumPy has elsewhere, over the last axes
     for _name, _impl in {
-            "matmul": np.matmul, "tensordot": np.tensordot, "cross": np.cross,
+            "matmul": np.matmul, "tensordot": np.tensordot,
+            "cross": lambda a, b, axis=-1: _cross3(a, b, axis),
             "matrix_transpose": lambda x: np.swapaxes(x, -1, -2),
             "outer": lambda a, b: np.outer(_vector(a), _vector(b)),
             "trace": lambda x, offset=0, dtype=None: np.trace(x, offset, -2, -1),
             "diagonal": lambda x, offset=0: np.diagonal(x, offset, -2, -1),
             "vecdot": lambda a, b, axis=-1: np.sum(a * b, axis=axis)}.items():
         HANDLED[getattr(np.linalg, _name)] = _impl
+
+
+def _cross3(a, b, axis=-1):
+    if np.shape(a)[axis] != 3 or np.shape(b)[axis] != 3:
+        raise ValueError("Both input arrays must be (arrays of) 3-dimensional vectors, "
+                         f"but they are {np.shape(a)[axis]} and {np.shape(b)[axis]} "
+                         "dimensional instead.")
+    return np.cross(a, b, axis=axis)
 
 
 def _vector(a):

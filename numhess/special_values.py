@@ -29,6 +29,9 @@ FUNCTIONS = {
 }
 
 
+BIG = np.finfo(float).max
+
+
 def apply(ufunc, inputs):
     """ufunc(*inputs), one of FUNCTIONS, with a traced input."""
     fid, at = FUNCTIONS[ufunc]
@@ -51,7 +54,9 @@ def apply(ufunc, inputs):
                   np.reshape(_lapack(K.SPECIAL, M, 3 * size, rcond=fid), (3, size)))
     if not x.active:
         return f0
-    # where a derivative overflows (ndtri at 1e-320, gammainc(0.5, x) at 0): SciPy's value
-    # rather than the NaN of inf * d, and NaN derivatives (inf meets a zero cotangent)
-    finite = np.isfinite(f1) & np.isfinite(f2)
-    return np.where(finite, _taylor(f0, f1, f2, delta(x)), f0)
+    # an infinite derivative (ndtri at 1e-320, gammainc(0.5, x) at 0) as the largest
+    # float, and a NaN one (outside the domain, where SciPy's value is NaN: erfinv(2)) as
+    # 0, so the value stays SciPy's (inf or NaN times d would make it NaN) and no NaN
+    # reaches the other elements' derivatives (a branch not taken passes on 0 x NaN)
+    c1, c2 = (np.where(np.isnan(c), 0.0, np.clip(c, -BIG, BIG)) for c in (f1, f2))
+    return _taylor(f0, c1, c2, delta(x))

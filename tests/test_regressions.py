@@ -122,6 +122,24 @@ def test_products_over_an_empty_axis_and_extremes_of_nothing_with_initial():
     np.testing.assert_allclose(g, 2 * x4 + 2 * (np.arange(4) == 1))
 
 
+def test_orders_k_and_a_follow_memory_numhess_knows_or_refuse():
+    """ravel/flatten in order 'K' or 'A' read the memory order of a view of a 1-D array
+    (and of asfortranarray's and asarray(order='F')'s copies); of another array (a
+    ufunc's result, whose order NumPy takes from its operands) or a broadcast they raise
+    rather than guess: (x.T + 1).ravel('K') was C's order, silently."""
+    x = np.arange(12.0)
+    for fn in [lambda z: z.reshape(3, 4).T.ravel("K"),
+               lambda z: np.asarray(z.reshape(3, 4) * 2.0, order="F").ravel("K"),
+               lambda z: np.array(z.reshape(3, 4), order="F").flatten("A")]:
+        np.testing.assert_array_equal(nh.jacfwd(fn)(x) @ x, fn(x))
+    for fn in [lambda z: (z.reshape(3, 4).T + 1.0).ravel("K"),
+               lambda z: np.broadcast_to(z[:4], (3, 4)).ravel("K")]:
+        with pytest.raises(NotImplementedError, match="order 'K' or 'A'"):
+            nh.jacfwd(fn)(x)
+    with pytest.raises(ValueError, match="3-dimensional vectors"):
+        nh.grad(lambda z: np.sum(np.linalg.cross(z[:2], z[2:4])))(x[:4])
+
+
 def test_nested_lists_and_lists_of_arrays_are_arrays():
     # a list was packed one level deep only: [[x0, x1], [x2, 1]] and [x, x**2] raised
     # "np.array() of traced arrays of different sizes" (NumPy makes them (2, 2), (2, n))
