@@ -57,8 +57,7 @@ def _memory(t):
     one (x.reshape(3, 4).T): numhess does not follow the memory order NumPy gives other
     results (a ufunc's of a transposed operand is Fortran's): refused, as is a broadcast
     (zero strides: no one memory order)."""
-    own = t.base is None
-    strides = L.layout(t).strides if (t if own else t.base).ndim <= 1 else None
+    strides = L.layout(t).strides if (t if t.base is None else t.base).ndim <= 1 else None
     if strides is None or any(s == 0 and d > 1 for s, d in zip(strides, t.shape)):
         raise NotImplementedError(
             "numhess: order 'K' or 'A' of an array whose memory order numhess does not "
@@ -73,7 +72,7 @@ def _memory(t):
     return probe
 
 
-def _in_order(t, order):
+def _in_order(t):
     """'C' or 'F' for NumPy's order 'A' (and 'K' of a contiguous array) of t."""
     flags = _memory(t).flags
     return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
@@ -85,7 +84,7 @@ def _reshape(a, shape=None, order="C", **kw):
     if order == "K":
         raise ValueError("order 'K' is not permitted for reshaping")
     if order == "A":
-        order = _in_order(t, order)
+        order = _in_order(t)
     if order != "C":
         return L.restructure(t, lambda p: np.reshape(p, shape, order=order))
     return L.reshape(t, kw.get("newshape", shape))
@@ -99,7 +98,7 @@ def _ravel(a, order="C"):
     if order == "K" and t.size:
         return L.gather(t.b, positions(t).ravel()[np.ravel(_memory(t), "K")], t.active)
     if order == "A" and t.size:
-        order = _in_order(t, order)
+        order = _in_order(t)
     return L.restructure(t, lambda p: np.ravel(p, order))
 
 
