@@ -7,6 +7,7 @@ import numpy as np
 
 from . import blas, fused, progress
 from . import kernels as K
+from .tape import in_place
 
 WORKSPACE_BYTES = 64 * 2 ** 20   # per chunk: tangents plus second-order adjoints
 # The buffers hold every slot (slot e's k values at e * k + j) though the sweeps touch only
@@ -329,7 +330,7 @@ def hessian_vector(rep, cotangent, direction):
     if prog is not None:      # the seeds straight into the buffers, or beside them
         bufs = plan.take()
         tans, adj, adjt = (b[0] for b in bufs)
-        if prog.inputs_aside and direction.flags.c_contiguous and direction.flags.writeable:
+        if prog.inputs_aside and in_place(direction, n):
             tin = direction
         else:
             tans[:n] = direction

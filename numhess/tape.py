@@ -216,6 +216,16 @@ def _second_cotangents_zero(tape):
     return zero
 
 
+_F64 = np.dtype(np.float64)
+
+
+def in_place(a, n):
+    """Can the compiled steps read a where it is (n native float64s, C-contiguous,
+    writable: their signatures' type)?"""
+    return type(a) is np.ndarray and a.dtype is _F64 and a.shape == (n,) and \
+        a.flags.c_contiguous and a.flags.writeable
+
+
 class Tape:
     """An immutable, picklable tape of flat arrays."""
 
@@ -303,7 +313,7 @@ class Tape:
             vals, constants = np.empty(self.total), True
         fused = self.fused
         if lean and not output and fused is not None and fused.inputs_aside and \
-                x.flags.c_contiguous and x.flags.writeable:
+                in_place(x, self.n_in):
             xin = x
         else:
             # (here, not in the kernel: x may be strided or read-only, each another compile)
