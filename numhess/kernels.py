@@ -2573,6 +2573,27 @@ def _odd_factorial_series(x, sign):
     return s1, s2
 
 
+BESSEL_FAR = 50.0     # x past this (and 2 v^2): ive's and kve's derivatives by series
+BESSEL_TERMS = 24
+
+
+@njit(**_HELPER)
+def _scaled_bessel_series(is_k, v, x):
+    """The first and second derivatives of ive(v, x) (kve's: is_k) at a large x, from
+    their asymptotic series A sum_k s_k a_k x^(-k-1/2), a_k = prod_j (4v^2 - (2j-1)^2) /
+    (k! 8^k), s_k = (-1)^k for I, 1 for K, A = 1 / sqrt(2 pi) and sqrt(pi / 2)."""
+    mu = 4.0 * v * v
+    a, p, d1, d2 = 1.0, 1.0 / math.sqrt(x), 0.0, 0.0
+    for k in range(BESSEL_TERMS):
+        term = a * p / x
+        d1 -= (k + 0.5) * term
+        d2 += (k + 0.5) * (k + 1.5) * term / x
+        a *= (mu - (2.0 * k + 1.0) ** 2) / (8.0 * (k + 1.0)) * (1.0 if is_k else -1.0)
+        p /= x
+    scale = math.sqrt(0.5 * math.pi) if is_k else 1.0 / math.sqrt(2.0 * math.pi)
+    return scale * d1, scale * d2
+
+
 @njit(**_HELPER)
 def _xlogy(c, x):
     """c log x, 0 where c is (x^0 = 1 at x = 0)."""
@@ -2619,6 +2640,10 @@ def _special_rows(fid, a, y, n):
                 f = _bessel(kind, scaled, v, x)
             else:
                 f = _bessel_fixed(fid, x)
+            if scaled and x > BESSEL_FAR and x > 2.0 * v * v:    # (C' + c C cancels)
+                d1, d2 = _scaled_bessel_series(kind == 1, v, x)
+                y[i], y[n + i], y[2 * n + i] = f, d1, d2
+                continue
             m1, p1 = _bessel(kind, scaled, v - 1.0, x), _bessel(kind, scaled, v + 1.0, x)
             m2, p2 = _bessel(kind, scaled, v - 2.0, x), _bessel(kind, scaled, v + 2.0, x)
             if kind >= 2:
