@@ -2601,6 +2601,28 @@ def _xlogy(c, x):
 
 
 @njit(**_HELPER)
+def _bessel_derivatives(kind, scaled, v, x, f):
+    """The first and second derivatives at x of the Bessel function (kind, scaled, order
+    v) whose value there is f: C'_v = (C_v-1 - C_v+1) / 2 for J and Y, (I_v-1 + I_v+1) / 2,
+    -(K_v-1 + K_v+1) / 2; scaled, g = C e^(c x), g' = C' e^(c x) + c g (c = -sign x for
+    ive, 1 for kve), by the asymptotic series at large x (where C' + c C cancels)."""
+    if scaled and x > BESSEL_FAR and x > 2.0 * v * v:
+        return _scaled_bessel_series(kind == 1, v, x)
+    m1, p1 = _bessel(kind, scaled, v - 1.0, x), _bessel(kind, scaled, v + 1.0, x)
+    m2, p2 = _bessel(kind, scaled, v - 2.0, x), _bessel(kind, scaled, v + 2.0, x)
+    if kind >= 2:
+        d1, d2 = 0.5 * (m1 - p1), 0.25 * (m2 - 2.0 * f + p2)
+    else:
+        d1, d2 = 0.5 * (m1 + p1), 0.25 * (m2 + 2.0 * f + p2)
+        if kind == 1:
+            d1 = -d1
+    if scaled:
+        c = 1.0 if kind == 1 else -1.0 if x > 0.0 else 1.0 if x < 0.0 else 0.0
+        d1, d2 = d1 + c * f, d2 + 2.0 * c * d1 + c * c * f
+    return d1, d2
+
+
+@njit(**_HELPER)
 def _special_rows(fid, a, y, n):
     """y[:n], y[n:2n], y[2n:]: function fid (S_*) and its first and second derivatives
     at a[:n], its constant arguments (an order, a shape) in a[n:2n] and a[2n:3n]."""
@@ -2631,8 +2653,6 @@ def _special_rows(fid, a, y, n):
                 d1 = 1.0 - 2.0 * x * f
                 d2 = -2.0 * (f + x * d1)
         elif fid <= S_YV:
-            # C'_v = (C_v-1 - C_v+1) / 2 (J, Y), (I_v-1 + I_v+1) / 2, -(K_v-1 + K_v+1) / 2;
-            # scaled, g = C e^(c x): g' = C' e^(c x) + c g (c = -sign x for ive, 1 for kve)
             j = fid - S_I0
             kind, scaled, v = BESSEL_KIND[j], BESSEL_SCALED[j] == 1, float(BESSEL_ORDER[j])
             if v < 0.0:
@@ -2640,21 +2660,7 @@ def _special_rows(fid, a, y, n):
                 f = _bessel(kind, scaled, v, x)
             else:
                 f = _bessel_fixed(fid, x)
-            if scaled and x > BESSEL_FAR and x > 2.0 * v * v:    # (C' + c C cancels)
-                d1, d2 = _scaled_bessel_series(kind == 1, v, x)
-                y[i], y[n + i], y[2 * n + i] = f, d1, d2
-                continue
-            m1, p1 = _bessel(kind, scaled, v - 1.0, x), _bessel(kind, scaled, v + 1.0, x)
-            m2, p2 = _bessel(kind, scaled, v - 2.0, x), _bessel(kind, scaled, v + 2.0, x)
-            if kind >= 2:
-                d1, d2 = 0.5 * (m1 - p1), 0.25 * (m2 - 2.0 * f + p2)
-            else:
-                d1, d2 = 0.5 * (m1 + p1), 0.25 * (m2 + 2.0 * f + p2)
-                if kind == 1:
-                    d1 = -d1
-            if scaled:
-                c = 1.0 if kind == 1 else -1.0 if x > 0.0 else 1.0 if x < 0.0 else 0.0
-                d1, d2 = d1 + c * f, d2 + 2.0 * c * d1 + c * c * f
+            d1, d2 = _bessel_derivatives(kind, scaled, v, x, f)
         elif fid == S_GAMMAINC or fid == S_GAMMAINCC:    # of x, the shape s constant
             s = a[n + i]
             f = cs.gammainc(s, x, 0) if fid == S_GAMMAINC else cs.gammaincc(s, x, 0)

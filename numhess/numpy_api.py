@@ -651,7 +651,7 @@ if hasattr(np.linalg, "matrix_norm"):        # NumPy 2's array-API norms
             "outer": lambda a, b: np.outer(_vector(a), _vector(b)),
             "trace": lambda x, offset=0, dtype=None: np.trace(x, offset, -2, -1),
             "diagonal": lambda x, offset=0: np.diagonal(x, offset, -2, -1),
-            "vecdot": lambda a, b, axis=-1: np.sum(a * b, axis=axis)}.items():
+            "vecdot": lambda a, b, axis=-1: np.vecdot(a, b, axis=axis)}.items():
         HANDLED[getattr(np.linalg, _name)] = _impl
 
 
