@@ -2700,14 +2700,21 @@ def _special_rows(fid, a, y, n):
 # slot, the pairs with atom j, and so is its second-order cotangent: a sweep over every
 # slot costs O(n^2) a direction where O(n) would do. These sweeps run a chunk of k
 # directions (an atom's coordinates reach the same pairs) over the positions their
-# tangents and second-order cotangents reach, found as they go (values of position p at
-# p * k + j, as in the chunked sweeps):
+# tangents and second-order cotangents reach, found as they go:
+# - rows: each position the chunk reaches holds a row of the compact buffers tans and
+#   adjt (its k values at r * k + j), made when first reached. rows[p] is position p's
+#   row; book[0] >> 2 counts the rows in use and book[r] = (p << 2) | marks for row r
+#   of position p, the marks 1: its tangent is listed in tlist, 2: its second-order
+#   cotangent is chained. p has a row when 0 < rows[p] < book[0] >> 2 and
+#   book[rows[p]] >> 2 == p (a sparse set: a chunk starts with one row in use and never
+#   clears rows). Row 0 is zeros, the row of every position without one; rows past those
+#   in use are zeros (each chunk clears its own). A position listed or chained in this
+#   chunk has a row, read as rows[p]; others go through _at. A thread's sweep fills 4
+#   bytes a position (rows), where buffers by position filled 16 k + 8 (the 999-variable
+#   cluster: 2 x 53 MB of its 353).
 # - tlist: positions with a non-zero tangent, one sorted run per instruction (run u at
 #   tlist[tbeg[u]:tbeg[u + 1]], u = t + 1 for instruction t, u = 0 the seeded inputs);
-#   tstamp[p] == cur marks them (cur: the chunk's own number, so nothing is cleared
-#   between chunks but the values at the listed positions);
-# - second-order cotangents: positions chained per owner run (ahead[u], anext, apos),
-#   astamp[p] == cur marks them;
+# - second-order cotangents: positions chained per owner run (ahead[u], anext, apos);
 # - the maps S of supports.py: owner (the run of the instruction that writes each
 #   position, plus one: t + 2 for instruction t, 1 the inputs, 0 inactive), the inverse
 #   index maps of GATHER (its sorted source positions in keys_, the outputs reading each
@@ -2716,6 +2723,97 @@ def _special_rows(fid, a, y, n):
 #   sources lie in (src_run).
 # The first-order cotangents adj are every position's, kept by one adjoint sweep (keep).
 # Tapes with linear algebra never come here (supports.py).
+
+def _ir_row(context, builder, sig, args):
+    """LLVM IR: position p's row (0 if none) and the data pointers of rows and book, for
+    the intrinsics below; args = (rows, book, p, ...)."""
+    i64 = ir.IntType(64)
+    zero = ir.Constant(i64, 0)
+    rp = context.make_array(sig.args[0])(context, builder, value=args[0]).data
+    bp = context.make_array(sig.args[1])(context, builder, value=args[1]).data
+    p = args[2]
+    r = builder.sext(builder.load(builder.gep(rp, [p])), i64)
+    count = builder.ashr(builder.load(bp), ir.Constant(i64, 2))
+    r = builder.select(builder.icmp_unsigned("<", r, count), r, zero)
+    owner = builder.ashr(builder.load(builder.gep(bp, [r])), ir.Constant(i64, 2))
+    return builder.select(builder.icmp_signed("==", owner, p), r, zero), rp, bp
+
+
+def _ir_mark(context, builder, sig, args):
+    """LLVM IR: position p's row, made if it has none, with mark args[3] set; returns
+    (row, whether the mark is new)."""
+    i64 = ir.IntType(64)
+    r, rp, bp = _ir_row(context, builder, sig, args)
+    p, bit = args[2], args[3]
+    row = cgutils.alloca_once_value(builder, r)
+    with builder.if_then(builder.icmp_signed("==", r, ir.Constant(i64, 0))):
+        count4 = builder.load(bp)
+        n = builder.ashr(count4, ir.Constant(i64, 2))
+        builder.store(builder.add(count4, ir.Constant(i64, 4)), bp)
+        builder.store(builder.trunc(n, ir.IntType(32)), builder.gep(rp, [p]))
+        builder.store(builder.shl(p, ir.Constant(i64, 2)), builder.gep(bp, [n]))
+        builder.store(n, row)
+    r = builder.load(row)
+    entry = builder.gep(bp, [r])
+    marks = builder.load(entry)
+    builder.store(builder.or_(marks, bit), entry)
+    return r, builder.icmp_signed("==", builder.and_(marks, bit), ir.Constant(i64, 0))
+
+
+def _contiguous(*types):
+    return all(isinstance(t, nbtypes.Array) and t.ndim == 1 and t.layout == "C"
+               for t in types)
+
+
+# The sparse set's operations are written in LLVM IR: as Numba functions, inlined or
+# not, they took and dropped a reference to each array at every call (a support sweep
+# 3-4x slower than with buffers by position); selects, not branches, test rows, which
+# is never cleared (branches on it were mispredicted at every new position).
+@intrinsic
+def _at(typingctx, rows, book, p):
+    """Position p's row of the compact buffers; 0 (a row of zeros) when it has none."""
+    if _contiguous(rows, book):
+        return int64(rows, book, int64), lambda context, builder, sig, args: _ir_row(
+            context, builder, sig, args)[0]
+
+
+@intrinsic
+def _mark(typingctx, rows, book, p, bit):
+    """2 r + new: position p's row r, made if it has none (its values zeros), with mark
+    bit (1 or 2) set; new = 1 when the mark was not set before."""
+    def codegen(context, builder, sig, args):
+        r, new = _ir_mark(context, builder, sig, args)
+        i64 = ir.IntType(64)
+        return builder.or_(builder.shl(r, ir.Constant(i64, 1)), builder.zext(new, i64))
+    if _contiguous(rows, book):
+        return int64(rows, book, int64, int64), codegen
+
+
+@intrinsic
+def _list(typingctx, rows, book, p, tlist, L):
+    """Append position p to tlist at L unless it is listed (mark 1; a row made if it
+    has none, its values zeros); returns the new length."""
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        _, new = _ir_mark(context, builder, sig, (*args[:3], ir.Constant(i64, 1)))
+        L = args[4]
+        with builder.if_then(new):
+            tp = context.make_array(sig.args[3])(context, builder, value=args[3]).data
+            builder.store(args[2], builder.gep(tp, [L]))
+        return builder.add(L, builder.zext(new, i64))
+    if _contiguous(rows, book, tlist):
+        return int64(rows, book, int64, tlist, int64), codegen
+
+
+@njit(**_HELPER)
+def _to_dense(rows, book, buf, k, p0, n, out, o0):
+    """out[(o0 + i) * k + j] = buf's (tans' or adjt's) row of position p0 + i, i < n: an
+    operand of a product laid out as the dense sweeps' helpers read it."""
+    for i in range(n):
+        x = _at(rows, book, p0 + i) * k
+        for j in range(k):
+            out[U((o0 + i) * k + j)] = buf[U(x + j)]
+
 
 @njit(**_HELPER)
 def _run_of(owner, tlist, tbeg, xo, nx):
@@ -2731,7 +2829,7 @@ def _run_of(owner, tlist, tbeg, xo, nx):
 
 
 @njit(**_HELPER)
-def _mapped_run(owner, tlist, tbeg, tstamp, cur, xo, dx, nx, yo, n, L):
+def _mapped_run(rows, book, owner, tlist, tbeg, xo, dx, nx, yo, n, L):
     """Append to tlist (from L) the outputs of an elementwise op that read a position of
     operand [xo, xo + nx) with a non-zero tangent (all n of them for a broadcast one);
     returns the new length."""
@@ -2740,17 +2838,10 @@ def _mapped_run(owner, tlist, tbeg, tstamp, cur, xo, dx, nx, yo, n, L):
         return L
     if dx == 0:
         for i in range(n):
-            if tstamp[yo + i] != cur:
-                tstamp[yo + i] = cur
-                tlist[L] = yo + i
-                L += 1
+            L = _list(rows, book, yo + i, tlist, L)
         return L
     for r in range(i0, i1):
-        q = yo + tlist[r] - xo
-        if tstamp[q] != cur:
-            tstamp[q] = cur
-            tlist[L] = q
-            L += 1
+        L = _list(rows, book, yo + tlist[r] - xo, tlist, L)
     return L
 
 
@@ -2785,10 +2876,10 @@ def _merge(tlist, start, mid, end):
 
 
 @njit(**_JIT)
-def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
+def support_tangent(T, S, vals, ivals, rows, book, tans, k, tlist, tbeg, scr):
     """Tangents of k directions over their support. On entry tlist[:tbeg[1]] holds the
-    seeded input positions (sorted, stamped, their tangents set; tbeg[0] = 0); every
-    other tangent is zero. Fills the run of each instruction; returns tlist's length."""
+    seeded input positions (sorted, listed, their tangents set; tbeg[0] = 0) and they
+    are the only rows. Fills the run of each instruction; returns tlist's length."""
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
     owner, key_beg, keys_, val_beg, vals_, src_beg, src_run = S
@@ -2806,30 +2897,32 @@ def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
                     bo = off[b[t]]
                     db = 1 if size[b[t]] == n else 0
                     if sact[a[t]]:
-                        L = _mapped_run(owner, tlist, tbeg, tstamp, cur, ao, da, size[a[t]],
-                                        yo, n, L)
+                        L = _mapped_run(rows, book, owner, tlist, tbeg, ao, da,
+                                        size[a[t]], yo, n, L)
                     if sact[b[t]]:
-                        L2 = _mapped_run(owner, tlist, tbeg, tstamp, cur, bo, db,
+                        L2 = _mapped_run(rows, book, owner, tlist, tbeg, bo, db,
                                          size[b[t]], yo, n, L)
                         if L2 > L > start:
                             _merge(tlist, start, L, L2)
                         L = L2
                 else:
-                    L = _mapped_run(owner, tlist, tbeg, tstamp, cur, ao, ONE, n, yo, n, L)
+                    L = _mapped_run(rows, book, owner, tlist, tbeg, ao, ONE, n, yo,
+                                    n, L)
                 if o < UNARY_END:
-                    _support_unary_tangent(vals, tans, k, o, fp[t], ao, yo, tlist[start:L],
-                                           scr)
+                    _support_unary_tangent(vals, rows, book, tans, k, o, fp[t], ao, yo,
+                                           tlist[start:L], scr)
                 elif o < BINARY_END:
-                    _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, sact[a[t]],
-                                            sact[b[t]], tlist[start:L], scr)
+                    _support_binary_tangent(vals, rows, book, tans, k, o, ao, bo, yo, da, db,
+                                            sact[a[t]], sact[b[t]], tlist[start:L], scr)
                 else:
                     co = off[c[t]]
                     dc = 1 if size[c[t]] == n else 0
                     for r in range(start, L):
                         i = tlist[r] - yo
                         src = ao + i * da if vals[co + i * dc] != 0.0 else bo + i * db
+                        w, x = rows[U(yo + i)] * k, _at(rows, book, src) * k
                         for j in range(k):
-                            tans[U((yo + i) * k + j)] = tans[U(src * k + j)]
+                            tans[U(w + j)] = tans[U(x + j)]
             elif o == GATHER:
                 q = pi[t]
                 g0 = val_beg[t]
@@ -2841,7 +2934,7 @@ def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
                     pass
                 elif n <= 4 * reach:     # fewer outputs than lookups: read them all
                     for i in range(n):
-                        if tstamp[ipool[q + i]] == cur:
+                        if book[_at(rows, book, ipool[q + i])] & 1:
                             tlist[L] = yo + i
                             L += 1
                 else:
@@ -2857,58 +2950,69 @@ def support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr):
                     _sort(tlist[start:L])    # each output reads one source: no repeats
                 for r in range(start, L):
                     p = tlist[r]
-                    tstamp[p] = cur
-                    src = ipool[q + p - yo]
+                    w = (_mark(rows, book, p, 1) >> 1) * k
+                    x = rows[U(ipool[q + p - yo])] * k
                     for j in range(k):
-                        tans[U(p * k + j)] = tans[U(src * k + j)]
+                        tans[U(w + j)] = tans[U(x + j)]
             elif o == SCATTER:
                 xo, q = off[a[t]], pi[t]
                 i0, i1 = _run_of(owner, tlist, tbeg, xo, size[a[t]])
                 for r in range(i0, i1):
                     p = yo + ipool[q + tlist[r] - xo]
-                    if tstamp[p] != cur:
-                        tstamp[p] = cur
-                        tlist[L] = p
-                        L += 1
-                        for j in range(k):
-                            tans[U(p * k + j)] = 0.0
+                    L = _list(rows, book, p, tlist, L)
+                    w, x = rows[U(p)] * k, rows[U(tlist[r])] * k
                     for j in range(k):
-                        tans[U(p * k + j)] += tans[U(tlist[r] * k + j)]
+                        tans[U(w + j)] += tans[U(x + j)]
                 _sort(tlist[start:L])
             elif o == SUMALL:
                 i0, i1 = _run_of(owner, tlist, tbeg, off[a[t]], size[a[t]])
                 if i1 > i0:
-                    for j in range(k):
-                        acc = 0.0
-                        for r in range(i0, i1):
-                            acc += tans[U(tlist[r] * k + j)]
-                        tans[U(yo * k + j)] = acc
-                    tstamp[yo] = cur
-                    tlist[L] = yo
-                    L += 1
+                    L = _list(rows, book, yo, tlist, L)
+                    w = rows[U(yo)] * k
+                    for r in range(i0, i1):
+                        x = rows[U(tlist[r])] * k
+                        for j in range(k):
+                            tans[U(w + j)] += tans[U(x + j)]
             elif o == MATMUL:
                 ia0, ia1 = _run_of(owner, tlist, tbeg, off[a[t]], size[a[t]])
                 ib0, ib1 = _run_of(owner, tlist, tbeg, off[b[t]], size[b[t]])
                 if ia1 > ia0 or ib1 > ib0:     # the whole product, as in the dense sweep
-                    _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                                    sact[a[t]] and ia1 > ia0, sact[b[t]] and ib1 > ib0)
-                    for i in range(n):
-                        tstamp[yo + i] = cur
-                        tlist[L] = yo + i
-                        L += 1
+                    L = _support_matmul_tangent(vals, rows, book, tans, k, ipool, pi[t],
+                                                off[a[t]], off[b[t]], yo, size[a[t]], size[b[t]], n,
+                                                sact[a[t]] and ia1 > ia0, sact[b[t]] and ib1 > ib0,
+                                                tlist, L)
             else:   # MAXRED, MINRED, SORT: a gather through the forward sweep's index map
                 xo, w = off[a[t]], iw[t]
                 i0, i1 = _run_of(owner, tlist, tbeg, xo, size[a[t]])
                 if i1 > i0:
                     for i in range(n):
                         src = xo + ivals[w + i]
-                        if tstamp[src] == cur:
-                            tstamp[yo + i] = cur
+                        if book[_at(rows, book, src)] & 1:
+                            L = _list(rows, book, yo + i, tlist, L)
+                            z, x = rows[U(yo + i)] * k, rows[U(src)] * k
                             for j in range(k):
-                                tans[U((yo + i) * k + j)] = tans[U(src * k + j)]
-                            tlist[L] = yo + i
-                            L += 1
+                                tans[U(z + j)] = tans[U(x + j)]
         tbeg[t + 2] = L
+    return L
+
+
+@njit(**_HELPER)
+def _support_matmul_tangent(vals, rows, book, tans, k, ipool, q, ao, bo, yo, na_, nb_, n,
+                            act_a, act_b, tlist, L):
+    """A product's tangents, all n of them listed: the operands copied side by side into
+    dense buffers (A's at 0, B's at na_, the result's at na_ + nb_) for _matmul_tangent."""
+    v = np.empty(na_ + nb_)
+    _copy(v[:na_], vals[ao:ao + na_])
+    _copy(v[na_:], vals[bo:bo + nb_])
+    d = np.empty((na_ + nb_ + n) * k)
+    _to_dense(rows, book, tans, k, ao, na_, d, ZERO)
+    _to_dense(rows, book, tans, k, bo, nb_, d, na_)
+    _matmul_tangent(v, d, k, ipool, q, ZERO, na_, na_ + nb_, act_a, act_b)
+    for i in range(n):
+        L = _list(rows, book, yo + i, tlist, L)
+        w, x = rows[U(yo + i)] * k, (na_ + nb_ + i) * k
+        for j in range(k):
+            tans[U(w + j)] = d[U(x + j)]
     return L
 
 
@@ -2937,24 +3041,27 @@ def _binary_derivs_at(o, vals, ao, bo, yo, da, db, els, shift, m, scr):
 
 
 @njit(**_HELPER)
-def _support_unary_tangent(vals, tans, k, o, p, xo, yo, run, scr):
+def _support_unary_tangent(vals, rows, book, tans, k, o, p, xo, yo, run, scr):
     for s in range(0, run.size, TILE):
         m = min(TILE, run.size - s)
         _unary_derivs_at(o, p, vals, xo, yo, run[s:], yo, m, scr)
         for r in range(m):
             i = run[s + r] - yo
+            y, x = rows[U(yo + i)] * k, rows[U(xo + i)] * k
             for j in range(k):
-                tans[U((yo + i) * k + j)] = scr[2, r] * tans[U((xo + i) * k + j)]
+                tans[U(y + j)] = scr[2, r] * tans[U(x + j)]
 
 
 @njit(**_HELPER)
-def _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, act_a, act_b, run, scr):
+def _support_binary_tangent(vals, rows, book, tans, k, o, ao, bo, yo, da, db, act_a, act_b,
+                            run, scr):
     for s in range(0, run.size, TILE):
         m = min(TILE, run.size - s)
         _binary_derivs_at(o, vals, ao, bo, yo, da, db, run[s:], yo, m, scr)
         for r in range(m):
             i = run[s + r] - yo
-            ia, ib, y = (ao + i * da) * k, (bo + i * db) * k, (yo + i) * k
+            ia, ib = _at(rows, book, ao + i * da) * k, _at(rows, book, bo + i * db) * k
+            y = rows[U(yo + i)] * k
             for j in range(k):
                 v = 0.0
                 if act_a:
@@ -2965,33 +3072,35 @@ def _support_binary_tangent(vals, tans, k, o, ao, bo, yo, da, db, act_a, act_b, 
 
 
 @njit(**_HELPER)
-def _push(q, v, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na):
-    """adjt[q[r]] += v[r] (k values each, at v[r * k:]) for r < m, chaining each position
-    to its owner's run the first time; returns the chains' length. (Buffered: a call per
-    element, with its arrays' reference counts, cost ten times the update.)"""
+def _push(q, v, m, k, rows, book, adjt, owner, ahead, anext, apos, na):
+    """Add v[r] (k values each, at v[r * k:]) to the second-order cotangents of positions
+    q[r], r < m, chaining each to its owner's run the first time; returns the chains'
+    length. (Buffered: a call per element, with its arrays' reference counts, cost ten
+    times the update.)"""
     for r in range(m):
         p = q[r]
-        if astamp[p] != cur:
-            astamp[p] = cur
+        x = _mark(rows, book, p, 2)
+        if x & 1:
             u = owner[p] - 1
             apos[na] = p
             anext[na] = ahead[u]
             ahead[u] = na
             na += 1
+        x = (x >> 1) * k
         for j in range(k):
-            adjt[U(p * k + j)] += v[U(r * k + j)]
+            adjt[U(x + j)] += v[U(r * k + j)]
     return na
 
 
 @njit(**_JIT)
-def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astamp, cur,
-                            tlist, tbeg, ahead, anext, apos, scr, idx, kv):
+def support_adjoint_tangent(T, S, vals, ivals, rows, book, tans, adjt, adj, k, tlist, tbeg, ahead,
+                            anext, apos, scr, idx, kv):
     """The second-order cotangents of k directions over their support (the reverse of
-    support_tangent, whose runs it reads). adj holds every position's first-order
-    cotangent (kept); adjt is zero. On exit the inputs' chain (ahead[0]) lists the
-    positions of the Hessian column's non-zeros, adjt holding them, and adjt is zero at
-    every other position. Returns the number of chained positions. scr: (8, TILE)
-    floats, idx: (3, TILE) ints, kv: (2, TILE * k) floats."""
+    support_tangent, whose runs and rows it reads). adj holds every position's
+    first-order cotangent (kept). On exit the inputs' chain (ahead[0]) lists the
+    positions of the Hessian column's non-zeros, their rows of adjt holding them.
+    Returns the number of chained positions. scr: (8, TILE) floats, idx: (3, TILE)
+    ints, kv: (2, TILE * k) floats."""
     (op, out, a, b, c, pi, fp, iw, off, size, sact, ipool, cpos, fpool, pact, tused,
      gzero) = unpack(T)
     owner, key_beg, keys_, val_beg, vals_, src_beg, src_run = S
@@ -3022,36 +3131,29 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
                     els[m] = apos[e] - yo
                     e = anext[e]
                     m += 1
-                elif astamp[tlist[r]] != cur:
+                elif (book[_at(rows, book, tlist[r])] & 2) == 0:
                     els[m] = tlist[r] - yo
                     r += 1
                     m += 1
                 else:
                     r += 1
                 if m == TILE or m > 0 and e < 0 and r >= r1:
-                    na = _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur,
-                                              owner, ahead, anext, apos, na, idx, m, scr, kv)
+                    na = _support_elementwise(rule, vals, rows, book, tans, adjt, adj, k, owner,
+                                              ahead, anext, apos, na, idx, m, scr, kv)
                     m = ZERO
         elif o == MATMUL:
             if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
-                ao, bo, act_a, act_b = off[a[t]], off[b[t]], sact[a[t]], sact[b[t]]
-                _matmul_adjoint(vals, adjt, k, ipool, pi[t], ao, bo, yo, act_a, act_b, ZERO)
-                _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], ao, bo, yo, act_a,
-                              act_b)
-                adjt[yo * k:(yo + n) * k] = 0.0
-                pv[:] = 0.0             # chained only: the products added the values
-                if act_a:
-                    na = _push_range(off[a[t]], size[a[t]], k, pq, pv, adjt, astamp, cur,
-                                     owner, ahead, anext, apos, na)
-                if act_b:
-                    na = _push_range(off[b[t]], size[b[t]], k, pq, pv, adjt, astamp, cur,
-                                     owner, ahead, anext, apos, na)
+                na = _support_matmul_adjoint(vals, rows, book, tans, adjt, adj, k, ipool, pi[t],
+                                             off[a[t]], off[b[t]], yo, size[a[t]], size[b[t]], n,
+                                             sact[a[t]], sact[b[t]], owner, ahead, anext, apos, na,
+                                             pq, pv)
         elif o == SUMALL:
             if ahead[u] >= 0:
+                w = rows[U(yo)] * k
                 for j in range(k):
-                    pv[j::k] = adjt[U(yo * k + j)]
-                    adjt[U(yo * k + j)] = 0.0
-                na = _push_range(off[a[t]], size[a[t]], k, pq, pv, adjt, astamp, cur, owner,
+                    pv[j::k] = adjt[U(w + j)]
+                    adjt[U(w + j)] = 0.0
+                na = _push_range(off[a[t]], size[a[t]], k, pq, pv, rows, book, adjt, owner,
                                  ahead, anext, apos, na)
         else:       # linear maps of the result's own second-order cotangents
             xo = off[a[t]]
@@ -3084,38 +3186,84 @@ def support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astam
                             h1 = 0
                 else:   # MAXRED, MINRED, SORT
                     src = xo + ivals[iw[t] + i]
+                w = rows[U(p)] * k
                 for h in range(h0, h1):
                     if m == TILE:
-                        na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos,
+                        na = _push(pq, pv, m, k, rows, book, adjt, owner, ahead, anext, apos,
                                    na)
                         m = ZERO
                     pq[m] = xo + vals_[g0 + h] if o == SCATTER else src
                     for j in range(k):
-                        pv[U(m * k + j)] = adjt[U(p * k + j)]
+                        pv[U(m * k + j)] = adjt[U(w + j)]
                     m += 1
                 for j in range(k):
-                    adjt[U(p * k + j)] = 0.0
+                    adjt[U(w + j)] = 0.0
                 if m == TILE:
-                    na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
+                    na = _push(pq, pv, m, k, rows, book, adjt, owner, ahead, anext, apos, na)
                     m = ZERO
-            na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
+            na = _push(pq, pv, m, k, rows, book, adjt, owner, ahead, anext, apos, na)
     return na
 
 
 @njit(**_HELPER)
-def _push_range(q0, count, k, pq, pv, adjt, astamp, cur, owner, ahead, anext, apos, na):
+def _push_range(q0, count, k, pq, pv, rows, book, adjt, owner, ahead, anext, apos, na):
     """_push of positions q0..q0+count, each adding the same k values (pv filled in)."""
     for s in range(0, count, TILE):
         m = min(TILE, count - s)
         for r in range(m):
             pq[r] = q0 + s + r
-        na = _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
+        na = _push(pq, pv, m, k, rows, book, adjt, owner, ahead, anext, apos, na)
     return na
 
 
 @njit(**_HELPER)
-def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahead, anext,
-                         apos, na, idx, m, scr, kv):
+def _support_matmul_adjoint(vals, rows, book, tans, adjt, adj, k, ipool, q, ao, bo, yo, na_, nb_, n,
+                            act_a, act_b, owner, ahead, anext, apos, na, pq, pv):
+    """A product's second-order rules, every active operand position pushed: the operands
+    and result copied side by side into dense buffers (A's at 0, B's at na_, the
+    result's at na_ + nb_) for _matmul_adjoint and _matmul_cross."""
+    co = na_ + nb_
+    v = np.empty(co)
+    _copy(v[:na_], vals[ao:ao + na_])
+    _copy(v[na_:], vals[bo:bo + nb_])
+    g = np.empty(co + n)                # first-order cotangents: the result's are read
+    _copy(g[co:], adj[yo:yo + n])
+    d = np.empty(co * k)
+    _to_dense(rows, book, tans, k, ao, na_, d, ZERO)
+    _to_dense(rows, book, tans, k, bo, nb_, d, na_)
+    dg = np.zeros((co + n) * k)
+    _to_dense(rows, book, adjt, k, yo, n, dg, co)
+    _matmul_adjoint(v, dg, k, ipool, q, ZERO, na_, co, act_a, act_b, ZERO)
+    _matmul_cross(v, d, g, dg, k, ipool, q, ZERO, na_, co, act_a, act_b)
+    for i in range(n):
+        w = _at(rows, book, yo + i) * k
+        for j in range(k):
+            adjt[U(w + j)] = 0.0
+    if act_a:
+        na = _push_dense(dg, ZERO, ao, na_, k, pq, pv, rows, book, adjt, owner, ahead, anext,
+                         apos, na)
+    if act_b:
+        na = _push_dense(dg, na_, bo, nb_, k, pq, pv, rows, book, adjt, owner, ahead, anext,
+                         apos, na)
+    return na
+
+
+@njit(**_HELPER)
+def _push_dense(d, o0, p0, count, k, pq, pv, rows, book, adjt, owner, ahead, anext, apos, na):
+    """_push of positions p0..p0+count, adding d's k values at (o0 + i) * k."""
+    for s in range(0, count, TILE):
+        m = min(TILE, count - s)
+        for r in range(m):
+            pq[r] = p0 + s + r
+            for j in range(k):
+                pv[U(r * k + j)] = d[U((o0 + s + r) * k + j)]
+        na = _push(pq, pv, m, k, rows, book, adjt, owner, ahead, anext, apos, na)
+    return na
+
+
+@njit(**_HELPER)
+def _support_elementwise(rule, vals, rows, book, tans, adjt, adj, k, owner, ahead, anext, apos, na,
+                         idx, m, scr, kv):
     """The second-order rule of an elementwise instruction at its elements idx[0, :m];
     rule = (opcode, parameter, operand offsets a, b, result offset, a and b full (1) or
     broadcast (0), a and b active): scalars, so a call costs no reference counts."""
@@ -3128,7 +3276,7 @@ def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahe
         for r in range(m):
             i = els[r]
             g = adj[yo + i]
-            y, x = (yo + i) * k, (ao + i) * k
+            y, x = rows[U(yo + i)] * k, _at(rows, book, ao + i) * k
             for j in range(k):
                 v = d1[r] * adjt[U(y + j)]
                 adjt[U(y + j)] = 0.0
@@ -3136,13 +3284,14 @@ def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahe
                     v += d2[r] * g * tans[U(x + j)]
                 pv[U(r * k + j)] = v
             pq[r] = ao + i
-        return _push(pq, pv, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
+        return _push(pq, pv, m, k, rows, book, adjt, owner, ahead, anext, apos, na)
     _binary_derivs_at(o, vals, ao, bo, yo, da, db, els, ZERO, m, scr)
     qb, va, vb = idx[2], kv[0], kv[1]
     for r in range(m):
         i = els[r]
         g = adj[yo + i]
-        y, ia, ib = (yo + i) * k, (ao + i * da) * k, (bo + i * db) * k
+        y = rows[U(yo + i)] * k
+        ia, ib = _at(rows, book, ao + i * da) * k, _at(rows, book, bo + i * db) * k
         for j in range(k):
             gt = adjt[U(y + j)]
             adjt[U(y + j)] = 0.0
@@ -3163,28 +3312,29 @@ def _support_elementwise(rule, vals, tans, adj, adjt, k, astamp, cur, owner, ahe
             vb[U(r * k + j)] = v_b
         pq[r], qb[r] = ao + i * da, bo + i * db
     if act_a:
-        na = _push(pq, va, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
+        na = _push(pq, va, m, k, rows, book, adjt, owner, ahead, anext, apos, na)
     if act_b:
-        na = _push(qb, vb, m, k, adjt, astamp, cur, owner, ahead, anext, apos, na)
+        na = _push(qb, vb, m, k, rows, book, adjt, owner, ahead, anext, apos, na)
     return na
 
 
 @njit(**_JIT)
-def support_hessian(T, S, vals, ivals, adj, starts, k, n_dirs, stamp0, H, tans, adjt, tstamp,
-                    astamp, tlist, tbeg, ahead, anext, apos):
+def support_hessian(T, S, vals, ivals, adj, starts, k, n_dirs, H, rows, book, tans, adjt,
+                    tlist, tbeg, ahead, anext, apos):
     """H[:, d] for the directions d of the chunks d0..d0+k-1 (d0 in starts, d < n_dirs):
     the Hessian's columns of the output whose first-order cotangents adj holds (kept),
-    a chunk at a time over its support. Chunk ci stamps with stamp0 + ci + 1 (the stamp
-    arrays hold smaller ones). Returns the positions the chunks reached (tangents and
-    second-order cotangents). Threads run it on disjoint chunks (supports.py): Numba's
-    parallel build of this loop ran each chunk 1.7x slower."""
+    a chunk at a time over its support, in the compact buffers (rows, book, tans, adjt:
+    see above) and lists of a thread's workspace; tans and adjt are zero on entry and
+    left so. Returns the positions the chunks reached (tangents and second-order
+    cotangents). Threads run it on disjoint chunks (supports.py): Numba's parallel
+    build of this loop ran each chunk 1.7x slower."""
     T, vals, ivals, adj, starts, H = (_borrowed(T), _borrowed(vals), _borrowed(ivals),
                                       _borrowed(adj), _borrowed(starts), _borrowed(H))
     S = (_borrowed(S[0]), _borrowed(S[1]), _borrowed(S[2]), _borrowed(S[3]), _borrowed(S[4]),
          _borrowed(S[5]), _borrowed(S[6]))
-    tans, adjt, tstamp, astamp, tlist = (_borrowed(tans), _borrowed(adjt), _borrowed(tstamp),
-                                         _borrowed(astamp), _borrowed(tlist))
-    tbeg, ahead, anext, apos = _borrowed(tbeg), _borrowed(ahead), _borrowed(anext), _borrowed(apos)
+    rows, book, tans, adjt = _borrowed(rows), _borrowed(book), _borrowed(tans), _borrowed(adjt)
+    tlist, tbeg, ahead, anext, apos = (_borrowed(tlist), _borrowed(tbeg), _borrowed(ahead),
+                                       _borrowed(anext), _borrowed(apos))
     scr = _scratch(8, TILE)
     idx = np.empty((3, TILE), np.int64)
     kv = np.empty((2, TILE * k))
@@ -3192,26 +3342,25 @@ def support_hessian(T, S, vals, ivals, adj, starts, k, n_dirs, stamp0, H, tans, 
     for ci in range(starts.size):
         d0 = starts[ci]
         nv = min(k, n_dirs - d0)
-        cur = stamp0 + ci + 1
+        book[0] = 1 << 2        # one row in use: row 0
         tbeg[0], tbeg[1] = 0, nv
         for j in range(nv):
             tlist[j] = d0 + j
-            tans[U((d0 + j) * k + j)] = 1.0
-            tstamp[d0 + j] = cur
-        L = support_tangent(T, S, vals, ivals, tans, k, tstamp, cur, tlist, tbeg, scr)
-        na = support_adjoint_tangent(T, S, vals, ivals, tans, adj, adjt, k, tstamp, astamp,
-                                     cur, tlist, tbeg, ahead, anext, apos, scr, idx, kv)
+            w = _mark(rows, book, d0 + j, 1) >> 1
+            tans[U(w * k + j)] = 1.0
+        L = support_tangent(T, S, vals, ivals, rows, book, tans, k, tlist, tbeg, scr)
+        na = support_adjoint_tangent(T, S, vals, ivals, rows, book, tans, adjt, adj, k, tlist, tbeg,
+                                     ahead, anext, apos, scr, idx, kv)
         e = ahead[0]
         while e >= 0:
             p = apos[e]
+            w = rows[U(p)] * k
             for j in range(nv):
-                H[p, U(d0 + j)] = adjt[U(p * k + j)]
-            for j in range(k):
-                adjt[U(p * k + j)] = 0.0
+                H[p, U(d0 + j)] = adjt[U(w + j)]
             e = anext[e]
-        for r in range(L):
-            for j in range(k):
-                tans[U(tlist[r] * k + j)] = 0.0
+        for i in range((book[0] >> 2) * k):     # the rows zeros again for the next chunk
+            tans[i] = 0.0
+            adjt[i] = 0.0
         reach += L + na
     return reach
 

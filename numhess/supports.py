@@ -69,31 +69,22 @@ def maps(tape):
 
 
 class _Workspace:
-    """The buffers of one thread's support sweep, kept with the tape between calls
-    (fresh ones cost their page faults at every call): tangents and second-order
-    cotangents are zero between chunks, and `used` counts the stamps handed out, so
-    chunk numbers continue from call to call and the stamp arrays are never cleared."""
-    __slots__ = ("arrays", "used")
-    STAMPS = 2 ** 31 - 1      # int32
+    """The buffers of one thread's support sweep (kernels.support_hessian), kept with the
+    tape between calls (fresh ones cost their page faults at every call). Only rows, an
+    int32 a position, fills as chunks reach positions; the compact buffers and lists
+    fill as far as one chunk reaches (np.empty and np.zeros of a large size map no
+    page until written)."""
+    __slots__ = ("arrays",)
 
     def __init__(self, tape, k):
         total, runs = tape.total, tape.op.size + 2
-        # np.zeros and np.empty of this size map pages lazily: lists touch what they hold
-        # (tlist has room for twice the positions: kernels._merge writes past its end)
-        self.arrays = (np.zeros(total * k), np.zeros(total * k), np.zeros(total, np.int32),
-                       np.zeros(total, np.int32), np.empty(2 * total, np.int64),
+        rows = total + 1                     # and row 0, of zeros
+        # rows, book, tans and adjt (zeros), then the lists: tlist has room for twice the
+        # positions (kernels._merge writes past its end), tbeg, ahead, anext, apos
+        self.arrays = (np.empty(total, np.int32), np.empty(rows, np.int64),
+                       np.zeros(rows * k), np.zeros(rows * k), np.empty(2 * total, np.int64),
                        np.empty(runs, np.int64), np.empty(runs, np.int64),
                        np.empty(total, np.int64), np.empty(total, np.int64))
-        self.used = 0
-
-    def stamps(self, count):
-        """The first of count fresh stamps."""
-        if self.used + count >= self.STAMPS:
-            self.arrays[2][:] = 0
-            self.arrays[3][:] = 0
-            self.used = 0
-        self.used += count
-        return self.used - count
 
 
 def _kept_adjoint(rep, w):
@@ -127,7 +118,7 @@ def _sweep(rep, S, adj, starts, k, workers, H=None):
         except IndexError:
             ws = _Workspace(tape, k)
         reach[w] = K.support_hessian(tape.packed, S, rep.vals, rep.ivals, adj, parts[w], k,
-                                     n, ws.stamps(parts[w].size), H, *ws.arrays)
+                                     n, H, *ws.arrays)
         stack.append(ws)     # clean again: only a complete sweep's workspace is kept
 
     with blas.held(tape, k):
