@@ -274,7 +274,7 @@ SINC_SERIES = 1e-3    # |pi x| below this, sinc by its Taylor series (error < 1e
 def _sinc(x):
     """sin(pi x) / (pi x), 1 at 0. Near 0 its series, so derivatives there are right."""
     y = np.pi * _t(x)
-    small = np.abs(y.value) < SINC_SERIES
+    small = np.abs(y) < SINC_SERIES           # traced: recomputed at every point
     safe = np.where(small, 1.0, y)                # no 0/0 in the branch not taken
     y2 = y * y
     return np.where(small, 1.0 - y2 / 6.0 + y2 * y2 / 120.0, np.sin(safe) / safe)

@@ -3,6 +3,9 @@ table in cases.py: points where they change form, guards that retrace, and refus
 import numpy as np
 import pytest
 
+from numpy.polynomial import chebyshev, hermite, hermite_e, laguerre, legendre
+from numpy.polynomial import polynomial as P
+
 import numhess as nh
 
 
@@ -17,6 +20,54 @@ def test_sinc_at_zero_has_its_derivatives():
         y = np.pi * t
         exact = np.pi ** 2 * ((2 - y * y) * np.sin(y) - 2 * y * np.cos(y)) / y ** 3
         assert h == pytest.approx(exact, rel=1e-6, abs=1e-9)
+
+
+def test_sinc_series_follows_the_point():
+    """The choice between the series and sin(y) / y is made at every point, not at the
+    trace's: traced at 0 and replayed away from it, and the other way round."""
+    def exact(t):               # sinc'(t), by its series near 0 (the formula cancels)
+        y = np.pi * t
+        return np.pi * (-y / 3 + y ** 3 / 30) if abs(y) < 1e-2 else (
+            np.cos(y) - np.sinc(t)) / t
+    for points in ([0.0, 0.5, 1e-5, -2.5], [0.5, 0.0, -2.5, 1e-5]):
+        vg = nh.value_and_grad(lambda x: np.sinc(x))
+        for t in points:
+            value, grad = vg(t)
+            assert value == pytest.approx(np.sinc(t), rel=1e-14)
+            assert grad == pytest.approx(exact(t), rel=1e-9, abs=1e-12)
+    x = np.array([0.3, 0.0, -1.2, 0.5])
+    jac = nh.jacrev(np.sinc)
+    jac(np.array([0.2, 0.7, 1.1, -0.4]))          # traced where no element is small
+    np.testing.assert_allclose(jac(x), np.diag([exact(t) for t in x]), rtol=1e-9,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: P.polyvalfromroots(x[:3], [1.0, 2.0, 3.0]) ** 2,
+    lambda x: P.polyvalfromroots(x[:2], x[2:5]),
+    lambda x: P.polyval(x[4:6], x[:4].reshape(2, 2)),
+    lambda x: hermite.hermval(x[:2], [[1.0, 2.0], [3.0, 4.0]]) * x[2],
+    lambda x: chebyshev.chebval(x[:3].reshape(3, 1), x[3:7].reshape(2, 2)),
+    lambda x: legendre.legval(x[:2], np.ones((3, 2))) * laguerre.lagval(x[2], x[3:6]),
+    lambda x: hermite_e.hermeval(x[:2], x[2:8].reshape(3, 2)),
+], ids=["roots", "traced roots", "2-D coefficients", "hermval", "chebval of 2-D x",
+        "legval lagval", "hermeval"])
+def test_numpy_polynomial_evaluators_broadcast_a_traced_x(f):
+    """numpy.polynomial's evaluators give the coefficients x's dimensions only for an
+    ndarray x: with a traced x they met it elementwise (polyvalfromroots(x, [1, 2, 3])
+    was another number, silently). Their values are NumPy's; derivatives against
+    finite differences."""
+    x = np.array([0.3, -0.7, 1.1, 0.4, 0.9, -0.2, 0.5, 0.8])
+    value, pull = nh.vjp(f, x)
+    np.testing.assert_allclose(value, f(x), rtol=1e-14)
+    step = 1e-6
+    for d in np.eye(8)[:4]:
+        fd = (f(x + step * d) - f(x - step * d)) / (2 * step)
+        np.testing.assert_allclose(nh.jacfwd(f)(x) @ d, fd, rtol=1e-6, atol=1e-8)
+    F = lambda x: np.sum(f(x) ** 2)
+    H, Hd = nh.hessian(F)(x), np.array([(nh.grad(F)(x + step * d) - nh.grad(F)(x - step * d))
+                                        / (2 * step) for d in np.eye(8)])
+    np.testing.assert_allclose(H, Hd, rtol=1e-6, atol=1e-6 * np.abs(Hd).max())
 
 
 def test_argmax_follows_the_maximum():
