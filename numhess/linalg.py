@@ -5,19 +5,23 @@ factors, then ``SOLVE``, whose rules solve with them), ``slogdet`` (``LOGABSDET`
 X^T, and ``SIGNDET``, no derivative) and ``cholesky`` (``CHOL`` of the matrix symmetrized
 from a's lower triangle).
 ``det`` of a small matrix (n <= 4) runs Gaussian elimination with partial pivoting, a
-composition of elementwise arithmetic, gathers and reductions (exact derivatives unless
-a column is all zeros before the last step); the pivot order is read from the values at the
-trace point and guarded (as ``if x > y:`` is), so a point that pivots differently traces
-again. Larger ones are sign * exp(log|det|), from the slogdet primitives (derivatives NaN
-at singular matrices). Stacked matrices (``(..., n, n)``) are supported as NumPy
-supports them.
+composition of elementwise arithmetic, gathers and reductions; the pivot order is read
+from the values at the trace point and guarded (as ``if x > y:`` is), so a point that
+pivots differently traces again. Where a pivot is exactly zero (a singular matrix whose
+column has nothing left to eliminate), elimination has lost the derivatives through that
+column's other entries: det is then the sum over permutations of signed products, a
+polynomial, exact to second order everywhere. Larger ones are sign * exp(log|det|), from
+the slogdet primitives (derivatives NaN at singular matrices). Stacked matrices
+(``(..., n, n)``) are supported as NumPy supports them.
 """
+import itertools
+
 import numpy as np
 import scipy.linalg
 
 from . import kernels as K
 from . import lower as L
-from .tracer import builder_of, lift, positions
+from .tracer import Tracer, builder_of, lift, positions
 
 try:
     from numpy.linalg._linalg import SlogdetResult
@@ -36,32 +40,35 @@ def _square(a, b=None):
 
 
 def _eliminate(M, n):
-    """Gaussian elimination with partial pivoting of the stacked (B, n, n) M: returns the
-    pivots (B, n) and the parity of the row permutation (a (B,) array of +-1). A zero
-    pivot makes the determinant 0, as NumPy's (the derivatives at such a singular point
-    are not the exact ones)."""
-    b = M.b
+    """Gaussian elimination with partial pivoting of the stacked (B, n, n) M, traced or a
+    NumPy array (the same arithmetic: the same pivots): returns the pivots (B, n) and the
+    parity of the row permutation (a (B,) array of +-1). A traced M's pivot choices are
+    guarded. A zero pivot makes the determinant 0, as NumPy's (derivatives through the
+    column's other entries lost: det takes _leibniz there)."""
+    traced = isinstance(M, Tracer)
     B = M.shape[0]
+    batch = np.arange(B)
     parity = np.ones(B)
     pivots = []
     for k in range(n):
-        p = k + np.argmax(np.abs(M.value[:, k:, k]), axis=1)
+        column = (M.value if traced else M)[:, k:, k]
+        p = k + np.argmax(np.abs(column), axis=1)
         swap = np.flatnonzero(p != k)
         if swap.size:
-            pos = positions(M).copy()
-            rk, rp = pos[swap, k].copy(), pos[swap, p[swap]].copy()
-            pos[swap, k], pos[swap, p[swap]] = rp, rk
-            M = L.gather(b, pos, M.active)
+            order = np.tile(np.arange(n), (B, 1))
+            order[swap, k], order[swap, p[swap]] = p[swap], k
+            M = M[batch[:, None], order]
             parity[swap] *= -1.0
-        if k < n - 1:    # the pivot is the largest in its column: guard that choice
-            mags = np.abs(M[:, k:, k])
-            ok = np.less_equal(mags, mags[:, :1])
-            b.guard(ok.slot, ok.value)
         piv = M[:, k, k]
-        nonzero = np.not_equal(piv, 0.0)      # guarded too: singular points retrace
-        b.guard(nonzero.slot, nonzero.value)
+        nonzero = np.not_equal(piv, 0.0)
+        if traced:      # the pivot is the largest in its column, and non-zero
+            if k < n - 1:
+                mags = np.abs(M[:, k:, k])
+                ok = np.less_equal(mags, mags[:, :1])
+                M.b.guard(ok.slot, ok.value)
+            M.b.guard(nonzero.slot, nonzero.value)
         pivots.append(piv)
-        if not np.all(nonzero.value):
+        if not np.all(nonzero.value if traced else nonzero):
             piv = np.where(nonzero, piv, 1.0)   # the column is zero: nothing to eliminate
         if k == n - 1:
             break
@@ -92,8 +99,19 @@ def det(a):
         sign, logabs = slogdet(t)
         return sign * np.exp(logabs)
     M, B, n = _stacked(t)
+    if np.any(_eliminate(M.value, n)[0] == 0.0):
+        return np.reshape(_leibniz(M, n), batch)     # exact at any point: not guarded
     piv, parity = _eliminate(M, n)
     return np.reshape(np.prod(piv, axis=1) * parity, batch)
+
+
+def _leibniz(M, n):
+    """det of the stacked (B, n, n) M as the sum of sign(p) prod_i M[i, p(i)] over the
+    n! permutations p (24 at n = 4)."""
+    perms = np.array(list(itertools.permutations(range(n))))
+    signs = np.array([(-1.0) ** sum(p[i] > p[j] for i in range(n) for j in range(i + 1, n))
+                      for p in perms])
+    return np.sum(np.prod(M[:, np.arange(n), perms], axis=2) * signs, axis=1)
 
 
 def slogdet(a):

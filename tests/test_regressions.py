@@ -122,6 +122,28 @@ def test_products_over_an_empty_axis_and_extremes_of_nothing_with_initial():
     np.testing.assert_allclose(g, 2 * x4 + 2 * (np.arange(4) == 1))
 
 
+@pytest.mark.parametrize("a", [np.zeros((2, 2)), [[0.0, 1.0], [0.0, 0.0]],
+                               [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 2.0]],
+                               np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 2.0]),
+                               np.outer([1.0, 2.0, 3.0, 4.0], [1.0, -1.0, 2.0, 0.5]),
+                               [[1e-300, 0.0], [0.0, 0.0]]],
+                         ids=["zeros", "nilpotent", "repeated rows", "rank 1", "rank 1 4x4",
+                              "tiny pivot"])
+def test_det_at_a_zero_pivot(a):
+    # elimination met a column with nothing left to eliminate and took its pivot as 1:
+    # the derivatives through that column's other entries were lost (the 2x2 zero
+    # matrix's Hessian lacked its -1s, silently; a pivot of 1e-300 made it NaN). det is
+    # then the sum over permutations of signed products, traced at the singular point
+    a = np.asarray(a, float)
+    n = a.shape[0]
+    F = lambda x: np.linalg.det(x.reshape(n, n)) + np.sum(x ** 3)
+    check(F, a.ravel())
+    h = nh.hessian(F)       # the singular point's tape, then a regular point's
+    for x in (a.ravel(), a.ravel() + 0.1 * np.sin(np.arange(n * n) + 1.0)):
+        Hd, _ = fd_jacobian(nh.grad(F), x)
+        np.testing.assert_allclose(h(x), Hd, rtol=1e-6, atol=1e-6 * max(1, np.abs(Hd).max()))
+
+
 def test_orders_k_and_a_follow_memory_numhess_knows_or_refuse():
     """ravel/flatten in order 'K' or 'A' read the memory order of a view of a 1-D array
     (and of asfortranarray's and asarray(order='F')'s copies); of another array (a
