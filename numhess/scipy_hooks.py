@@ -1,6 +1,6 @@
 """While numhess traces a function, SciPy's sparse product and scipy.special's
 `logsumexp`, `softmax` and `log_softmax` take traced arrays, and so do NumPy's array
-constructors (conversions.py).
+constructors (conversions.py) and numpy.polynomial's evaluators (polynomials.py).
 
 SciPy converts their operands with `np.asarray`, which a traced array refuses (its
 derivative would be dropped). So the first running trace swaps in, and the last swaps
@@ -20,7 +20,7 @@ try:        # SciPy's private base class of every sparse format (SciPy >= 1.11)
 except ImportError:
     _spbase = None
 
-from . import conversions, special
+from . import conversions, polynomials, special
 from .lower import sparse_matmul
 from .tracer import builder_of
 
@@ -67,6 +67,7 @@ def taking_traced_arrays():
             for name, ours in _SPECIAL.items():
                 setattr(sc, name, ours)
             conversions.swap_in()
+            polynomials.swap_in()
         _tracing += 1
     try:
         yield
@@ -79,3 +80,4 @@ def taking_traced_arrays():
                 for name, theirs in special.SCIPY.items():
                     setattr(sc, name, theirs)
                 conversions.swap_out()
+                polynomials.swap_out()
