@@ -9,7 +9,8 @@ import numpy as np
 from .outside import Outside, frozen, same
 from .scipy_hooks import taking_traced_arrays
 from .tape import TapeBuilder
-from .tracer import NDARRAY_ONLY, OBJECT_ARRAY, Tracer, TraceError, held_object_array, lift
+from .tracer import (NDARRAY_ONLY, OBJECT_ARRAY, Tracer, TraceError, converter_in,
+                     held_object_array, lift)
 
 
 def normalize_argnums(argnums):
@@ -155,6 +156,17 @@ def _is_param(a):
     return isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size >= PARAM_MIN_SIZE
 
 
+def _naming_converter(err):
+    """The error in err's chain that names the library function that converted a traced
+    array (scipy.stats' logpdf: NumPy then tried an object array, whose errors came
+    last), or None."""
+    while err is not None:
+        if getattr(err, "names_converter", False):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
 class TracedFunction:
     """f with the arguments `argnums` differentiated; traces per shape and guard outcome."""
 
@@ -282,8 +294,11 @@ class TracedFunction:
             with np.errstate(all="ignore"), taking_traced_arrays():
                 res = self.f(*call)
         except (TypeError, ValueError) as err:
+            named = _naming_converter(err)
+            if named is not None:   # (NumPy tried other ways, whose errors say less)
+                raise TraceError(str(named)) from err
             if held_object_array(err.__traceback__) or "for the input types" in str(err):
-                raise TraceError(OBJECT_ARRAY) from err     # (a ufunc's, on a list)
+                raise TraceError(OBJECT_ARRAY + converter_in(err.__traceback__)) from err
             raise
         except AttributeError as err:   # (name and obj: Python 3.10 on)
             if isinstance(getattr(err, "obj", None), Tracer) and hasattr(np.ndarray, err.name):

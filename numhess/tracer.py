@@ -91,15 +91,17 @@ class Tracer:
         if self.ndim == 0:
             raise AttributeError("__array__")
         def refuse(*args, **kwargs):
-            raise TraceError(
+            hint = _scipy_hint() or _converter_hint()
+            error = TraceError(
                 "numhess: converting a traced array to a NumPy array would drop its "
                 "derivative: np.asarray with an integer dtype or bound by name (from numpy "
                 "import asarray), a NumPy array's method given a traced argument (A.dot(x): "
                 "write A @ x), np.r_, a list of traced arrays given to a NumPy function "
                 "(np.sum([a, b]): NumPy converts the list itself), or a library that "
                 "converts its input. Use the array as it is, or np.stack / np.concatenate "
-                "to combine traced arrays."
-                + (_scipy_hint() or _converter_hint()))
+                "to combine traced arrays." + hint)
+            error.names_converter = bool(hint)   # (traced.py surfaces it)
+            raise error
         return refuse
 
     # -- values that would leave the tape
@@ -302,14 +304,15 @@ def _scipy_hint():
     return ""
 
 
-def _converter_hint():
+def _converter_hint(frames=None):
     """Name the library function that converted a traced array: the outermost of an
     installed library's frames under the caller's code (a decorator's wrapper by the
-    function it wraps); for scipy.linalg's, np.linalg's that numhess traces."""
+    function it wraps); for scipy.linalg's, np.linalg's that numhess traces. frames:
+    innermost first, by default the caller's stack."""
     import sys
     from .outside import _LIBRARIES
-    f, found = sys._getframe(1), None
-    while f is not None:
+    found = None
+    for f in frames or _outward(sys._getframe(1)):
         name, module = f.f_code.co_name, f.f_globals.get("__name__", "")
         top = module.partition(".")[0]
         if top not in ("numpy", "numhess") and f.f_code.co_filename.startswith(_LIBRARIES):
@@ -321,12 +324,27 @@ def _converter_hint():
                 "." + name
         elif found or top not in ("numpy", "numhess"):
             break       # the caller's code
-        f = f.f_back
     if found is None:
         return ""
     linalg = " (numhess traces np.linalg: solve, cholesky, inv, det, eigh, ...)" \
         if found.startswith("scipy.linalg") else ""
     return f" Here {found} converted it{linalg}."
+
+
+def _outward(f):
+    while f is not None:
+        yield f
+        f = f.f_back
+
+
+def converter_in(tb):
+    """_converter_hint for the frames of a traceback (an error NumPy raised after it made
+    an object array of traced values)."""
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    return _converter_hint(frames[::-1])
 
 
 def builder_of(*xs):

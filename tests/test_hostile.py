@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.special
+import scipy.stats
 
 import numhess as nh
 from fuzz.fuzzgen import fd_jacobian
@@ -435,6 +436,9 @@ def test_a_function_writing_into_a_static_argument():
     (lambda x: np.sum(np.frompyfunc(math.sin, 1, 1)(x)), NotImplementedError, "ufunc"),
     (lambda x: np.sum(np.vectorize(math.sin)(x)), nh.TraceError, "NumPy array"),
     (lambda x: scipy.linalg.norm(x), nh.TraceError, "Here scipy.linalg.norm converted"),
+    (lambda x: np.sum(scipy.stats.norm.logpdf(np.linspace(-1, 1, 7), loc=x[0],
+                                              scale=np.exp(x[1]))),
+     nh.TraceError, "Here scipy.stats.logpdf converted"),  # (NumPy's later tries said less)
     (lambda x: np.sum(np.asarray(x, dtype=int)), nh.TraceError, "NumPy array"),
     (lambda x: np.sum(np.eye(3).dot(x)), nh.TraceError, "A @ x"),
     (lambda x: np.linalg.eig(np.outer(x, x))[0][0], NotImplementedError, "linalg.eig"),
@@ -444,7 +448,7 @@ def test_a_function_writing_into_a_static_argument():
     (lambda x: np.sum(nh.grad(lambda y: np.sum(y ** 2))(x)), nh.TraceError, "nested"),
 ], ids=["math.fsum", "math.exp", "float()", "round()", ".item()", "scipy.special.zeta",
         "scipy.linalg.solve", "scipy.linalg.solve_triangular", "scipy.special.polygamma",
-        "np.frompyfunc", "np.vectorize", "scipy.linalg.norm",
+        "np.frompyfunc", "np.vectorize", "scipy.linalg.norm", "scipy.stats",
         "np.asarray with an int dtype", "ndarray.dot", "np.linalg.eig", "np.put", "np.add.at into NumPy", "statistics.mean",
         "nested transform"])
 def test_untraceable_code_raises_clearly(call, err, match):
