@@ -142,6 +142,31 @@ def _real(a):
     return a
 
 
+@implements(np.imag)
+def _imag(a):
+    return np.zeros(np.shape(a))      # traced values are real (complex ones are refused)
+
+
+@implements(np.isreal)
+def _isreal(a):
+    return np.ones(np.shape(a), bool)
+
+
+@implements(np.iscomplex)
+def _iscomplex(a):
+    return np.zeros(np.shape(a), bool)
+
+
+@implements(np.triu_indices_from)
+def _triu_indices_from(arr, k=0):
+    return np.triu_indices_from(arr.value, k)     # (of its shape alone)
+
+
+@implements(np.tril_indices_from)
+def _tril_indices_from(arr, k=0):
+    return np.tril_indices_from(arr.value, k)
+
+
 @implements(np.result_type)
 def _result_type(*arrays_and_dtypes):
     return np.result_type(*(a.value if isinstance(a, Tracer) else a
@@ -400,6 +425,36 @@ def _cumprod(a, axis=None, dtype=None, out=None):
 @implements(np.sort)
 def _sort(a, axis=-1, kind=None, order=None, **kw):
     return L.sort(_t(a), axis)
+
+
+def _guarded(a, what):
+    """The values of a (traced or not) as a constant of the trace, for what (a NumPy
+    function of them whose result has no derivative): guarded, as an `if` is."""
+    if not isinstance(a, Tracer):
+        return a
+    if a.active:
+        raise NotImplementedError(f"numhess: {what} of values with a derivative (write "
+                                  "the function with np.sort, np.where or a mask instead)")
+    a.b.guard(a.slot, a.value)
+    return a.value
+
+
+@implements(np.unique)
+def _unique(ar, *args, **kw):
+    return np.unique(_guarded(ar, "np.unique"), *args, **kw)
+
+
+@implements(np.bincount)
+def _bincount(x, weights=None, minlength=0):
+    """Sums of the weights by the groups x (which have no derivative): one SCATTER."""
+    x = _guarded(x, "np.bincount's groups")
+    counts = np.bincount(x, minlength=minlength)      # NumPy's checks of x and minlength
+    if weights is None:
+        return counts
+    w = _t(weights)
+    if w.shape != np.shape(x):
+        raise ValueError("The weights and list don't have the same length.")
+    return L.scatter_sum(w, np.asarray(x, np.int64), counts.size)
 
 
 def _argext(a, axis, out, keepdims, is_max):

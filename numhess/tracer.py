@@ -70,6 +70,7 @@ class Tracer:
     T = property(lambda s: np.transpose(s))
     mT = property(lambda s: np.swapaxes(s, -1, -2))
     real = property(lambda s: s)
+    imag = property(lambda s: np.zeros(s.shape))      # (a real array's: zeros)
 
     def __repr__(self):
         return f"Tracer(shape={self.shape}, value={self.value!r})"

@@ -16,6 +16,7 @@ ANY = (-2.0, 2.0)
 
 _mask = np.array([True, False, True, True, False, True, False, True, True, False, True, False])
 _idx = np.array([0, 3, 3, 11, 5, 1])
+_groups = np.array([0, 2, 2, 1, 0, 5, 5, 5, 1, 0, 3, 2])
 _zeros_ones = np.where(_mask, 0.0, 1.5)
 _signs = np.array([1.0, -0.2, 0.5, -0.1])
 _nan_inf = np.array([0.0, np.nan, np.inf, 1.0, -np.inf, 0.5, 0.0, np.nan, 2.0, 0.0, np.inf, 0.0])
@@ -613,6 +614,12 @@ CASES = [
      + np.nan_to_num(x ** 2 - _nan_inf, posinf=3.0, neginf=-2.0), (12,), ANY),
     ("argmin axis", lambda x: np.take_along_axis(
         x.reshape(3, 4), np.argmin(x.reshape(3, 4), axis=1, keepdims=True), axis=1) ** 2,
+     (12,), ANY),
+    ("bincount", lambda x: np.bincount(_groups, weights=x * x, minlength=6)
+     * np.bincount(np.floor(x + 2.0).astype(int))[:4].sum(), (12,), ANY),
+    ("unique triu_indices_from", lambda x: np.unique(np.round(x))[:2] * x[:2]
+     + x.reshape(3, 4)[np.triu_indices_from(x.reshape(3, 4), 1)][:2] ** 2, (12,), ANY),
+    ("imag isreal", lambda x: x ** 2 * np.isreal(x) + np.imag(x) + x.imag - np.iscomplex(x),
      (12,), ANY),
     # -- Python control flow
     ("guarded branch", _branchy, (12,), ANY),

@@ -443,14 +443,15 @@ def test_a_function_writing_into_a_static_argument():
     (lambda x: np.sum(np.eye(3).dot(x)), nh.TraceError, "A @ x"),
     (lambda x: np.linalg.eig(np.outer(x, x))[0][0], NotImplementedError, "linalg.eig"),
     (lambda x: np.sum(np.put(x, [0], [1.0])), NotImplementedError, "put"),
+    (lambda x: np.sum(np.unique(x)), NotImplementedError, "np.unique of values with a"),
     (lambda x: np.add.at(np.zeros(3), [0], x[0]), nh.TraceError, "zeros_like"),
     (lambda x: statistics.mean(x), TypeError, "Tracer"),
     (lambda x: np.sum(nh.grad(lambda y: np.sum(y ** 2))(x)), nh.TraceError, "nested"),
 ], ids=["math.fsum", "math.exp", "float()", "round()", ".item()", "scipy.special.zeta",
         "scipy.linalg.solve", "scipy.linalg.solve_triangular", "scipy.special.polygamma",
         "np.frompyfunc", "np.vectorize", "scipy.linalg.norm", "scipy.stats",
-        "np.asarray with an int dtype", "ndarray.dot", "np.linalg.eig", "np.put", "np.add.at into NumPy", "statistics.mean",
-        "nested transform"])
+        "np.asarray with an int dtype", "ndarray.dot", "np.linalg.eig", "np.put", "np.unique",
+        "np.add.at into NumPy", "statistics.mean", "nested transform"])
 def test_untraceable_code_raises_clearly(call, err, match):
     with pytest.raises(err, match=match):
         nh.grad(call)(np.array([1.5, 2.0, 0.5]))
