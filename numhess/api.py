@@ -127,6 +127,10 @@ def hvp(f, argnums=0):
     def hv(*args):
         if len(args) < 2:
             raise TypeError("hvp(f) returns a function of (x, v, *args)")
+        if tf.multi and not isinstance(args[1], (tuple, list)):
+            raise TypeError("hvp(f, argnums=(...)) returns a function of (x, v, *args) whose "
+                            "second argument v is a tuple of directions, one per argument "
+                            "in argnums; f's arguments are the others, in order")
         primals = args[:1] + args[2:]
         rep = tf.evaluate(primals, True, output=False)   # lean
         _scalar_output(rep, "hvp")

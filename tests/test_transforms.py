@@ -83,6 +83,8 @@ def test_argnums_tuple_nested_blocks():
     assert_close(nh.grad(g, argnums=1)(x, y, 2.0), gy, rtol=1e-14)
     hx, hy = nh.hvp(g, argnums=(0, 1))(x, (np.ones(2), np.ones(3)), y, 2.0)
     assert_close(np.concatenate([hx, hy]), Hj @ np.ones(5), rtol=1e-12)
+    with pytest.raises(TypeError, match="second argument v is a tuple of directions"):
+        nh.hvp(g, argnums=(0, 1))(x, y, (np.ones(2), np.ones(3)), 2.0)   # v third
 
 
 def test_extra_args_are_constants_and_retrace_when_changed():
