@@ -2760,9 +2760,12 @@ def _ir_mark(context, builder, sig, args):
     return r, builder.icmp_signed("==", builder.and_(marks, bit), ir.Constant(i64, 0))
 
 
-def _contiguous(*types):
-    return all(isinstance(t, nbtypes.Array) and t.ndim == 1 and t.layout == "C"
-               for t in types)
+def _compact(rows, book, *lists):
+    """Whether the intrinsics below read these types: 1-D C arrays, rows of int32, book
+    and the lists of int64."""
+    return all(isinstance(t, nbtypes.Array) and t.ndim == 1 and t.layout == "C" and
+               t.dtype == dtype for t, dtype in zip(
+                   (rows, book, *lists), (nbtypes.int32,) + (int64,) * (1 + len(lists))))
 
 
 # The sparse set's operations are written in LLVM IR: as Numba functions, inlined or
@@ -2772,7 +2775,7 @@ def _contiguous(*types):
 @intrinsic
 def _at(typingctx, rows, book, p):
     """Position p's row of the compact buffers; 0 (a row of zeros) when it has none."""
-    if _contiguous(rows, book):
+    if _compact(rows, book):
         return int64(rows, book, int64), lambda context, builder, sig, args: _ir_row(
             context, builder, sig, args)[0]
 
@@ -2785,7 +2788,7 @@ def _mark(typingctx, rows, book, p, bit):
         r, new = _ir_mark(context, builder, sig, args)
         i64 = ir.IntType(64)
         return builder.or_(builder.shl(r, ir.Constant(i64, 1)), builder.zext(new, i64))
-    if _contiguous(rows, book):
+    if _compact(rows, book):
         return int64(rows, book, int64, int64), codegen
 
 
@@ -2801,7 +2804,7 @@ def _list(typingctx, rows, book, p, tlist, L):
             tp = context.make_array(sig.args[3])(context, builder, value=args[3]).data
             builder.store(args[2], builder.gep(tp, [L]))
         return builder.add(L, builder.zext(new, i64))
-    if _contiguous(rows, book, tlist):
+    if _compact(rows, book, tlist):
         return int64(rows, book, int64, tlist, int64), codegen
 
 
