@@ -1287,10 +1287,6 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
         _binary_partials(vals, o, ao, bo, yo, s, m, da == 1, db == 1, scr)
         if da == 1 and db == 1:
             _binary_pull_1(adj, ao + s, bo + s, yo + s, m, fa, fb, act_a, act_b, gs, NO)
-            if k == 1:
-                _binary_second_1(tans, adjt, ao + s, bo + s, yo + s, m, fa, fb, faa, fab,
-                                 fbb, gs, act_a, act_b)
-                continue
         else:
             for i in range(m):
                 ia, ib, y = ao + (s + i) * da, bo + (s + i) * db, yo + s + i
@@ -1300,6 +1296,13 @@ def _binary_adjoint_tangent(vals, tans, adj, adjt, k, o, ao, bo, yo, n, da, db, 
                     adj[ia] += fa[i] * g
                 if act_b:
                     adj[ib] += fb[i] * g
+        if gz:      # fa and fb only meet the zeros of adjt[y] now: an infinite one, NaN
+            fa[:m] = 0.0
+            fb[:m] = 0.0
+        if k == 1 and da == 1 and db == 1:
+            _binary_second_1(tans, adjt, ao + s, bo + s, yo + s, m, fa, fb, faa, fab, fbb,
+                             gs, act_a, act_b)
+            continue
         for i in range(m):
             ia, ib, y = (ao + (s + i) * da) * k, (bo + (s + i) * db) * k, (yo + s + i) * k
             g = gs[i]
@@ -3269,7 +3272,9 @@ def _support_elementwise(rule, vals, rows, book, tans, adjt, adj, k, owner, ahea
                          idx, m, scr, kv):
     """The second-order rule of an elementwise instruction at its elements idx[0, :m];
     rule = (opcode, parameter, operand offsets a, b, result offset, a and b full (1) or
-    broadcast (0), a and b active): scalars, so a call costs no reference counts."""
+    broadcast (0), a and b active): scalars, so a call costs no reference counts. An
+    element not chained has no second-order cotangent: the first partials, which would
+    meet its zeros (infinite ones: NaN), are left out there (as Tape.gzero's are)."""
     o, p, ao, bo, yo, da, db, act_a, act_b = rule
     linear = _linear(o)
     els, pq = idx[0], idx[1]
@@ -3279,9 +3284,11 @@ def _support_elementwise(rule, vals, rows, book, tans, adjt, adj, k, owner, ahea
         for r in range(m):
             i = els[r]
             g = adj[yo + i]
-            y, x = rows[U(yo + i)] * k, _at(rows, book, ao + i) * k
+            y, x = rows[U(yo + i)], _at(rows, book, ao + i) * k
+            d = d1[r] if book[y] & 2 else 0.0
+            y *= k
             for j in range(k):
-                v = d1[r] * adjt[U(y + j)]
+                v = d * adjt[U(y + j)]
                 adjt[U(y + j)] = 0.0
                 if not linear:
                     v += d2[r] * g * tans[U(x + j)]
@@ -3293,15 +3300,17 @@ def _support_elementwise(rule, vals, rows, book, tans, adjt, adj, k, owner, ahea
     for r in range(m):
         i = els[r]
         g = adj[yo + i]
-        y = rows[U(yo + i)] * k
+        y = rows[U(yo + i)]
+        pa, pb = (scr[0, r], scr[1, r]) if book[y] & 2 else (0.0, 0.0)
+        y *= k
         ia, ib = _at(rows, book, ao + i * da) * k, _at(rows, book, bo + i * db) * k
         for j in range(k):
             gt = adjt[U(y + j)]
             adjt[U(y + j)] = 0.0
             ta = tans[U(ia + j)] if act_a else 0.0
             tb = tans[U(ib + j)] if act_b else 0.0
-            v_a = scr[0, r] * gt
-            v_b = scr[1, r] * gt
+            v_a = pa * gt
+            v_b = pb * gt
             if linear:
                 pass
             elif act_a and act_b:

@@ -144,6 +144,26 @@ def test_det_at_a_zero_pivot(a):
         np.testing.assert_allclose(h(x), Hd, rtol=1e-6, atol=1e-6 * max(1, np.abs(Hd).max()))
 
 
+def test_infinite_first_partials_meet_no_second_order_cotangent():
+    # x ** p of a constant array p at x = 0: the partial p x^(p - 1) is infinite, and the
+    # binary rule multiplied it by the result's second-order cotangent, known to be zero
+    # (Tape.gzero; in the support sweeps, not chained): NaN on the diagonal, where
+    # x ** 0.5 gave -inf (JAX: -inf and inf). A probe of vector functions found it
+    from numhess import supports
+    from numhess.traced import TracedFunction
+    p = np.array([0.5, -1.0, 2.0, 0.5])
+    F = lambda x: np.sum(x ** p)
+    x = np.array([0.0, 0.0, 1.5, 4.0])
+    want = [-np.inf, np.inf, 2.0, -1.0 / 32.0]
+    np.testing.assert_array_equal(np.diag(nh.hessian(F)(x)), want)
+    i = np.arange(4)
+    np.testing.assert_array_equal(nh.hessian(lambda x: x ** p)(x)[i, i, i], want)
+    rep = TracedFunction(F, 0).evaluate((x,))
+    for k in (1, 3):
+        H = supports.hessian(rep, supports.Plan(supports.maps(rep.tape), k, 1.0))
+        np.testing.assert_array_equal(np.diag(H), want)
+
+
 def test_orders_k_and_a_follow_memory_numhess_knows_or_refuse():
     """ravel/flatten in order 'K' or 'A' read the memory order of a view of a 1-D array
     (and of asfortranarray's and asarray(order='F')'s copies); of another array (a
