@@ -4,7 +4,7 @@ import functools
 import numpy as np
 
 from . import drivers, hessians
-from .traced import TracedFunction, as_input, read_input
+from .traced import Memo, TracedFunction, as_input, read_input
 
 
 def _scalar_output(rep, name):
@@ -26,6 +26,12 @@ def _with_aux(result, rep, has_aux):
     return (result, rep.aux()) if has_aux else result
 
 
+def _by_position(keywords):
+    names = ", ".join(keywords)
+    raise TypeError(f"numhess's transforms take f's arguments by position: pass {names} "
+                    f"by position, or bind it first (functools.partial(f, {names}=...))")
+
+
 def _wrap(f, transform):
     """transform, named after f (for reprs and tracebacks)."""
     return functools.wraps(f)(transform) if hasattr(f, "__name__") else transform
@@ -35,7 +41,9 @@ def grad(f, argnums=0, has_aux=False):
     """Gradient of a scalar function: g(x, *args) has the shape of x."""
     tf = TracedFunction(f, argnums, has_aux)
 
-    def g(*args):
+    def g(*args, **keywords):
+        if keywords:
+            _by_position(keywords)
         rep = tf.evaluate(args, not has_aux, output=False)
         _scalar_output(rep, "grad")
         return _with_aux(_per_input(rep, drivers.gradient(rep, 1.0), tf.multi), rep, has_aux)
@@ -48,7 +56,9 @@ def value_and_grad(f, argnums=0, has_aux=False):
     ((f(x), aux), grad f(x)) as in JAX."""
     tf = TracedFunction(f, argnums, has_aux)
 
-    def vg(*args):
+    def vg(*args, **keywords):
+        if keywords:
+            _by_position(keywords)
         rep = tf.evaluate(args, not has_aux)
         _scalar_output(rep, "value_and_grad")
         value = rep.output().reshape(rep.entry.out_shape)[()]
@@ -62,7 +72,9 @@ def _jacobian(f, argnums, has_aux, chunk_size, reverse):
     tf = TracedFunction(f, argnums, has_aux)
     chunk_size = drivers.check_chunk_size(chunk_size)
 
-    def jac(*args):
+    def jac(*args, **keywords):
+        if keywords:
+            _by_position(keywords)
         rep = tf.evaluate(args)
         J = drivers.jacobian(rep, chunk_size, reverse)
         parts = rep.split_inputs(J, lead=(rep.out_size,))
@@ -96,7 +108,9 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
     chunk_size = drivers.check_chunk_size(chunk_size)
     warned = []
 
-    def hess(*args):
+    def hess(*args, **keywords):
+        if keywords:
+            _by_position(keywords)
         rep = tf.evaluate(args)
         if sparse:
             _scalar_output(rep, "hessian(sparse=True)")
@@ -124,7 +138,9 @@ def hvp(f, argnums=0):
     With a tuple argnums, v is a tuple with one direction per differentiated argument."""
     tf = TracedFunction(f, argnums)
 
-    def hv(*args):
+    def hv(*args, **keywords):
+        if keywords:
+            _by_position(keywords)
         if len(args) < 2:
             raise TypeError("hvp(f) returns a function of (x, v, *args)")
         if tf.multi and not isinstance(args[1], (tuple, list)):
@@ -155,10 +171,19 @@ def _directions(rep, vs):
     return flat[0] if len(flat) == 1 else np.concatenate(flat) if flat else np.zeros(0)
 
 
+_memo = Memo()
+
+
+def _traced(f, n, has_aux=False):
+    """f's TracedFunction over n primals, kept between calls of jvp and vjp."""
+    return _memo.get((f, n, has_aux),
+                     lambda: TracedFunction(f, tuple(range(n)), has_aux))
+
+
 def jvp(f, primals, tangents):
     """(f(*primals), J @ tangents): one forward tangent sweep, as jax.jvp."""
     primals, tangents = tuple(primals), tuple(tangents)
-    tf = TracedFunction(f, tuple(range(len(primals))))
+    tf = _traced(f, len(primals))
     rep = tf.evaluate(primals)
     t = drivers.push_forward(rep, _directions(rep, tangents))
     return rep.output(), t.reshape(rep.entry.out_shape)
@@ -166,7 +191,7 @@ def jvp(f, primals, tangents):
 
 def vjp(f, *primals, has_aux=False):
     """(f(*primals), vjp_fn) where vjp_fn(cotangent) is a tuple with one array per primal."""
-    tf = TracedFunction(f, tuple(range(len(primals))), has_aux)
+    tf = _traced(f, len(primals), has_aux)
     rep = tf.evaluate(primals)
 
     def vjp_fn(cotangent):

@@ -32,20 +32,16 @@ function), which numhess does not detect.
 Traced tapes are cached per function, so calling these in a loop replays compiled sweeps;
 pass the same function object (not a new lambda each time) to benefit.
 """
-import threading
-from collections import OrderedDict
 
 import numpy as np
 
 from . import drivers
-from .traced import TracedFunction, as_input
+from .traced import Memo, TracedFunction, as_input
 from .tracer import builder_of, lift
 from .hessians import weighted as weighted_hessian
 
 _STRATEGIES = ("reverse-mode", "forward-mode")
-_cache = OrderedDict()             # (func, n_inputs) -> _Traced
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 64
+_memo = Memo()             # (func, n_inputs) -> _Traced
 
 
 # ---------------------------------------------------------------- tracing
@@ -93,19 +89,7 @@ def _traced(func, k):
     if not callable(func):
         raise TypeError(f"numhess.functional: func must be callable, got "
                         f"{type(func).__name__}")
-    key = (func, k)
-    try:
-        hash(key)
-    except TypeError:              # an unhashable callable: trace afresh each call
-        return _Traced(func, k)
-    with _cache_lock:
-        t = _cache.get(key)
-        if t is None:
-            t = _cache[key] = _Traced(func, k)
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
-        _cache.move_to_end(key)
-    return t
+    return _memo.get((func, k), lambda: _Traced(func, k))
 
 
 class _Point:

@@ -317,8 +317,10 @@ class TracedFunction:
         try:
             out = lift(b, res)
         except TypeError as err:
+            pair = " (a pair (output, aux)? pass has_aux=True)" if isinstance(
+                res, tuple) and len(res) == 2 and not self.has_aux else ""
             raise TypeError(f"numhess: the function returned {type(res).__name__}, which is "
-                            f"not an array of numbers ({err})") from None
+                            f"not an array of numbers ({err}){pair}") from None
         if out.dtype == np.bool_:
             raise TypeError("numhess: the function returned booleans; derivatives need a "
                             "float output")
@@ -329,6 +331,30 @@ class TracedFunction:
 
 
 # ---------------------------------------------------------------- aux pytrees
+class Memo:
+    """What make() builds for a key (a function with the call's shape of arguments), kept
+    for the last `size` keys: the transforms that take f at each call (jvp, vjp and
+    numhess.functional's) trace it once, not at every call. An unhashable key (a
+    callable without a hash) is built afresh."""
+
+    def __init__(self, size=64):
+        self.size, self.built, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, make):
+        try:
+            hash(key)
+        except TypeError:
+            return make()
+        with self.lock:
+            got = self.built.get(key)
+            if got is None:
+                got = self.built[key] = make()
+                while len(self.built) > self.size:
+                    self.built.popitem(last=False)
+            self.built.move_to_end(key)
+        return got
+
+
 class _Leaf:
     __slots__ = ("slot", "shape", "is_bool")
 

@@ -202,6 +202,31 @@ def test_jvp_vjp():
     assert_close(t2, [9.0, 9.0])
 
 
+def test_jvp_and_vjp_trace_a_function_once():
+    """jvp and vjp take f at every call: its tape is kept between calls (they traced it at
+    every call, 400x the replay on a 100-step integrator), and a new point replays it."""
+    traces = []
+
+    def f(x):
+        traces.append(1)
+        return np.sin(x) * x[0]
+    jac = nh.jacfwd(f)
+    for x in (np.array([0.3, 1.0]), np.array([-0.5, 2.0])):
+        out, t = nh.jvp(f, (x,), (np.ones(2),))
+        assert_close(t, jac(x) @ np.ones(2), rtol=1e-14)
+        out, pull = nh.vjp(f, x)
+        assert_close(pull(np.ones(2))[0], np.ones(2) @ jac(x), rtol=1e-14)
+    assert len(traces) == 2     # once for jvp and vjp (one tape), once for jacfwd
+
+
+def test_keywords_and_a_forgotten_has_aux_are_named():
+    f = lambda x, scale=1.0: (scale * np.sum(x ** 2), {"x": x})
+    with pytest.raises(TypeError, match="pass scale by position"):
+        nh.grad(f, has_aux=True)(np.ones(2), scale=2.0)
+    with pytest.raises(TypeError, match="pass has_aux=True"):
+        nh.grad(f)(np.ones(2))
+
+
 def test_scalar_style_loops():
     def chain(x):
         total = 0.0
