@@ -330,7 +330,6 @@ class TracedFunction:
                      outside if outside.watched else None)
 
 
-# ---------------------------------------------------------------- aux pytrees
 class Memo:
     """What make() builds for a key (a function with the call's shape of arguments), kept
     for the last `size` keys: the transforms that take f at each call (jvp, vjp and
@@ -355,6 +354,7 @@ class Memo:
         return got
 
 
+# ---------------------------------------------------------------- aux pytrees
 class _Leaf:
     __slots__ = ("slot", "shape", "is_bool")
 
