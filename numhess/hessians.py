@@ -26,24 +26,28 @@ def cotangents(rep, w=None):
 FITS_CHECKED = 2 ** 23   # elements: smaller Hessians skip the free-memory query (two syscalls)
 
 
-def _check_fits(n_hessians, n):
+def _check_fits(n_hessians, n, sparse):
     need = 8 * n_hessians * n * n
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return
     if need > free:
+        use = ("Its pattern is dense: every pair of inputs may interact (a value of all of "
+               "x, such as np.max(x) or np.mean(x), in a nonlinear term makes it so). Use"
+               if sparse else "Use hessian(f, sparse=True) for a sparse matrix, or")
         raise MemoryError(
             f"numhess: the dense Hessian ({n_hessians} x {n} x {n}) needs {need / 2 ** 30:.1f} "
-            f"GiB and {free / 2 ** 30:.1f} GiB are free. Use hessian(f, sparse=True) for a "
-            "sparse matrix, or hvp(f) for Hessian-vector products without the matrix.")
+            f"GiB and {free / 2 ** 30:.1f} GiB are free. {use} hvp(f) for Hessian-vector "
+            "products without the matrix.")
 
 
-def dense(rep, W, chunk_size=None):
-    """The (len(W), n, n) Hessians of <W[i], f>."""
+def dense(rep, W, chunk_size=None, sparse=False):
+    """The (len(W), n, n) Hessians of <W[i], f> (for hessian(f, sparse=True) when
+    sparse: its pattern was dense)."""
     n = rep.tape.n_in
     if W.shape[0] * n * n >= FITS_CHECKED:
-        _check_fits(W.shape[0], n)
+        _check_fits(W.shape[0], n, sparse)
     if n < SMALL_N:     # no colouring nor supports pays: basis sweeps
         return drivers.hessian(rep, W, chunk_size)
     cp = colored_pattern(rep.entry) if n >= COLORING_MIN_N else None
@@ -74,5 +78,5 @@ def sparse_csr(rep, w=1.0, chunk_size=None, warned=None):
             warned.append(True)
             warnings.warn("numhess: this Hessian is dense; sparse=True computes it densely "
                           "and saves nothing", stacklevel=4)
-        return sp.csr_matrix(dense(rep, W, chunk_size)[0])
+        return sp.csr_matrix(dense(rep, W, chunk_size, sparse=True)[0])
     return cp.recover_csr(drivers.hessian(rep, W, chunk_size, cp.colors, cp.ncolors)[0])

@@ -19,6 +19,7 @@ import sysconfig
 import types
 
 import numpy as np
+import scipy.sparse as sp
 
 DEPTH = 4                   # functions followed from the traced one
 # code in these directories is a library's (the standard one, installed packages): not
@@ -32,7 +33,7 @@ _MISSING = object()
 
 
 def _watched(v):
-    if isinstance(v, np.ndarray):
+    if isinstance(v, np.ndarray) or sp.issparse(v):
         return v.dtype.kind in "biuf"
     if isinstance(v, dict):
         return all(isinstance(k, str) and _watched(e) for k, e in v.items())
@@ -41,8 +42,9 @@ def _watched(v):
 
 
 def frozen(v):
-    """v as it is now: arrays, lists and dicts copied (deeply), immutable values as they are."""
-    if isinstance(v, np.ndarray):
+    """v as it is now: arrays (scipy.sparse's too), lists and dicts copied (deeply),
+    immutable values as they are."""
+    if isinstance(v, np.ndarray) or sp.issparse(v):
         return v.copy()
     if isinstance(v, dict):
         return {k: frozen(e) for k, e in v.items()}
@@ -63,14 +65,29 @@ def _same_bits(a, b):
     return np.array_equal(a.view(bits), b.view(bits))
 
 
+def _stored(m):
+    """The arrays a scipy.sparse matrix keeps (CSR's for a format of lists or a dict)."""
+    if hasattr(m, "indptr"):        # CSR, CSC, BSR
+        return m.data, m.indices, m.indptr
+    if hasattr(m, "offsets"):       # DIA
+        return m.data, m.offsets
+    if hasattr(m, "row"):           # COO
+        return m.data, m.row, m.col
+    return _stored(m.tocsr())       # LIL, DOK
+
+
 def same(a, b):
     """Equal values, compared exactly: NaN is itself, -0.0 is not 0.0, types must match
-    (this decides whether a tape traced with a still holds for b)."""
+    (this decides whether a tape traced with a still holds for b). scipy.sparse matrices
+    are equal when they store the same arrays."""
     if a is b:
         return True
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
                 and a.dtype == b.dtype and _same_bits(a, b))
+    if sp.issparse(a) or sp.issparse(b):
+        return (type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
+                and all(same(u, v) for u, v in zip(_stored(a), _stored(b))))
     if type(a) is not type(b):
         return False
     if isinstance(a, (tuple, list, dict)):

@@ -83,7 +83,16 @@ class _Pattern:
 
     def deps_sized(self, s, n):
         d = self.deps(s)
-        return d[np.zeros(n, dtype=np.int64)] if d.shape[0] == 1 and n != 1 else d
+        return self.rows(d, np.zeros(n, dtype=np.int64)) if d.shape[0] == 1 and n != 1 else d
+
+    def rows(self, d, idx):
+        """d[idx], its entries counted as work first: a broadcast or a gather repeats rows,
+        and one that depends on all of x (x - np.mean(x)) repeated n times held n^2
+        entries (at n = 10^5 scipy's int32 indices overflowed: a crash)."""
+        self.work += int(np.diff(d.indptr)[idx].sum())
+        if self.work > self.max_work:
+            raise Dense()
+        return d[idx]
 
     def interact(self, A, B=None):
         """Add the pairs (i, j) for i in row r of A, j in row r of B, over all rows r."""
@@ -168,7 +177,7 @@ class _Pattern:
         blocks = []
         for s in np.unique(src):
             sel = order[src[order] == s]
-            blocks.append(self.deps(s)[pos[sel] - tape.off[s]])
+            blocks.append(self.rows(self.deps(s), pos[sel] - tape.off[s]))
         stacked = sp.vstack(blocks).tocsr()
         return stacked[np.argsort(order, kind="stable")]
 

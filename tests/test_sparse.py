@@ -130,6 +130,57 @@ def test_dense_hessian_warns_once():
     np.testing.assert_allclose(H.toarray(), basis_hessian(f, x), rtol=1e-12)
 
 
+def test_a_value_of_all_of_x_broadcast_back_is_found_dense_at_once():
+    """x - np.mean(x) (or the max-shift of a log-sum-exp) repeats a row that depends on
+    every input n times: the pattern analysis built those n^2 entries before asking
+    whether the pattern was dense (at n = 10^5 scipy's int32 indices overflowed, a
+    crash; at 4 * 10^4, 16 GB). It is dense, and said so at once; the dense Hessian it
+    would take is refused with hvp as the way out (a probe)."""
+    n = 100_000
+    center = lambda x: np.sum((x - np.mean(x)) ** 2) + np.sum(x[1:] * x[:-1])
+    x = np.linspace(-1.0, 1.0, n)
+    with pytest.raises(MemoryError, match="pattern would hold"):
+        nh.hessian_sparsity(center, x)
+    with pytest.raises(MemoryError, match="Its pattern is dense.*hvp"), \
+            pytest.warns(UserWarning, match="dense"):
+        nh.hessian(center, sparse=True)(x)
+    v = np.sin(np.arange(n))
+    np.testing.assert_allclose(nh.hvp(center)(x, v), 2 * (v - v.mean()) + np.r_[v[1:], 0]
+                               + np.r_[0, v[:-1]], rtol=1e-9, atol=1e-9)
+
+
+L_GLOBAL = sp.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(50, 50), format="csr")
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil"])
+def test_a_scipy_sparse_matrix_changed_in_place_is_noticed(fmt):
+    """A scipy.sparse argument or global is compared by value at every call, as arrays
+    are: changed in place (A.data *= 3), the old tape had been replayed, silently wrong;
+    an equal copy traced again at every call (== of sparse matrices is no truth value),
+    with a warning each time (a probe)."""
+    x = np.linspace(-1.0, 1.0, 50)
+    A = sp.random(30, 50, density=0.1, random_state=1, format="csr").asformat(fmt)
+    h = nh.hessian(lambda x, A: 0.5 * np.sum((A @ x) ** 2), sparse=True)
+    np.testing.assert_allclose(h(x, A).toarray(), (A.T @ A).toarray(), rtol=1e-13)
+    if fmt == "lil":
+        A[0, 0] = 5.0
+    else:
+        A.data *= 3.0
+    np.testing.assert_allclose(h(x, A).toarray(), (A.T @ A).toarray(), rtol=1e-13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            h(x, A.copy())
+    assert h.traced.n_traces == 2
+    g = nh.hessian(lambda x: 0.5 * x @ (L_GLOBAL @ x))
+    np.testing.assert_allclose(g(x), L_GLOBAL.toarray(), rtol=1e-14)
+    L_GLOBAL.data *= 2.0
+    try:
+        np.testing.assert_allclose(g(x), L_GLOBAL.toarray(), rtol=1e-14)
+    finally:
+        L_GLOBAL.data /= 2.0
+
+
 def test_sparse_needs_scalar_output():
     with pytest.raises(ValueError, match="scalar"):
         nh.hessian(lambda x: x ** 2, sparse=True)(np.ones(3))
