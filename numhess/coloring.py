@@ -146,3 +146,28 @@ class ColoredPattern:
     def recover_dense(self, B, out):
         out[self.rows, self.cols] = B.ravel()[self.src]
         return out
+
+
+def column_colors(P):
+    """(colour of each column, colours) for an (m, n) Jacobian pattern: no two columns of
+    a colour share a row, so J[i, j] is read from J @ S at (i, colour(j)). The greedy's
+    distance-2 walk over the graph of columns and rows, only the columns coloured, is a
+    distance-1 colouring of the columns' intersection graph; None where it would walk
+    more than STAR_WORK neighbours (rows of many entries: few colours to save)."""
+    P = sp.csr_matrix(P, dtype=bool)
+    m, n = P.shape
+    row_nnz = np.diff(P.indptr).astype(np.float64)
+    if float(row_nnz @ row_nnz) > STAR_WORK:
+        return None
+    if m == 0 or n == 0:
+        return np.zeros(n, np.int64), min(n, 1)
+    graph = sp.bmat([[None, P.T], [P, None]], format="csr")
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    degree = np.diff(P.tocsc().indptr)
+    best = None
+    for order in (np.arange(n), np.argsort(-degree, kind="stable")):
+        color = _greedy_color(indptr, indices, order.astype(np.int64), False)[:n]
+        ncolors = int(color.max()) + 1
+        if best is None or ncolors < best[1]:
+            best = (color, ncolors)
+    return best

@@ -10,7 +10,8 @@ import numpy as np
 
 from . import drivers
 from .traced import TracedFunction
-from .hessians import weighted as weighted_hessian
+from .hessians import sparse_csr, weighted as weighted_hessian
+from .sparse import sparse_jacobian
 
 # Methods of scipy.optimize.minimize that use second derivatives, and whether each can do
 # with Hessian-vector products alone (a matrix is then never formed).
@@ -144,13 +145,20 @@ def _shaped(f, shape):
 
 
 class _Constraint(_Replays):
-    """A vector constraint c(x): values, Jacobian, and Hessians of v . c(x)."""
+    """A vector constraint c(x): values, Jacobian, and Hessians of v . c(x), dense or
+    scipy.sparse CSR matrices."""
+
+    def __init__(self, c, args, sparse):
+        super().__init__(c, args)
+        self.sparse = sparse
 
     def fun(self, x):
         return self.at(x).output().ravel()
 
     def jac(self, x):
         rep = self.at(x)
+        if self.sparse:
+            return sparse_jacobian(rep)
         m, n = rep.out_size, rep.tape.n_in
         return drivers.jacobian(rep, None, reverse=m < n)   # fewer sweeps of the two
 
@@ -160,14 +168,16 @@ class _Constraint(_Replays):
         if v.size != rep.out_size:
             raise ValueError(f"constraint Hessian: {v.size} multipliers for "
                              f"{rep.out_size} constraints")
-        return weighted_hessian(rep, v)
+        return sparse_csr(rep, v) if self.sparse else weighted_hessian(rep, v)
 
 
-def constraint(c, lb=-np.inf, ub=np.inf, args=(), **kw):
+def constraint(c, lb=-np.inf, ub=np.inf, args=(), sparse=False, **kw):
     """scipy.optimize.NonlinearConstraint lb <= c(x, *args) <= ub for trust-constr (and
     SLSQP/COBYLA), with numhess's Jacobian and with hess(x, v) the Hessian of v . c(x),
     from one second-order sweep set weighted by the multipliers v (not one Hessian per
-    constraint). Extra keywords (keep_feasible, ...) go to NonlinearConstraint."""
+    constraint). With sparse=True both are CSR matrices, from one sweep per colour of
+    their patterns (large constraints with few variables each: dynamics, meshes).
+    Extra keywords (keep_feasible, ...) go to NonlinearConstraint."""
     import scipy.optimize as so
-    con = _Constraint(c, args)
+    con = _Constraint(c, args, sparse)
     return so.NonlinearConstraint(con.fun, lb, ub, jac=con.jac, hess=con.hess, **kw)

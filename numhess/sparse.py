@@ -2,8 +2,9 @@
 import numpy as np
 import scipy.sparse as sp
 
-from .coloring import ColoredPattern
-from .sparsity import Dense, hessian_pattern
+from . import drivers
+from .coloring import ColoredPattern, column_colors
+from .sparsity import Dense, hessian_pattern, jacobian_pattern
 from .traced import TracedFunction
 
 MAX_DENSE_PATTERN = 10 ** 8    # entries of an all-true pattern we are willing to build
@@ -33,3 +34,34 @@ def hessian_sparsity(f, x, *args, argnums=0):
         raise MemoryError(f"numhess: the Hessian of this function is dense; its pattern "
                           f"would hold {n * n:,} entries")
     return sp.csr_matrix(np.ones((n, n), dtype=bool))
+
+
+def _jacobian_coloring(entry):
+    """(pattern, column colours, colours) of the entry's Jacobian, or None when finding
+    them costs too much; found once per tape."""
+    if "jacobian coloring" not in entry.derived:
+        try:
+            P = jacobian_pattern(entry.tape)
+            got = column_colors(P)
+            got = None if got is None else (P,) + got
+        except Dense:
+            got = None
+        entry.derived["jacobian coloring"] = got
+    return entry.derived["jacobian coloring"]
+
+
+def sparse_jacobian(rep):
+    """The (m, n) Jacobian as a CSR matrix: one forward sweep per colour of its columns
+    (a banded one takes a few, whatever n), or the dense Jacobian's fewer sweeps (m
+    reverse or n forward) when colouring saves none."""
+    m, n = rep.entry.out_size, rep.tape.n_in
+    jc = _jacobian_coloring(rep.entry)
+    if jc is None or jc[2] >= min(m, n):
+        return sp.csr_matrix(drivers.jacobian(rep, None, reverse=m < n))
+    P, color, ncolors = jc
+    B = np.empty((m, ncolors))
+    for c in range(ncolors):
+        B[:, c] = drivers.push_forward(rep, (color == c).astype(np.float64))
+    rows = np.repeat(np.arange(m), np.diff(P.indptr))
+    return sp.csr_matrix((B[rows, color[P.indices]], P.indices.copy(), P.indptr.copy()),
+                         shape=(m, n))

@@ -61,13 +61,14 @@ def source_slots(tape, t):
 
 
 class _Pattern:
-    def __init__(self, tape, max_work):
+    def __init__(self, tape, max_work, pairs=True):
         self.tape = tape
         self.n = tape.n_in
         self.D = {}
         self.pairs = sp.csr_matrix((self.n, self.n), dtype=bool)
         self.work = 0
         self.max_work = max_work
+        self.want_pairs = pairs     # (a Jacobian's pattern needs D alone)
 
     def deps(self, s):
         t = self.tape
@@ -96,7 +97,7 @@ class _Pattern:
 
     def interact(self, A, B=None):
         """Add the pairs (i, j) for i in row r of A, j in row r of B, over all rows r."""
-        if A.shape[0] == 0:
+        if A.shape[0] == 0 or not self.want_pairs:
             return
         ra = np.diff(A.indptr)
         rb = ra if B is None else np.diff(B.indptr)
@@ -206,6 +207,15 @@ class _Pattern:
                                    sp.kron(sp.eye(p, dtype=bool), _ones((1, q))))).tocsr()
             self.interact(Da, M @ Db)
         return SA @ Da + SB @ Db
+
+
+def jacobian_pattern(tape, max_work=None):
+    """The boolean (m, n) pattern of the output's Jacobian (its rows' dependences); raises
+    Dense when it is too costly to find."""
+    n = tape.n_in
+    pattern = _Pattern(tape, 50_000_000 + 50 * n if max_work is None else max_work, False)
+    pattern.run()
+    return pattern.deps(int(tape.out_slots[0])).tocsr()
 
 
 def hessian_pattern(tape, max_work=None):

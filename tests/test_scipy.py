@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import scipy.optimize as so
+import scipy.sparse as sp
 
 import numhess as nh
 from numhess import problems as P
@@ -179,6 +180,34 @@ def test_constraint_hessian_is_the_weighted_sum():
 
 
 @pytest.mark.filterwarnings("ignore::scipy.optimize.OptimizeWarning")  # SLSQP ignores hess
+def test_sparse_constraints_are_coloured():
+    """constraint(sparse=True): the Jacobian from one forward sweep per colour of its
+    columns and the multiplier-weighted Hessian from the Hessian's colouring, both CSR,
+    equal to the dense ones; a row of every variable (a norm) takes the dense Jacobian's
+    one reverse sweep. A 2000-step dynamics constraint took 45 s dense in trust-constr
+    (scipy's dense factorizations of a 2000 x 4000 Jacobian), 0.08 s sparse (a probe)."""
+    T, h = 60, 0.05
+    obj = lambda z: 0.5 * h * np.sum(z[T:] ** 2) + 10.0 * (z[T - 1] - 2.0) ** 2
+    dyn = lambda z: np.concatenate([z[1:T] - z[:T - 1] - h * (np.sin(z[:T - 1])
+                                                              + z[T:2 * T - 1]), z[:1]])
+    norm = lambda z: np.stack([np.sum(z ** 2) / z.size, z[0] * z[1]])
+    z = np.random.default_rng(3).standard_normal(2 * T)
+    for c, coloured in ((dyn, True), (norm, False)):
+        con = constraint(c, 0.0, 0.0, sparse=True)
+        J = con.jac(z)
+        v = np.linspace(-1.0, 1.0, J.shape[0])
+        assert isinstance(J, sp.csr_matrix) and isinstance(con.hess(z, v), sp.csr_matrix)
+        np.testing.assert_allclose(J.toarray(), nh.jacfwd(c)(z), rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(con.hess(z, v).toarray(),
+                                   nh.hessian(lambda z: v @ c(z))(z), rtol=1e-13, atol=1e-15)
+        entry = next(iter(con.jac.__self__.tf.cache.values()))[0]
+        got = entry.derived["jacobian coloring"]
+        assert (got is not None and got[2] <= 3) == coloured
+    xs = [minimize(obj, np.zeros(2 * T), constraints=[constraint(dyn, 0.0, 0.0, sparse=s)]).x
+          for s in (True, False)]
+    np.testing.assert_allclose(xs[0], xs[1], rtol=1e-8, atol=1e-10)
+
+
 def test_constraint_with_slsqp():
     con = constraint(P.hs071_constraints, [25.0, 40.0], [np.inf, 40.0])
     res = so.minimize(P.hs071, [1.0, 5.0, 5.0, 1.0], jac=nh.grad(P.hs071), method="SLSQP",
