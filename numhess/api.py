@@ -4,6 +4,7 @@ import functools
 import numpy as np
 
 from . import drivers, hessians
+from .sparse import sparse_jacobian
 from .traced import Memo, TracedFunction, as_input, read_input
 
 
@@ -68,7 +69,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     return _wrap(f, vg)
 
 
-def _jacobian(f, argnums, has_aux, chunk_size, reverse):
+def _jacobian(f, argnums, has_aux, chunk_size, reverse, sparse):
     tf = TracedFunction(f, argnums, has_aux)
     chunk_size = drivers.check_chunk_size(chunk_size)
 
@@ -76,6 +77,10 @@ def _jacobian(f, argnums, has_aux, chunk_size, reverse):
         if keywords:
             _by_position(keywords)
         rep = tf.evaluate(args)
+        if sparse:
+            J = sparse_jacobian(rep)
+            return _with_aux(tuple(J[:, a:b] for a, b, _ in rep.spans) if tf.multi else J,
+                             rep, has_aux)
         J = drivers.jacobian(rep, chunk_size, reverse)
         parts = rep.split_inputs(J, lead=(rep.out_size,))
         parts = [p.reshape(rep.entry.out_shape + s) for p, s in zip(parts, rep.in_shapes)]
@@ -84,14 +89,19 @@ def _jacobian(f, argnums, has_aux, chunk_size, reverse):
     return _wrap(f, jac)
 
 
-def jacfwd(f, argnums=0, has_aux=False, chunk_size=None):
-    """Jacobian by forward sweeps over chunks of input directions: shape out.shape + x.shape."""
-    return _jacobian(f, argnums, has_aux, chunk_size, reverse=False)
+def jacfwd(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
+    """Jacobian by forward sweeps over chunks of input directions: shape out.shape + x.shape.
+
+    With sparse=True, a scipy.sparse CSR matrix over the flattened output and inputs (a
+    tuple of column blocks for a tuple argnums), from one forward sweep per colour of its
+    columns (no two of one colour share a row), in jacfwd and jacrev alike."""
+    return _jacobian(f, argnums, has_aux, chunk_size, False, sparse)
 
 
-def jacrev(f, argnums=0, has_aux=False, chunk_size=None):
-    """Jacobian by reverse sweeps over chunks of output cotangents: shape out.shape + x.shape."""
-    return _jacobian(f, argnums, has_aux, chunk_size, reverse=True)
+def jacrev(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
+    """Jacobian by reverse sweeps over chunks of output cotangents: shape out.shape + x.shape
+    (sparse=True: as jacfwd's)."""
+    return _jacobian(f, argnums, has_aux, chunk_size, True, sparse)
 
 
 def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
