@@ -3003,16 +3003,24 @@ def support_tangent(T, S, vals, ivals, rows, book, tans, k, tlist, tbeg, scr):
 
 
 @njit(**_HELPER)
-def _support_matmul_tangent(vals, rows, book, tans, k, ipool, q, ao, bo, yo, na_, nb_, n,
-                            act_a, act_b, tlist, L):
-    """A product's tangents, all n of them listed: the operands copied side by side into
-    dense buffers (A's at 0, B's at na_, the result's at na_ + nb_) for _matmul_tangent."""
+def _side_by_side(vals, rows, book, tans, k, ao, bo, na_, nb_, extra):
+    """A product's operands as the dense sweeps' helpers read them: their values (A's at
+    0, B's at na_) and their tangents' rows likewise, with room for extra more."""
     v = np.empty(na_ + nb_)
     _copy(v[:na_], vals[ao:ao + na_])
     _copy(v[na_:], vals[bo:bo + nb_])
-    d = np.empty((na_ + nb_ + n) * k)
+    d = np.empty((na_ + nb_ + extra) * k)
     _to_dense(rows, book, tans, k, ao, na_, d, ZERO)
     _to_dense(rows, book, tans, k, bo, nb_, d, na_)
+    return v, d
+
+
+@njit(**_HELPER)
+def _support_matmul_tangent(vals, rows, book, tans, k, ipool, q, ao, bo, yo, na_, nb_, n,
+                            act_a, act_b, tlist, L):
+    """A product's tangents, all n of them listed, from _matmul_tangent over the operands
+    side by side (_side_by_side; the result's tangents after them)."""
+    v, d = _side_by_side(vals, rows, book, tans, k, ao, bo, na_, nb_, n)
     _matmul_tangent(v, d, k, ipool, q, ZERO, na_, na_ + nb_, act_a, act_b)
     for i in range(n):
         L = _list(rows, book, yo + i, tlist, L)
@@ -3226,17 +3234,12 @@ def _push_range(q0, count, k, pq, pv, rows, book, adjt, owner, ahead, anext, apo
 def _support_matmul_adjoint(vals, rows, book, tans, adjt, adj, k, ipool, q, ao, bo, yo, na_, nb_, n,
                             act_a, act_b, owner, ahead, anext, apos, na, pq, pv):
     """A product's second-order rules, every active operand position pushed: the operands
-    and result copied side by side into dense buffers (A's at 0, B's at na_, the
-    result's at na_ + nb_) for _matmul_adjoint and _matmul_cross."""
+    side by side (_side_by_side), the result's cotangents after them, for _matmul_adjoint
+    and _matmul_cross."""
     co = na_ + nb_
-    v = np.empty(co)
-    _copy(v[:na_], vals[ao:ao + na_])
-    _copy(v[na_:], vals[bo:bo + nb_])
+    v, d = _side_by_side(vals, rows, book, tans, k, ao, bo, na_, nb_, ZERO)
     g = np.empty(co + n)                # first-order cotangents: the result's are read
     _copy(g[co:], adj[yo:yo + n])
-    d = np.empty(co * k)
-    _to_dense(rows, book, tans, k, ao, na_, d, ZERO)
-    _to_dense(rows, book, tans, k, bo, nb_, d, na_)
     dg = np.zeros((co + n) * k)
     _to_dense(rows, book, adjt, k, yo, n, dg, co)
     _matmul_adjoint(v, dg, k, ipool, q, ZERO, na_, co, act_a, act_b, ZERO)

@@ -85,11 +85,13 @@ def same(a, b):
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
                 and a.dtype == b.dtype and _same_bits(a, b))
-    if sp.issparse(a) or sp.issparse(b):
-        return (type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
-                and all(same(u, v) for u, v in zip(_stored(a), _stored(b))))
     if type(a) is not type(b):
         return False
+    if isinstance(a, (float, np.floating)):
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b) or a != a and b != b
+    if sp.issparse(a):      # (before dicts: DOK is one)
+        return (a.shape == b.shape and a.dtype == b.dtype
+                and all(same(u, v) for u, v in zip(_stored(a), _stored(b))))
     if isinstance(a, (tuple, list, dict)):
         try:    # Python's own comparison first: fast for numbers, each element itself first
             if a == b:
@@ -99,8 +101,6 @@ def same(a, b):
         if isinstance(a, dict):
             return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, (float, np.floating)):
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b) or a != a and b != b
     try:
         return bool(a == b)
     except Exception:       # an object whose == is not a truth value
