@@ -557,6 +557,56 @@ def _piecewise(x, condlist, funclist, *args, **kw):
     return y
 
 
+@implements(np.apply_along_axis)
+def _apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """func1d on each 1-D slice along axis, the results stacked where that axis was (as
+    NumPy's, whose loop writes them into an ndarray)."""
+    t = _t(arr)
+    axis = np.lib.array_utils.normalize_axis_index(axis, t.ndim)
+    moved = np.moveaxis(t, axis, -1)
+    outer = moved.shape[:-1]
+    if 0 in outer:
+        raise ValueError("Cannot apply_along_axis when any iteration dimensions are 0")
+    results = [lift(t.b, func1d(moved[i], *args, **kwargs)) for i in np.ndindex(*outer)]
+    out = np.reshape(np.stack(results), outer + results[0].shape)
+    # the results' own axes go where axis was
+    return np.moveaxis(out, tuple(range(len(outer), out.ndim)),
+                       tuple(range(axis, axis + results[0].ndim)))
+
+
+def vectorized(vec, args, kwargs):
+    """np.vectorize(pyfunc)(*args) on traced arguments: pyfunc called on each element (0-d
+    traced values, so its `if`s are guarded), the results stacked in the broadcast shape;
+    a tuple of results for a pyfunc returning tuples. The arguments `excluded` names
+    are passed as they are."""
+    if vec.signature is not None:
+        raise NotImplementedError("numhess: np.vectorize with a signature on traced values")
+    bl = builder_of(*args, *kwargs.values())
+    fixed = {k for k in vec.excluded if isinstance(k, str)}
+    names = [k for k in kwargs if k not in fixed]
+    varying = [i for i in range(len(args)) if i not in vec.excluded]
+    arrays = [lift(bl, args[i]) if builder_of(args[i]) else np.asarray(args[i])
+              for i in varying] + [lift(bl, kwargs[k]) if builder_of(kwargs[k])
+                                   else np.asarray(kwargs[k]) for k in names]
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    arrays = [np.broadcast_to(a, shape) for a in arrays]
+    results = []
+    for idx in np.ndindex(*shape):
+        call, keywords = list(args), dict(kwargs)
+        for i, a in zip(varying + names, arrays):
+            if isinstance(i, str):
+                keywords[i] = a[idx]
+            else:
+                call[i] = a[idx]
+        results.append(vec.pyfunc(*call, **keywords))
+    if not results:
+        raise ValueError("cannot call `vectorize` on size 0 inputs unless `otypes` is set")
+    if isinstance(results[0], tuple):
+        return tuple(np.reshape(np.stack([lift(bl, r[j]) for r in results]), shape)
+                     for j in range(len(results[0])))
+    return np.reshape(np.stack([lift(bl, r) for r in results]), shape)
+
+
 # ---------------------------------------------------------------- covariance
 @implements(np.cov)
 def _cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None,

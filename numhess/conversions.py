@@ -12,8 +12,9 @@ name before the trace; the error names numhess.special's).
 
 Numba reads these names from the `numpy` module when it types a function, in any thread,
 so a kernel compiled during a trace meets the wrappers: each is registered with Numba as
-an overload that calls NumPy's own. Code that bound the functions itself (`from numpy
-import asarray`) keeps NumPy's, which raise TraceError.
+an overload that calls NumPy's own. A name bound in the traced function's module (`from
+numpy import asarray`) is a wrapper too while the trace runs; one bound elsewhere (in
+a library) keeps NumPy's, which raises TraceError.
 """
 import functools
 
@@ -66,14 +67,5 @@ def _passing(name):
     return wrapper
 
 
-_WRAPPERS = {name: _passing(name) for name in _COPIES}
-
-
-def swap_in():
-    for name, wrapper in _WRAPPERS.items():
-        setattr(np, name, wrapper)
-
-
-def swap_out():
-    for name, original in _NUMPY.items():
-        setattr(np, name, original)
+# (module, name, stand-in): swapped in while a trace runs (scipy_hooks.py)
+STAND_INS = [(np, name, _passing(name)) for name in _COPIES]

@@ -11,6 +11,9 @@ and compared on every replay, and so is which Python function a name holds. A na
 function itself assigns (`global calls; calls += 1`), or a value that changed while it
 was traced, is its own state and is not watched. Values reached otherwise (an attribute
 of a module-level object, a function passed as an argument) are not watched.
+
+The same walk finds the globals through which f reaches a library function numhess
+stands in for while tracing (`from scipy.linalg import cho_solve`: scipy_hooks.py).
 """
 import dis
 import functools
@@ -120,6 +123,15 @@ def _names(code, loads, stores):
             _names(c, loads, stores)
 
 
+class _Found:
+    """What _sources collects: watched, (getter, value) pairs; rebinds, (globals, name)
+    pairs whose value is a key of stand_ins (by id: values need not be hashable)."""
+    __slots__ = ("watched", "rebinds", "stand_ins")
+
+    def __init__(self, stand_ins):
+        self.watched, self.rebinds, self.stand_ins = [], [], stand_ins
+
+
 def _sources(f, depth, seen, out):
     """(getter, value) for every watched value f reads; functions found are followed."""
     if depth > DEPTH:
@@ -151,6 +163,8 @@ def _sources(f, depth, seen, out):
     g = f.__globals__
     for name in loads - stores:
         if name in g:
+            if id(g[name]) in out.stand_ins:
+                out.rebinds.append((g, name))
             _add(lambda name=name: g.get(name, _MISSING), g[name], depth, seen, out)
     for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
         if name not in stores:
@@ -170,22 +184,23 @@ def _sources(f, depth, seen, out):
 
 def _add(get, v, depth, seen, out):
     if _watched(v):
-        out.append((get, frozen(v)))
+        out.watched.append((get, frozen(v)))
     elif callable(v) and not isinstance(v, type):
         if isinstance(v, types.FunctionType) and not v.__code__.co_filename.startswith(
                 _LIBRARIES):
-            out.append((get, v))        # the same function: a rebound name traces again
+            out.watched.append((get, v))        # the same function: a rebound name traces again
         _sources(v, depth + 1, seen, out)
 
 
 class Outside:
-    """The watched values of f, read before a trace; `unchanged()` is the replay's check."""
-    __slots__ = ("watched",)
+    """The watched values of f, read before a trace; `unchanged()` is the replay's check.
+    rebinds: the (globals, name) pairs that hold a key of stand_ins (ids of functions)."""
+    __slots__ = ("watched", "rebinds")
 
-    def __init__(self, f):
-        out = []
-        _sources(f, 0, set(), out)
-        self.watched = out
+    def __init__(self, f, stand_ins=()):
+        found = _Found(stand_ins)
+        _sources(f, 0, set(), found)
+        self.watched, self.rebinds = found.watched, found.rebinds
 
     def settle(self):
         """After the trace: what f changed itself while running is its own state."""

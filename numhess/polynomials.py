@@ -5,8 +5,9 @@ give each coefficient (or root) x's dimensions, with their default tensor=True, 
 `if isinstance(x, np.ndarray)`: a traced x is not one, so 2-D coefficients (or any
 roots) met x elementwise instead, a silently different result. Their wrappers, the
 modules' names while a trace runs (scipy_hooks.py), do that reshape for a traced x and
-call NumPy's own with tensor=False, which then leaves the coefficients be. A name
-imported beforehand (`from numpy.polynomial.polynomial import polyval`) keeps NumPy's.
+call NumPy's own with tensor=False, which then leaves the coefficients be (a name
+imported into the traced function's module, `from numpy.polynomial.polynomial import
+polyval`, too).
 """
 import functools
 
@@ -32,14 +33,6 @@ def _taking_traced(evaluate):
     return wrapper
 
 
-_WRAPPERS = {key: _taking_traced(evaluate) for key, evaluate in _NUMPY.items()}
-
-
-def swap_in():
-    for (module, name), wrapper in _WRAPPERS.items():
-        setattr(module, name, wrapper)
-
-
-def swap_out():
-    for (module, name), evaluate in _NUMPY.items():
-        setattr(module, name, evaluate)
+# (module, name, stand-in): swapped in while a trace runs (scipy_hooks.py)
+STAND_INS = [(module, name, _taking_traced(evaluate))
+             for (module, name), evaluate in _NUMPY.items()]

@@ -7,10 +7,10 @@ from collections import OrderedDict
 import numpy as np
 
 from .outside import Outside, frozen, same
-from .scipy_hooks import taking_traced_arrays
+from .scipy_hooks import BY_ID, taking_traced_arrays
 from .tape import TapeBuilder
-from .tracer import (NDARRAY_ONLY, OBJECT_ARRAY, Tracer, TraceError, converter_in,
-                     held_object_array, lift)
+from .tracer import (COMPILED_ONLY, NDARRAY_ONLY, OBJECT_ARRAY, Tracer, TraceError,
+                     converter_in, held_object_array, lift)
 
 
 def normalize_argnums(argnums):
@@ -289,9 +289,9 @@ class TracedFunction:
             call[i] = Tracer(b, slot, v.copy())
         for j, slot, p in zip(pnums, b.params, params):
             call[j] = Tracer(b, slot, p.copy())
-        outside = Outside(self.f)
+        outside = Outside(self.f, BY_ID)
         try:
-            with np.errstate(all="ignore"), taking_traced_arrays():
+            with np.errstate(all="ignore"), taking_traced_arrays(outside.rebinds):
                 res = self.f(*call)
         except (TypeError, ValueError) as err:
             named = _naming_converter(err)
@@ -299,6 +299,9 @@ class TracedFunction:
                 raise TraceError(str(named)) from err
             if held_object_array(err.__traceback__) or "for the input types" in str(err):
                 raise TraceError(OBJECT_ARRAY + converter_in(err.__traceback__)) from err
+            if isinstance(err, TypeError) and "not Tracer" in str(err):
+                raise TraceError(COMPILED_ONLY.format(err) + converter_in(err.__traceback__)
+                                 ) from err
             raise
         except AttributeError as err:   # (name and obj: Python 3.10 on)
             if isinstance(getattr(err, "obj", None), Tracer) and hasattr(np.ndarray, err.name):

@@ -274,9 +274,14 @@ OBJECT_ARRAY = (
 
 NDARRAY_ONLY = (
     "numhess: a traced array was asked for .{}, which only NumPy's own arrays have: the "
-    "function, or a library it calls (scipy.linalg.expm, compiled extensions), reads "
+    "function, or a library it calls (np.ctypeslib, compiled extensions), reads "
     "NumPy's memory or converts its input, which would drop the derivative. Write that "
     "step with NumPy functions numhess supports (README, Supported NumPy).")
+
+COMPILED_ONLY = (
+    "numhess: compiled code that takes NumPy arrays only was given a traced array ({}), "
+    "which would drop its derivative. Write that step with NumPy functions numhess "
+    "supports (README, Supported NumPy).")
 
 
 def held_object_array(tb):
@@ -327,8 +332,11 @@ def _converter_hint(frames=None):
             break       # the caller's code
     if found is None:
         return ""
-    linalg = " (numhess traces np.linalg: solve, cholesky, inv, det, eigh, ...)" \
-        if found.startswith("scipy.linalg") else ""
+    linalg = ""
+    if found.startswith("scipy.linalg"):
+        from .scipy_linalg import __all__ as traced
+        linalg = (" (numhess traces np.linalg's solve, cholesky, inv, det, eigh, ..., and "
+                  f"scipy.linalg's {', '.join(traced)})")
     return f" Here {found} converted it{linalg}."
 
 

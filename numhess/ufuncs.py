@@ -198,6 +198,8 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         return ACCUMULATE[ufunc](inputs[0], axis=kwargs.get("axis", 0))
     if method == "at" and ufunc in (np.add, np.subtract):
         return _accumulate_at(ufunc, *inputs)
+    if method == "reduceat" and ufunc in REDUCE:
+        return _reduceat(ufunc, *inputs, **kwargs)
     if method == "outer" and ufunc.nin == 2:
         a, b = inputs
         nb = np.ndim(_value(b))
@@ -263,6 +265,32 @@ def _accumulate_at(ufunc, a, indices, b):
     b = L.broadcast_to(lift(a.b, b), pos.shape)
     added = L.scatter_sum(L.reshape(b if ufunc is np.add else -b, (-1,)), pos.ravel(), a.size)
     a._write(a + L.reshape(added, a.shape))
+
+
+def _reduceat(ufunc, a, indices, axis=0, dtype=None):
+    """ufunc.reduceat: the reduction of a[indices[i]:indices[i + 1]] along axis, or
+    a[indices[i]] where the next index is not larger (as NumPy's); for add, one gather
+    and one SCATTER by segment, for the others a reduction per segment."""
+    a = lift(builder_of(a), a)
+    axis = np.lib.array_utils.normalize_axis_index(axis, a.ndim)
+    idx, n = np.asarray(indices), a.shape[axis]
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise TypeError(f"{_name(ufunc)}.reduceat: indices must be a 1-D integer array")
+    bad = idx[(idx < 0) | (idx >= n)]
+    if bad.size:
+        raise IndexError(f"index {bad[0]} out-of-bounds in {_name(ufunc)}.reduceat [0, {n})")
+    ends = np.append(idx[1:], n)
+    rows = [np.arange(lo, hi) if lo < hi else np.array([lo]) for lo, hi in zip(idx, ends)]
+    moved = np.moveaxis(a, axis, 0)
+    if ufunc is np.add:
+        rest = int(np.prod(moved.shape[1:]))
+        segment = np.repeat(np.arange(idx.size), [r.size for r in rows])
+        groups = (segment[:, None] * rest + np.arange(rest)).ravel()
+        summed = L.scatter_sum(moved[np.concatenate(rows)], groups, idx.size * rest)
+        out = L.reshape(summed, (idx.size,) + moved.shape[1:])
+    else:
+        out = np.stack([REDUCE[ufunc](moved[r[0]:r[-1] + 1], axis=0) for r in rows])
+    return np.moveaxis(out, 0, axis)
 
 
 def _name(ufunc):

@@ -566,6 +566,19 @@ CASES = [
      (12,), ANY),
     ("piecewise one condition", lambda x: np.piecewise(x, x < 0, [np.exp, 1.5]) * x,
      (12,), ANY),
+    ("add.reduceat", lambda x: np.concatenate([
+        np.add.reduceat(x, [0, 5, 5, 9, 3]), np.add.reduceat(x.reshape(3, 4), [0, 2, 1], axis=1)
+        .ravel()]) * x[0], (12,), ANY),
+    ("maximum and multiply reduceat", lambda x: np.concatenate([
+        np.maximum.reduceat(x, [0, 4, 9]), np.multiply.reduceat(x.reshape(4, 3), [0, 3, 1])
+        .ravel()]), (12,), ANY),
+    ("vectorize", lambda x: np.concatenate([
+        np.vectorize(lambda v, d: 0.5 * v * v if abs(v) < d else d * (abs(v) - 0.5 * d))(x, 0.8),
+        np.vectorize(lambda a, b: (a * b, a - b))(x[:4], x[4:8])[0]]), (12,), ANY),
+    ("apply_along_axis", lambda x: np.apply_along_axis(lambda r: r @ r, 1, x.reshape(2, 3, 2))
+     .ravel(), (12,), ANY),
+    ("apply_along_axis to arrays", lambda x: np.apply_along_axis(
+        lambda r, p: np.outer(r ** p, r[:2]), 0, x.reshape(3, 4), 2).ravel(), (12,), ANY),
     ("cov", lambda x: np.cov(x.reshape(3, 4)) + np.cov(x[:6], x[6:] ** 2, bias=True)[0, 1],
      (12,), ANY),
     ("cov columns", lambda x: np.cov(x.reshape(4, 3), rowvar=False, ddof=0), (12,), ANY),

@@ -260,7 +260,7 @@ def test_objective_with_a_scipy_sparse_matrix_large():
 def test_every_scipy_sparse_format_multiplies_traced_arrays(fmt, kind):
     """A @ x, x @ A and A.dot of a 1-D and a 2-D traced array, in every format (COO has
     its own product methods), and SciPy's methods are back after the trace."""
-    before = {key: getattr(key[0], key[1]) for key in scipy_hooks._SPARSE}
+    before = {key: getattr(key[0], key[1]) for key in scipy_hooks._METHODS}
     A = kind(sp.random(5, 5, density=0.5, random_state=0) + sp.eye(5)).asformat(fmt)
     D = A.toarray()
     x = np.linspace(0.1, 1.0, 5)
