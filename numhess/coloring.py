@@ -139,9 +139,12 @@ class ColoredPattern:
         self.cols = indices
 
     def recover_csr(self, B):
-        """The sparse Hessian from B = H @ S (n, ncolors)."""
+        """The sparse Hessian from B = H @ S (n, ncolors), with index arrays of its own
+        (the pattern's, shared, had let eliminate_zeros() on one result corrupt the
+        Hessians after it)."""
         P = self.pattern
-        return sp.csr_matrix((B.ravel()[self.src], P.indices, P.indptr), shape=P.shape)
+        return sp.csr_matrix((B.ravel()[self.src], P.indices.copy(), P.indptr.copy()),
+                             shape=P.shape)
 
     def recover_dense(self, B, out):
         out[self.rows, self.cols] = B.ravel()[self.src]

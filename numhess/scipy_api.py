@@ -17,12 +17,17 @@ from .sparse import sparse_jacobian
 # with Hessian-vector products alone (a matrix is then never formed).
 HESSIAN_METHODS = {"newton-cg": True, "dogleg": False, "trust-ncg": True,
                    "trust-krylov": True, "trust-exact": False, "trust-constr": True}
+# Methods that use no gradient: they get f's value alone (a gradient each call was waste,
+# and scipy warned about the jac it ignores)
+VALUE_ONLY = {"nelder-mead", "powell", "cobyla", "cobyqa"}
 
 
 class _Replays:
     """f traced once, replayed once per distinct x (keyed by x's bytes). Two points are
     kept: a trust-region method evaluates a trial point, and after a rejected step asks
-    for the Hessian at the previous one."""
+    for the Hessian at the previous one. A kept point is checked as a call is (a changed
+    global, or data changed in place, between two solves with one constraint: it had
+    answered for the old ones)."""
 
     KEEP = 2
 
@@ -37,14 +42,14 @@ class _Replays:
     def at(self, x):
         x = np.asarray(x, dtype=np.float64)
         key = (x.shape, x.tobytes())
-        rep = self.recent.get(key)
-        if rep is None:
-            rep = self.recent[key] = self.tf.evaluate((x,) + self.args)
+        kept = self.recent.get(key)
+        rep = self.tf.evaluate((x,) + self.args, again=kept)
+        if rep is not kept:
+            self.recent[key] = rep
             self.n_replays += 1
             if len(self.recent) > self.KEEP:
                 self.recent.popitem(last=False)
-        else:
-            self.recent.move_to_end(key)
+        self.recent.move_to_end(key)
         return rep
 
 
@@ -57,6 +62,9 @@ class Objective(_Replays):
             raise ValueError(f"numhess.minimize: the objective must return a scalar, got "
                              f"shape {rep.entry.out_shape}")
         return rep
+
+    def value(self, x):
+        return float(self.at(x).output().reshape(()))
 
     def value_and_grad(self, x):
         rep = self.at(x)
@@ -90,7 +98,8 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     method=None picks "trust-constr" when bounds or constraints are given, else
     "trust-exact" up to 1000 variables and "trust-krylov" above. Other keywords
     (tol, options, callback, bounds, constraints, ...) pass through to scipy.
-    Value and gradient come from one call (jac=True), and every callback at one x reuses
+    Value and gradient come from one call (jac=True; the value alone for Nelder-Mead,
+    Powell, COBYLA and COBYQA, which use no gradient), and every callback at one x reuses
     that x's forward sweep. x0 of any shape: f gets x in that shape, scipy (bounds,
     constraints, callbacks) the flat vector. Returns scipy's OptimizeResult, res.x in x0's
     shape, plus `n_replays`: the forward sweeps run (one per distinct x).
@@ -131,7 +140,10 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     elif hess is not None:
         second["hess"] = hess if not callable(hess) else (lambda x: hess(x, *obj.args))
     import scipy.optimize as so     # here: importing it costs 27 MB and 0.1 s
-    res = so.minimize(obj.value_and_grad, x0, method=method, jac=True, **second, **kw)
+    if method.lower() in VALUE_ONLY:
+        res = so.minimize(obj.value, x0, method=method, **second, **kw)
+    else:
+        res = so.minimize(obj.value_and_grad, x0, method=method, jac=True, **second, **kw)
     res.n_replays = obj.n_replays
     if shape is not None:
         res.x = res.x.reshape(shape)
@@ -180,4 +192,7 @@ def constraint(c, lb=-np.inf, ub=np.inf, args=(), sparse=False, **kw):
     Extra keywords (keep_feasible, ...) go to NonlinearConstraint."""
     import scipy.optimize as so
     con = _Constraint(c, args, sparse)
+    # bounds in the output's shape, flat as fun's values are (SciPy's own error was about
+    # an "axis remapping")
+    lb, ub = (np.ravel(b) if np.ndim(b) > 1 else b for b in (lb, ub))
     return so.NonlinearConstraint(con.fun, lb, ub, jac=con.jac, hess=con.hess, **kw)

@@ -137,6 +137,11 @@ class Replay:
     def aux(self):
         return _unflatten(self.entry.aux_tree, self.tape, self.vals)
 
+    def loaded(self, params):
+        """Whether the parameter arrays hold the values this evaluation loaded."""
+        return all(np.array_equal(p.reshape(-1), self.vals[o:o + size], equal_nan=True)
+                   for (o, size), p in zip(self.tape.param_spans, params))
+
     def split_inputs(self, flat, lead=()):
         """Cut an array whose trailing axis runs over all inputs into one block per input."""
         return [flat[..., a:b].reshape(lead + shape) for a, b, shape in self.entry.spans]
@@ -202,13 +207,15 @@ class TracedFunction:
                                                         if j not in nums))
         return got
 
-    def evaluate(self, args, lean=False, output=True):
+    def evaluate(self, args, lean=False, output=True, again=None):
         """Replay the function at args (tracing first when no cached tape fits).
 
         This runs on every call of every transform, so it is kept lean: a float64 array is
         read in place (never written, so not copied), and the key and statics are built in
         one pass over the extra arguments. lean: the caller only takes a gradient or HVP,
-        and without output not f's value either (Tape.run_forward)."""
+        and without output not f's value either (Tape.run_forward). again: a Replay at
+        the same inputs, returned as it is if its tape still fits args (the same statics,
+        nothing read from outside changed, the parameters hold the values it loaded)."""
         nums, others = self._positions.get(len(args)) or self.positions(len(args))
         if len(nums) == 1:
             v = read_input(args[nums[0]], "argument", nums[0])
@@ -250,6 +257,8 @@ class TracedFunction:
             if e.outside is not None and not e.outside.unchanged():
                 self._drop(key, e)      # a global or closure value changed: stale for good
                 continue
+            if again is not None and again.entry is e and again.loaded(params):
+                return again
             vals, ivals, xin = e.tape.run_forward(x, params, *e.value_buffer(), lean, output)
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals, xin)

@@ -204,6 +204,36 @@ def test_sparse_jacobians():
     assert res.cost < 1e-16
 
 
+def test_dense_rows_of_a_sparse_jacobian_are_rows_of_their_own():
+    """Local rows and two rows over (almost) every variable: each dense row is a reverse
+    sweep, the others a few coloured forward sweeps (with a dense row among them every
+    column took a colour of its own: n forward sweeps, 2.4 s at n = 20,000)."""
+    n = 400
+    c = lambda x: np.concatenate([x[1:] ** 2 - x[:-1], np.stack([np.sum(x ** 2) - 1.0]),
+                                  np.sin(x[:3]), np.stack([x[1:] @ np.cos(x[:-1])])])
+    x = np.random.default_rng(5).standard_normal(n)
+    jf = nh.jacfwd(c, sparse=True)
+    np.testing.assert_allclose(jf(x).toarray(), nh.jacfwd(c)(x), rtol=1e-14, atol=1e-15)
+    rep = jf.traced.evaluate((x,))
+    _, dense, _, colours = rep.entry.derived["jacobian coloring"]
+    assert list(dense) == [n - 1, n + 3] and colours <= 3
+    np.testing.assert_allclose(nh.jacrev(c, sparse=True)(x / 2).toarray(),
+                               nh.jacrev(c)(x / 2), rtol=1e-14, atol=1e-15)
+
+
+def test_a_sparse_hessian_is_the_callers_to_change():
+    """Each result owns its arrays: eliminate_zeros() on one (explicit zeros at x = 0)
+    had rewritten the cached pattern and every Hessian after it (704 off)."""
+    f = lambda x: np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    hs = nh.hessian(f, sparse=True)
+    first = hs(np.zeros(6))
+    kept = first.toarray()
+    first.eliminate_zeros()
+    x = np.linspace(-1.0, 1.0, 6)
+    np.testing.assert_allclose(hs(x).toarray(), nh.hessian(f)(x), rtol=1e-14)
+    np.testing.assert_array_equal(first.toarray(), kept)
+
+
 def test_sparse_needs_scalar_output():
     with pytest.raises(ValueError, match="scalar"):
         nh.hessian(lambda x: x ** 2, sparse=True)(np.ones(3))
