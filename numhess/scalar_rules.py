@@ -60,7 +60,7 @@ def _powc_derivs(e, x, y, p):
 
 
 def _expit_derivs(e, x, y, p):
-    q = e.tmp(f"_expit(-{x})")
+    q = e.tmp(f"1.0 - {y}")
     d1 = e.tmp(f"{y} * {q}")
     return d1, e.tmp(f"{d1} * ({q} - {y})")
 

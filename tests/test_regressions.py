@@ -7,6 +7,7 @@ comes off.
 """
 import numpy as np
 import pytest
+import scipy.special
 
 import numhess as nh
 from fuzz.fuzzgen import fd_jacobian
@@ -248,3 +249,15 @@ def test_work_buffers_span_a_bounded_address_space(monkeypatch):
     plan = drivers._cached_plan(rep, "second", n)
     assert plan.workers * plan.k * rep.tape.total * 8 * 2 <= drivers.ADDRESS_BYTES
     assert plan.k < n
+
+
+def test_a_logistic_loss_through_one_minus_expit_keeps_its_precision():
+    """expit's derivative is y (1 - y) of the rounded y, as JAX's and torch's: log1p's
+    1 / (1 - y) then cancels it exactly. With the exact 1 - y = expit(-z) the gradient of
+    log(1 - expit(z)) was 1e-3 off at z = 30 and the Hessian's sign wrong near z = 20."""
+    f = lambda z: np.sum(np.log1p(-scipy.special.expit(z)))
+    for z in (5.0, 19.77, 30.0):
+        p, q = scipy.special.expit(z), scipy.special.expit(-z)
+        np.testing.assert_allclose(nh.grad(f)(np.array([z])), [-p], rtol=1e-15)
+        # (the rounded 1 - p is the function's own: 2e-4 off the exact one at z = 30)
+        np.testing.assert_allclose(nh.hessian(f)(np.array([z])), [[-p * q]], rtol=1e-3)
