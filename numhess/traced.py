@@ -9,8 +9,8 @@ import numpy as np
 from .outside import Outside, frozen, same
 from .scipy_hooks import BY_ID, taking_traced_arrays
 from .tape import TapeBuilder
-from .tracer import (COMPILED_ONLY, NDARRAY_ONLY, OBJECT_ARRAY, Tracer, TraceError,
-                     converter_in, held_object_array, lift)
+from .tracer import (COMPILED_ONLY, LIBRARY_OBJECT_ARRAY, NDARRAY_ONLY, OBJECT_ARRAY,
+                     Tracer, TraceError, converter_in, held_object_array, lift)
 
 
 def normalize_argnums(argnums):
@@ -307,7 +307,9 @@ class TracedFunction:
             if named is not None:   # (NumPy tried other ways, whose errors say less)
                 raise TraceError(str(named)) from err
             if held_object_array(err.__traceback__) or "for the input types" in str(err):
-                raise TraceError(OBJECT_ARRAY + converter_in(err.__traceback__)) from err
+                hint = converter_in(err.__traceback__)     # in a library: not f's list
+                raise TraceError((LIBRARY_OBJECT_ARRAY if hint else OBJECT_ARRAY) + hint
+                                 ) from err
             if isinstance(err, TypeError) and "not Tracer" in str(err):
                 raise TraceError(COMPILED_ONLY.format(err) + converter_in(err.__traceback__)
                                  ) from err

@@ -269,7 +269,7 @@ OBJECT_ARRAY = (
     "numhess: NumPy could not read a function's argument: a list (or an object array) of "
     "traced values, which NumPy converts itself to an array of Python objects its compiled "
     "code cannot read (NumPy hands numhess only traced arguments themselves, not lists of "
-    "them; scipy.special.multigammaln makes such a list). Make it one traced array first: "
+    "them). Make it one traced array first: "
     "np.linalg.det(np.array([[a, b], [c, d]])), np.mean(np.stack([a, b])).")
 
 NDARRAY_ONLY = (
@@ -277,6 +277,12 @@ NDARRAY_ONLY = (
     "function, or a library it calls (np.ctypeslib, compiled extensions), reads "
     "NumPy's memory or converts its input, which would drop the derivative. Write that "
     "step with NumPy functions numhess supports (README, Supported NumPy).")
+
+LIBRARY_OBJECT_ARRAY = (
+    "numhess: a library function made an array of Python objects of traced values (from "
+    "a list of them, which NumPy converts itself), which its compiled code cannot read: "
+    "the derivative would be dropped. Write that step with NumPy functions numhess "
+    "supports (README, Supported NumPy).")
 
 COMPILED_ONLY = (
     "numhess: compiled code that takes NumPy arrays only was given a traced array ({}), "
