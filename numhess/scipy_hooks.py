@@ -1,6 +1,6 @@
 """While numhess traces a function, SciPy's sparse product, np.vectorize, scipy.special's
-`logsumexp`, `softmax` and `log_softmax` and scipy.linalg's solvers and factorizations
-take traced arrays, and so do NumPy's array constructors (conversions.py) and
+`logsumexp`, `softmax` and `log_softmax`, scipy.linalg's solvers and factorizations and
+scipy.stats' distributions take traced arrays, and so do NumPy's array constructors (conversions.py) and
 numpy.polynomial's evaluators (polynomials.py).
 
 SciPy converts their operands with `np.asarray`, which a traced array refuses (its
@@ -17,6 +17,7 @@ A name bound elsewhere (inside a library, an attribute) keeps the library's, whi
 TraceError naming the library function that converted the array.
 """
 import contextlib
+import sys
 import threading
 
 import numpy as np
@@ -28,7 +29,7 @@ try:        # SciPy's private base class of every sparse format (SciPy >= 1.11)
 except ImportError:
     _spbase = None
 
-from . import composites, conversions, polynomials, scipy_linalg, special
+from . import composites, conversions, polynomials, scipy_linalg, scipy_stats, special
 from .lower import sparse_matmul
 from .tracer import builder_of
 
@@ -74,13 +75,25 @@ def _vectorized_call(original):
 
 # (class, name) -> the library's method: scipy.sparse's base class's, and those of
 # formats that define their own (COO has its own product and dot); np.vectorize's call,
-# which makes object arrays of its arguments
+# which makes object arrays of its arguments; scipy.stats' (scipy_stats.py, below)
 _METHODS = {} if _DISPATCH is None else {
     (cls, name): vars(cls)[name] for cls in set(_classes(_spbase))
     for name in (_DISPATCH, "dot") if name in vars(cls)}
 _HOOKED = {key: _sparse_product(original) for key, original in _METHODS.items()}
 _METHODS[np.vectorize, "__call__"] = np.vectorize.__call__
 _HOOKED[np.vectorize, "__call__"] = _vectorized_call(np.vectorize.__call__)
+_stats_added = False
+
+
+def _add_stats():
+    """scipy.stats' distribution methods join the hooked ones once it is imported
+    (importing it for every process would cost each its 30 MB)."""
+    global _stats_added
+    if not _stats_added and "scipy.stats" in sys.modules:
+        for owner, name, original, ours in scipy_stats.stand_ins():
+            _METHODS[owner, name] = original
+            _HOOKED[owner, name] = ours
+        _stats_added = True
 
 
 @contextlib.contextmanager
@@ -91,6 +104,7 @@ def taking_traced_arrays(rebinds=()):
     global _tracing
     with _lock:
         if _tracing == 0:
+            _add_stats()
             for (cls, name), hooked in _HOOKED.items():
                 setattr(cls, name, hooked)
             for module, name, ours in _STAND_INS:

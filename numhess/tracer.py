@@ -71,6 +71,7 @@ class Tracer:
     mT = property(lambda s: np.swapaxes(s, -1, -2))
     real = property(lambda s: s)
     imag = property(lambda s: np.zeros(s.shape))      # (a real array's: zeros)
+    device = "cpu"      # NumPy's (SciPy's array-API helpers ask, scipy.stats' apply_where)
 
     def __repr__(self):
         return f"Tracer(shape={self.shape}, value={self.value!r})"
@@ -325,13 +326,14 @@ def _converter_hint(frames=None):
     from .outside import _LIBRARIES
     found = None
     for f in frames or _outward(sys._getframe(1)):
-        name, module = f.f_code.co_name, f.f_globals.get("__name__", "")
+        code, module = f.f_code, f.f_globals.get("__name__", "")
+        name = getattr(code, "co_qualname", code.co_name)     # a method with its class
         top = module.partition(".")[0]
-        if top not in ("numpy", "numhess") and f.f_code.co_filename.startswith(_LIBRARIES):
-            if "<locals>" in getattr(f.f_code, "co_qualname", ""):
+        if top not in ("numpy", "numhess") and code.co_filename.startswith(_LIBRARIES):
+            if "<locals>" in name:
                 module, name = next(((g.__module__, g.__name__) for g in f.f_locals.values()
                                      if isinstance(g, types.FunctionType) and "<locals>"
-                                     not in g.__qualname__), (module, name))
+                                     not in g.__qualname__), (module, code.co_name))
             found = ".".join(p for p in module.split(".") if not p.startswith("_")) + \
                 "." + name
         elif found or top not in ("numpy", "numhess"):

@@ -130,14 +130,21 @@ COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0,
              np.floor_divide: lambda a, b: np.floor(a / b),
              np.divmod: lambda a, b: (np.floor(a / b), a - b * np.floor(a / b)),
              sc.ndtr: lambda x: 0.5 * sc.erfc(x * -math.sqrt(0.5)),     # as SciPy computes it
-             sc.gamma: lambda x: np.where(x > 0, 1.0, np.cos(np.pi * np.floor(x)))
-             * np.exp(sc.gammaln(x)),         # the sign alternates between the poles
+             sc.gamma: lambda x: _gamma_sign(x) * np.exp(sc.gammaln(x)),
+             # Pochhammer's (a)_m = gamma(a + m) / gamma(a), without gamma's overflow
+             sc.poch: lambda a, m: _gamma_sign(a + m) * _gamma_sign(a)
+             * np.exp(sc.gammaln(a + m) - sc.gammaln(a)),
              sc.exp10: lambda x: 10.0 ** x, sc.log_ndtr: _log_ndtr,
              sc.betaln: _betaln,
              sc.kl_div: lambda x, y: sc.rel_entr(x, y) - x + y,
              sc.huber: lambda d, r: np.where(
                  d < 0, np.inf, np.where(np.abs(r) <= d, 0.5 * r * r, d * (np.abs(r) - 0.5 * d))),
              sc.pseudo_huber: _pseudo_huber}
+
+
+def _gamma_sign(x):
+    """The sign of gamma(x), which alternates between the poles below 0."""
+    return np.where(x > 0, 1.0, np.cos(np.pi * np.floor(x)))
 
 
 def _signbit(x):

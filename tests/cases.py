@@ -464,6 +464,7 @@ CASES = [
      + sc.softmax(x[:3]) + sc.log_softmax(x[3:6] ** 2), (12,), ANY),
     ("gamma", sc.gamma, (12,), (0.2, 5.0)),
     ("gamma negative", sc.gamma, (12,), (-2.9, -2.1)),
+    ("poch", lambda x: sc.poch(*_half(x)) + sc.poch(x[:6] - 3.0, 0.5), (12,), POS),
     ("ndtr", sc.ndtr, (12,), ANY),
     ("scipy.special log1p expm1 exp2 exp10 cbrt", lambda x: sc.log1p(x) + sc.expm1(x)
      + sc.exp2(x) + sc.exp10(x) + sc.cbrt(x), (12,), POS),

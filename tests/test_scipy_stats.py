@@ -1,0 +1,68 @@
+"""scipy.stats' distributions in traced functions (numhess.scipy_stats): likelihoods of
+fitted parameters, values SciPy's own, derivatives against finite differences of
+SciPy's own function."""
+import numpy as np
+import pytest
+import scipy.stats as st
+from scipy.stats import multivariate_normal, norm, poisson
+
+import numhess as nh
+from test_rules import assert_close, central_diff
+
+RNG = np.random.default_rng(11)
+Y = 1.0 + 2.0 * RNG.standard_normal(24)
+POSITIVE = np.abs(Y) + 0.1
+COUNTS = RNG.poisson(3.0, 24).astype(float)
+UNIT = np.linspace(0.05, 0.95, 24)
+
+CASES = [
+    ("norm.logpdf", lambda p: np.sum(norm.logpdf(Y, loc=p[0], scale=np.exp(p[1])))),
+    ("norm.pdf of x", lambda p: np.sum(norm.pdf(p * 3.0, 0.5, 2.0))),
+    ("norm.cdf logcdf sf logsf", lambda p: np.sum(
+        norm.cdf(Y, p[0], np.exp(p[1])) + norm.logcdf(Y, p[0], 2.0)
+        + norm.sf(Y, 0.3, np.exp(p[1])) + norm.logsf(Y, p[0], np.exp(p[2])))),
+    ("t.logpdf", lambda p: np.sum(st.t.logpdf(Y, np.exp(p[2]) + 1.0, p[0], np.exp(p[1])))),
+    ("cauchy laplace logistic", lambda p: np.sum(
+        st.cauchy.logpdf(Y, p[0], np.exp(p[1])) + st.laplace.logpdf(Y, p[1], np.exp(p[2]))
+        + st.logistic.logpdf(Y, p[2], np.exp(p[0])))),
+    ("gamma.logpdf", lambda p: np.sum(st.gamma.logpdf(POSITIVE, np.exp(p[0]),
+                                                      scale=np.exp(p[1])))),
+    ("lognorm weibull_min expon", lambda p: np.sum(
+        st.lognorm.logpdf(POSITIVE, np.exp(p[0]), scale=np.exp(p[1]))
+        + st.weibull_min.logpdf(POSITIVE, np.exp(p[1]), scale=np.exp(p[2]))
+        + st.expon.logpdf(POSITIVE, scale=np.exp(p[0])))),
+    ("beta.logpdf", lambda p: np.sum(st.beta.logpdf(UNIT, np.exp(p[0]), np.exp(p[1])))),
+    ("poisson.logpmf", lambda p: np.sum(poisson.logpmf(COUNTS, np.exp(p[0] + 0.1 * p[1])))),
+    ("binom nbinom", lambda p: np.sum(
+        st.binom.logpmf(COUNTS, 12, 1.0 / (1.0 + np.exp(-p[0])))
+        + st.nbinom.pmf(COUNTS, np.exp(p[1]), 1.0 / (1.0 + np.exp(-p[2]))))),
+    ("multivariate_normal", lambda p: np.sum(multivariate_normal.logpdf(
+        Y.reshape(12, 2), p[:2], np.array([[np.exp(p[2]), 0.3], [0.3, 1.0]])))),
+    ("multivariate_normal diagonal", lambda p: np.sum(
+        multivariate_normal.logpdf(Y.reshape(8, 3), p, np.exp(p)))),
+    ("multivariate_normal of x", lambda p: multivariate_normal.pdf(p, np.ones(3),
+                                                                   2.0 * np.eye(3))),
+    ("a frozen distribution", lambda p: np.sum(st.norm(1.0, 2.0).logpdf(p * Y[:3]))),
+]
+
+
+@pytest.mark.parametrize("name, fn", CASES, ids=[c[0] for c in CASES])
+def test_scipy_stats(name, fn):
+    g, h = nh.grad(fn), nh.hessian(fn)
+    for p in (np.array([0.3, 0.2, 0.5]), np.array([-0.4, 0.6, 0.1])):
+        assert_close(nh.value_and_grad(fn)(p)[0], fn(p), rtol=1e-12, what="SciPy's value")
+        assert_close(g(p), central_diff(fn, p), what="gradient vs finite differences")
+        assert_close(h(p), central_diff(g, p), what="Hessian vs finite differences")
+
+
+def test_outside_the_support_and_invalid_parameters_as_scipy():
+    """-inf (or the cdf's 0 and 1) outside the support, NaN for a negative scale or a
+    count that is not whole, at the trace point and at a replay."""
+    x = np.array([-1.0, 0.5, 2.0])
+    for f in (lambda s: st.uniform.logpdf(x, 0.0, np.exp(s[0])),
+              lambda s: st.gamma.cdf(x, 2.0, scale=np.exp(s[0])) + st.gamma.sf(x, 3.0),
+              lambda s: norm.logpdf(x, 0.0, s[0] - 0.5),
+              lambda s: poisson.logpmf(np.array([-1.0, 2.0, 2.5]), np.exp(s[0]))):
+        for s in (np.array([0.4]), np.array([0.7])):
+            value, _ = nh.jvp(f, (s,), (np.ones(1),))
+            np.testing.assert_array_equal(value, f(s))
