@@ -600,7 +600,10 @@ def vectorized(vec, args, kwargs):
                 call[i] = a[idx]
         results.append(vec.pyfunc(*call, **keywords))
     if not results:
-        raise ValueError("cannot call `vectorize` on size 0 inputs unless `otypes` is set")
+        if not vec.otypes:
+            raise ValueError("cannot call `vectorize` on size 0 inputs unless `otypes` is "
+                             "set")
+        return lift(bl, np.zeros(shape))
     if isinstance(results[0], tuple):
         return tuple(np.reshape(np.stack([lift(bl, r[j]) for r in results]), shape)
                      for j in range(len(results[0])))

@@ -39,13 +39,15 @@ def _reordered(original, t):
 
 def _passing(name):
     original, copies = _NUMPY[name], _COPIES[name]
+    first = "object" if name == "array" else "a"     # (NumPy's names, for keywords)
 
     @functools.wraps(original)
-    def wrapper(a, *args, **kwargs):
-        dtype = kwargs.get("dtype", args[0] if args else None)
+    def wrapper(*args, **kwargs):
+        a = args[0] if args else kwargs.get(first)
+        dtype = kwargs.get("dtype", args[1] if len(args) > 1 else None)
         if not isinstance(a, (Tracer, list, tuple)) or builder_of(a) is None or (
                 dtype is not None and np.dtype(dtype).kind != "f") or _scipy_hint():
-            return original(a, *args, **kwargs)     # (scipy.special's raise naming ours)
+            return original(*args, **kwargs)     # (scipy.special's raise naming ours)
         t = lift(builder_of(a), a)
         copy = kwargs.get("copy", copies)   # True, False, None or an np._CopyMode
         fortran = name == "asfortranarray" or kwargs.get("order") == "F"

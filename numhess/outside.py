@@ -5,12 +5,14 @@ them: a tape holds them as constants, and a penalty weight in a global or a clos
 Read once per trace from the bytecode: the globals and closure cells the function loads,
 its default arguments, the attributes of `self` (and of its class) for a method or
 callable object, the arguments bound by `functools.partial`, and the same of the Python
-functions and methods it reaches that way (helpers in the same module, say). Numbers,
+functions and methods it reaches that way (helpers in the same module, say; the members
+it names of a module of the caller's, `helpers.loss`, or of a global object, whose
+methods are followed as self's are). Numbers,
 strings, numeric arrays, and lists, tuples and dicts of them are kept (arrays copied)
 and compared on every replay, and so is which Python function a name holds. A name the
 function itself assigns (`global calls; calls += 1`), or a value that changed while it
 was traced, is its own state and is not watched. Values reached otherwise (an attribute
-of a module-level object, a function passed as an argument) are not watched.
+of a global object read directly, a function passed as an argument) are not watched.
 
 The same walk finds the globals through which f reaches a library function numhess
 stands in for while tracing (`from scipy.linalg import cho_solve`: scipy_hooks.py).
@@ -24,7 +26,7 @@ import types
 import numpy as np
 import scipy.sparse as sp
 
-DEPTH = 4                   # functions followed from the traced one
+DEPTH = 8                   # functions followed from the traced one
 # code in these directories is a library's (the standard one, installed packages): not
 # followed from the traced function, its module state is not the caller's to change
 _LIBRARIES = tuple(sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib",
@@ -166,9 +168,11 @@ def _sources(f, depth, seen, out):
             if id(g[name]) in out.stand_ins:
                 out.rebinds.append((g, name))
             _add(lambda name=name: g.get(name, _MISSING), g[name], depth, seen, out)
+            _members(g[name], loads - stores, depth, seen, out)
     for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
         if name not in stores:
             _add(lambda cell=cell: _contents(cell), _contents(cell), depth, seen, out)
+            _members(_contents(cell), loads - stores, depth, seen, out)
     for i, v in enumerate(f.__defaults__ or ()):        # a mutable default mutated
         _add(lambda i=i: f.__defaults__[i], v, depth, seen, out)
     for name, v in (f.__kwdefaults__ or {}).items():
@@ -180,6 +184,25 @@ def _sources(f, depth, seen, out):
                 _sources(types.MethodType(v, obj), depth + 1, seen, out)
             elif v is not _MISSING:
                 _add(lambda name=name: _attribute(obj, name), v, depth, seen, out)
+
+
+def _members(v, names, depth, seen, out):
+    """What f reaches through a global or closure cell that is a module of the caller's
+    (`helpers.loss`) or an object (`model.loss`): the members it names, as if they were
+    globals."""
+    if isinstance(v, types.ModuleType):
+        if (getattr(v, "__file__", None) or _LIBRARIES[0]).startswith(_LIBRARIES):
+            return
+        d = vars(v)
+        for name in names & d.keys():
+            if id(d[name]) in out.stand_ins:
+                out.rebinds.append((d, name))
+            _add(lambda name=name: d.get(name, _MISSING), d[name], depth + 1, seen, out)
+    elif not isinstance(v, (type, types.FunctionType, np.ndarray)):
+        for name in names:
+            method = _attribute(v, name)
+            if isinstance(method, types.FunctionType):
+                _sources(types.MethodType(method, v), depth + 1, seen, out)
 
 
 def _add(get, v, depth, seen, out):

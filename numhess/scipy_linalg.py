@@ -21,7 +21,7 @@ SCIPY = {name: getattr(sl, name) for name in __all__}
 # assume_a's names (SciPy's long and short ones) -> the part of `a` SciPy's solver reads
 _STRUCTURE = {None: "full", "gen": "full", "general": "full", "banded": "full",
               "sym": "triangle", "symmetric": "triangle", "her": "triangle",
-              "hermitian": "triangle", "pos": "triangle", "positive definite": "triangle",
+              "hermitian": "triangle", "pos": "positive", "positive definite": "positive",
               "diagonal": "diagonal", "tridiagonal": "tridiagonal",
               "upper triangular": "upper", "lower triangular": "lower"}
 
@@ -36,8 +36,9 @@ def _matrix(bl, a, what):
 
 def _read(a, assume_a, lower):
     """The matrix SciPy's solver for assume_a sees in a: a band or triangle of it, a
-    symmetric matrix mirrored from the triangle `lower` names. A banded or general one
-    (or None: SciPy picks a solver from the values) is all of a."""
+    symmetric matrix mirrored from the triangle `lower` names, or for "pos" the Cholesky
+    factor of that one. A banded or general one (or None: SciPy picks a solver from the
+    values) is all of a."""
     if assume_a not in _STRUCTURE:
         raise ValueError(f"{assume_a!r} is not a recognized matrix structure; expected one "
                          f"of {', '.join(repr(k) for k in _STRUCTURE if k)}")
@@ -45,6 +46,8 @@ def _read(a, assume_a, lower):
     n = a.shape[-1]
     if part == "triangle":
         return linalg._symmetric(a, "L" if lower else "U")
+    if part == "positive":     # its Cholesky factor (raising LinAlgError, as SciPy's)
+        return np.linalg.cholesky(a, upper=not lower)
     if part == "upper":
         return np.triu(a)
     if part == "lower":
@@ -56,11 +59,18 @@ def _read(a, assume_a, lower):
 
 
 def _solve(A, b):
-    """A^-1 b with SciPy's shapes: a b of one dimension fewer than A is a vector (a
-    stack of them)."""
-    if np.ndim(b) == A.ndim - 1:
-        return np.linalg.solve(A, b[..., None])[..., 0]
+    """A^-1 b with SciPy's shapes: a b of one dimension is a vector, others (..., N, NRHS)
+    matrices."""
+    if np.ndim(b) == 1:
+        return np.linalg.solve(A, b[:, None])[..., 0]
     return np.linalg.solve(A, b)
+
+
+def _cholesky_solve(F, lower, b):
+    """A^-1 b for A = F F^T (F lower) or F^T F (F upper): two triangular solves."""
+    Ft = np.swapaxes(F, -1, -2)
+    first, second = (F, Ft) if lower else (Ft, F)
+    return _solve(second, _solve(first, b))
 
 
 def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True,
@@ -71,6 +81,8 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=
                               overwrite_b=overwrite_b, check_finite=check_finite,
                               assume_a=assume_a, transposed=transposed)
     A = _read(_matrix(bl, a, "solve"), assume_a, lower)
+    if _STRUCTURE[assume_a] == "positive":   # (symmetric: transposed changes nothing)
+        return _cholesky_solve(A, lower, lift(bl, b))
     return _solve(np.swapaxes(A, -1, -2) if transposed else A, lift(bl, b))
 
 
@@ -121,10 +133,7 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     if bl is None:
         return SCIPY["cho_solve"](c_and_lower, b, overwrite_b=overwrite_b,
                                   check_finite=check_finite)
-    F = _triangle(_matrix(bl, c, "cho_solve"), lower)
-    Ft = np.swapaxes(F, -1, -2)
-    first, second = (F, Ft) if lower else (Ft, F)
-    return _solve(second, _solve(first, lift(bl, b)))
+    return _cholesky_solve(_triangle(_matrix(bl, c, "cho_solve"), lower), lower, lift(bl, b))
 
 
 def inv(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
@@ -132,7 +141,10 @@ def inv(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
     if bl is None:
         return SCIPY["inv"](a, overwrite_a=overwrite_a, check_finite=check_finite,
                             assume_a=assume_a, lower=lower)
-    return np.linalg.inv(_read(_matrix(bl, a, "inv"), assume_a, lower))
+    A = _read(_matrix(bl, a, "inv"), assume_a, lower)
+    if _STRUCTURE[assume_a] == "positive":
+        return _cholesky_solve(A, lower, np.eye(A.shape[-1]))
+    return np.linalg.inv(A)
 
 
 def det(a, overwrite_a=False, check_finite=True):
@@ -157,7 +169,11 @@ def _symmetric_eigen(name, a, b, lower, subset_by_index, subset_by_value, vector
     else:
         w, V = np.linalg.eigvalsh(A, UPLO="L" if lower else "U"), None
     if subset_by_index is not None:
-        lo, hi = subset_by_index
+        lo, hi = (int(i) for i in subset_by_index)
+        if not 0 <= lo <= hi < A.shape[-1]:
+            raise ValueError("Requested eigenvalue indices are not valid. Valid range is "
+                             f"[0, {A.shape[-1] - 1}] and start <= end, but start={lo}, "
+                             f"end={hi} is given")
         w = w[..., lo:hi + 1]
         V = None if V is None else V[..., lo:hi + 1]
     return w if V is None else (w, V)
@@ -197,7 +213,10 @@ def lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_finite=Tr
         return SCIPY["lstsq"](a, b, cond=cond, overwrite_a=overwrite_a,
                               overwrite_b=overwrite_b, check_finite=check_finite,
                               lapack_driver=lapack_driver)
-    return np.linalg.lstsq(a, b, rcond=cond)
+    x, residues, rank, s = np.linalg.lstsq(a, b, rcond=cond)
+    if np.ndim(b) == 1 and np.shape(residues) == (1,):
+        residues = residues[0]          # SciPy's scalar for one right-hand side
+    return x, residues, rank, s
 
 
 def pinv(a, *, atol=None, rtol=None, return_rank=False, check_finite=True):
@@ -257,9 +276,8 @@ def expm(A):
     if A.shape[-1] == 0:
         return lift(bl, np.zeros(A.shape))
     norm1 = np.max(np.sum(np.abs(A), axis=-2))
-    if not np.isfinite(norm1.value):
-        raise ValueError("array must not contain infs or NaNs")
-    s = max(0, int(np.ceil(np.log2(norm1.value / _THETA13)))) if norm1.value > 0 else 0
+    grow = norm1.value / _THETA13      # (NaN or inf: no squaring, NaN results as SciPy's)
+    s = max(0, int(np.ceil(np.log2(grow)))) if 1 < grow < np.inf else 0
     fits = np.less_equal(norm1, _THETA13 * 2.0 ** s)
     bl.guard(fits.slot, fits.value)
     A = A * 2.0 ** -s

@@ -259,7 +259,14 @@ class TracedFunction:
                 continue
             if again is not None and again.entry is e and again.loaded(params):
                 return again
-            vals, ivals, xin = e.tape.run_forward(x, params, *e.value_buffer(), lean, output)
+            try:
+                vals, ivals, xin = e.tape.run_forward(x, params, *e.value_buffer(), lean,
+                                                      output)
+            except np.linalg.LinAlgError:
+                if not e.tape.guards:
+                    raise
+                continue    # a guard failing first (expm's squarings) traces again
+
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals, xin)
         statics = tuple(frozen(s) for s in statics) if others else (None,) * len(args)

@@ -340,12 +340,18 @@ def _converter_hint(frames=None):
             break       # the caller's code
     if found is None:
         return ""
-    linalg = ""
-    if found.startswith("scipy.linalg"):
-        from .scipy_linalg import __all__ as traced
-        linalg = (" (numhess traces np.linalg's solve, cholesky, inv, det, eigh, ..., and "
-                  f"scipy.linalg's {', '.join(traced)})")
-    return f" Here {found} converted it{linalg}."
+    if not found.startswith("scipy.linalg"):
+        return f" Here {found} converted it."
+    from .scipy_linalg import __all__ as traced
+    name = found.rpartition(".")[2]
+    if name in traced:
+        return (f" Here SciPy's own {found} converted it: numhess stands in for it while "
+                "tracing, through the scipy.linalg module and the globals of the modules "
+                "the traced function reaches, and this call came another way (a name "
+                "imported inside a function, a library's, an object's attribute): call it "
+                f"as scipy.linalg.{name}(...) there.")
+    return (f" Here {found} converted it (numhess traces np.linalg's solve, cholesky, inv, "
+            f"det, eigh, ..., and scipy.linalg's {', '.join(traced)}).")
 
 
 def _outward(f):

@@ -281,8 +281,11 @@ def _reduceat(ufunc, a, indices, axis=0, dtype=None):
     a = lift(builder_of(a), a)
     axis = np.lib.array_utils.normalize_axis_index(axis, a.ndim)
     idx, n = np.asarray(indices), a.shape[axis]
-    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+    if idx.ndim != 1 or idx.dtype.kind not in "iuf":       # (floats truncated, as NumPy)
         raise TypeError(f"{_name(ufunc)}.reduceat: indices must be a 1-D integer array")
+    idx = idx.astype(np.intp)
+    if idx.size == 0:
+        return lift(a.b, np.zeros(a.shape[:axis] + (0,) + a.shape[axis + 1:]))
     bad = idx[(idx < 0) | (idx >= n)]
     if bad.size:
         raise IndexError(f"index {bad[0]} out-of-bounds in {_name(ufunc)}.reduceat [0, {n})")

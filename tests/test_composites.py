@@ -7,6 +7,7 @@ from numpy.polynomial import chebyshev, hermite, hermite_e, laguerre, legendre
 from numpy.polynomial import polynomial as P
 
 import numhess as nh
+from test_rules import assert_close, central_diff
 
 
 def test_sinc_at_zero_has_its_derivatives():
@@ -222,3 +223,14 @@ def test_searchsorted_is_guarded():
     for x in (np.array([0.5, 1.5]), np.array([2.5, -1.0]), np.array([0.7, 1.2])):
         np.testing.assert_allclose(g(x), 2 * weights[np.searchsorted(knots, x)] * x)
     assert g.traced.n_traces == 2
+
+
+def test_edges_of_vectorize_reduceat_and_array():
+    """Size-0 vectorize with otypes, reduceat of no indices or of float ones, as NumPy's;
+    np.array(object=...) while a trace runs (the stand-in's first parameter was `a`)."""
+    x = np.arange(1.0, 6.0)
+    f = lambda x: np.sum(np.vectorize(lambda v: v * v, otypes=[float])(x[:0])) + np.sum(
+        np.add.reduceat(x, [0.0, 2.0]) ** 2) + np.sum(np.add.reduceat(x, np.array([], int)))
+    assert_close(nh.grad(f)(x), central_diff(f, x))
+    inner = lambda x: np.sum(np.array(object=[1.0, 2.0]) * np.array(object=x))
+    assert_close(nh.grad(inner)(x[:2]), [1.0, 2.0])

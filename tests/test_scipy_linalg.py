@@ -14,6 +14,7 @@ from scipy.linalg import cho_factor, cho_solve, eigh, solve_triangular
 from scipy.special import logsumexp
 
 import numhess as nh
+import scipy_helpers
 from test_rules import assert_close, central_diff
 
 RNG = np.random.default_rng(7)
@@ -106,6 +107,64 @@ def test_names_imported_into_the_module():
     assert_close(nh.value_and_grad(_imported_names)(x)[0], _imported_names(x), rtol=1e-12)
     assert_close(nh.grad(_imported_names)(x), central_diff(_imported_names, x))
     assert logsumexp is scipy.special._logsumexp.logsumexp and asarray is np.asarray
+
+
+def test_names_imported_into_modules_reached_through_an_attribute_or_an_object():
+    """scipy_helpers.quad (a module's attribute), model.loss (a global object's method)
+    and a chain of calls deeper than four (outside.DEPTH was 4)."""
+    x = RNG.uniform(-1, 1, N)
+    want = nh.grad(lambda x: x @ sl.cho_solve(sl.cho_factor(SPD + np.outer(x, x)), x))(x)
+    model = scipy_helpers.Model(SPD)
+    for f in (lambda x: scipy_helpers.quad(x, SPD), lambda x: model.loss(x),
+              lambda x: scipy_helpers.deep(x, SPD)):
+        assert_close(nh.grad(f)(x), want, rtol=1e-12)
+    assert scipy_helpers.cho_solve is scipy.linalg._decomp_cholesky.cho_solve
+
+
+def test_a_name_numhess_does_not_see_says_how_to_call_it():
+    def enclosing():
+        from scipy.linalg import cho_solve as local
+        return lambda x: np.sum(local((SPD, True), x))
+    with pytest.raises(nh.TraceError, match=r"SciPy's own scipy.linalg.cho_solve .*call it "
+                       r"as scipy.linalg.cho_solve\(...\) there"):
+        nh.grad(enclosing())(np.ones(N))
+
+
+def test_scipys_shapes_and_errors():
+    """b (N, NRHS) is shared by a stack of matrices (it had been read as a stack of
+    vectors); assume_a="pos" factors, so an indefinite matrix raises as SciPy's; an
+    invalid subset_by_index raises; lstsq's residues of one right-hand side a scalar."""
+    stack = np.stack([SPD, SPD + np.eye(N)])
+    for f in (lambda a: sl.solve(a, B0), lambda a: sl.solve_triangular(a, B0),
+              lambda a: sl.cho_solve((a, False), B0)):
+        got, _ = nh.jvp(f, (stack,), (np.ones_like(stack),))
+        np.testing.assert_allclose(got, f(stack), rtol=1e-12)
+    indefinite = np.array([[1.0, 2.0], [2.0, 1.0]])
+    for f in (lambda a: sl.solve(a, np.ones(2), assume_a="pos"),
+              lambda a: sl.inv(a, assume_a="pos")):
+        with pytest.raises(np.linalg.LinAlgError):
+            f(indefinite)
+        with pytest.raises(np.linalg.LinAlgError):
+            nh.jacfwd(f)(indefinite)
+    for subset in ((1, 5), (-1, 1), (2, 1)):
+        with pytest.raises(ValueError, match="indices are not valid"):
+            nh.grad(lambda x: np.sum(eigh(_matrix(x), subset_by_index=subset)[0]))(
+                np.ones(2 * N + 1))
+    x = RNG.uniform(-1, 1, 2 * N + 1)
+    lst = lambda x: sl.lstsq(_matrix(x)[:, :3], x[:N])
+    assert np.ndim(nh.jvp(lambda x: lst(x)[1], (x,), (x,))[0]) == np.ndim(lst(x)[1]) == 0
+
+
+def test_expm_traces_again_where_its_squarings_no_longer_suffice():
+    """A replay at a much larger norm: the guard on the norm fails, but the Pade
+    denominator's solve had raised LinAlgError before the guards were read."""
+    M = np.array([[-1.0, 1.0], [2.0, -2.0]])
+    f = lambda x: sl.expm(x[0] * M)[0, 0]
+    g = nh.grad(f)
+    for t in (0.1, 1000.0, 0.1):
+        assert_close(g(np.array([t])), central_diff(f, np.array([t])), rtol=1e-6)
+    assert np.isnan(nh.jvp(lambda x: sl.expm(x * np.nan), (np.eye(2),), (np.eye(2),))[0]
+                    ).all()
 
 
 def test_traces_in_threads_share_the_module_globals():
