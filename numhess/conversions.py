@@ -12,9 +12,9 @@ name before the trace; the error names numhess.special's).
 
 Numba reads these names from the `numpy` module when it types a function, in any thread,
 so a kernel compiled during a trace meets the wrappers: each is registered with Numba as
-an overload that calls NumPy's own. A name bound in the traced function's module (`from
-numpy import asarray`) is a wrapper too while the trace runs; one bound elsewhere (in
-a library) keeps NumPy's, which raises TraceError.
+an overload that calls NumPy's own. A name bound in a module the traced function
+reaches (`from numpy import asarray`: outside.py's walk) is a wrapper too while the trace
+runs; one bound elsewhere (in a library) keeps NumPy's, which raises TraceError.
 """
 import functools
 

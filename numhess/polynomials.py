@@ -6,8 +6,8 @@ give each coefficient (or root) x's dimensions, with their default tensor=True, 
 roots) met x elementwise instead, a silently different result. Their wrappers, the
 modules' names while a trace runs (scipy_hooks.py), do that reshape for a traced x and
 call NumPy's own with tensor=False, which then leaves the coefficients be (a name
-imported into the traced function's module, `from numpy.polynomial.polynomial import
-polyval`, too).
+imported into a module the traced function reaches, `from numpy.polynomial.polynomial
+import polyval`, too).
 """
 import functools
 

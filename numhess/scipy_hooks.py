@@ -1,7 +1,7 @@
 """While numhess traces a function, SciPy's sparse product, np.vectorize, scipy.special's
 `logsumexp`, `softmax` and `log_softmax`, scipy.linalg's solvers and factorizations and
-scipy.stats' distributions take traced arrays, and so do NumPy's array constructors (conversions.py) and
-numpy.polynomial's evaluators (polynomials.py).
+scipy.stats' distributions take traced arrays, and so do NumPy's array constructors
+(conversions.py) and numpy.polynomial's evaluators (polynomials.py).
 
 SciPy converts their operands with `np.asarray`, which a traced array refuses (its
 derivative would be dropped). So the first running trace swaps in, and the last swaps

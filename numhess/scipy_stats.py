@@ -117,10 +117,13 @@ def _apply_where(original):
 
 def stand_ins():
     """(class or module, name, SciPy's, numhess's) for scipy.stats (imported)."""
-    import scipy._lib.array_api_extra as xpx
     import scipy.stats as st
+    try:        # SciPy's private copy of array-api-extra (SciPy >= 1.15)
+        import scipy._lib.array_api_extra as xpx
+        found = [(xpx, "apply_where", _apply_where)] if hasattr(xpx, "apply_where") else []
+    except ImportError:
+        found = []
     mvn = type(st.multivariate_normal)
-    found = [(xpx, "apply_where", _apply_where)]
     found += [(st.rv_continuous, n, lambda o, n=n: _continuous(n, o)) for n in _CONTINUOUS]
     found += [(st.rv_discrete, n, lambda o, n=n: _discrete(n, o)) for n in _DISCRETE]
     found += [(mvn, n, lambda o, n=n: _mvn(n, o)) for n in ("logpdf", "pdf")]
