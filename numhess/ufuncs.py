@@ -134,12 +134,50 @@ COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0,
              # Pochhammer's (a)_m = gamma(a + m) / gamma(a), without gamma's overflow
              sc.poch: lambda a, m: _gamma_sign(a + m) * _gamma_sign(a)
              * np.exp(sc.gammaln(a + m) - sc.gammaln(a)),
+             sc.rgamma: lambda x: _gamma_sign(x) * np.exp(-sc.gammaln(x)),
+             sc.gammasgn: lambda x: _gamma_sign(x),
+             sc.loggamma: lambda x: np.where(x >= 0, sc.gammaln(x), np.nan),  # real x
+             sc.beta: lambda a, b: _gamma_sign(a) * _gamma_sign(b) * _gamma_sign(a + b)
+             * np.exp(_betaln(a, b)),
+             sc.binom: lambda n, k: 1.0 / ((n + 1.0) * sc.beta(n - k + 1.0, k + 1.0)),
+             sc.boxcox: lambda x, lmbda: _expm1_over(lmbda, np.log(x)),
+             sc.boxcox1p: lambda x, lmbda: _expm1_over(lmbda, np.log1p(x)),
+             sc.inv_boxcox: lambda y, lmbda: np.exp(_log1p_over(lmbda, y)),
+             sc.inv_boxcox1p: lambda y, lmbda: np.expm1(_log1p_over(lmbda, y)),
+             sc.exprel: lambda x: _expm1_over(x, 1.0),
+             sc.powm1: lambda x, y: np.expm1(y * np.log(x)),
+             sc.cosm1: lambda x: -2.0 * np.sin(0.5 * x) ** 2,
              sc.exp10: lambda x: 10.0 ** x, sc.log_ndtr: _log_ndtr,
              sc.betaln: _betaln,
              sc.kl_div: lambda x, y: sc.rel_entr(x, y) - x + y,
              sc.huber: lambda d, r: np.where(
                  d < 0, np.inf, np.where(np.abs(r) <= d, 0.5 * r * r, d * (np.abs(r) - 0.5 * d))),
              sc.pseudo_huber: _pseudo_huber}
+
+
+SERIES_MAX = 1e-4   # |u| below which expm1(u) / u and log1p(u) / u are their series (to u^3:
+# the next term is below 1e-17 there)
+
+
+def _expm1_over(lmbda, t):
+    """expm1(lmbda t) / lmbda, t at lmbda = 0 (Box-Cox's transform), exact to second order
+    in lmbda there too: its series where lmbda t is small, the quotient elsewhere (at a
+    safe lmbda where not taken: its partials would be NaN at 0)."""
+    u = lmbda * t
+    near = np.abs(u) < SERIES_MAX
+    safe = np.where(near, 1.0, lmbda)
+    return np.where(near, t * (1.0 + u * (0.5 + u * (1.0 / 6.0 + u / 24.0))),
+                    np.expm1(safe * t) / safe)
+
+
+def _log1p_over(lmbda, y):
+    """log1p(lmbda y) / lmbda, y at lmbda = 0 (the inverse Box-Cox transform's), as
+    _expm1_over."""
+    u = lmbda * y
+    near = np.abs(u) < SERIES_MAX
+    safe = np.where(near, 1.0, lmbda)
+    return np.where(near, y * (1.0 + u * (-0.5 + u * (1.0 / 3.0 - u / 4.0))),
+                    np.log1p(safe * y) / safe)
 
 
 def _gamma_sign(x):

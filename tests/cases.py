@@ -465,6 +465,16 @@ CASES = [
     ("gamma", sc.gamma, (12,), (0.2, 5.0)),
     ("gamma negative", sc.gamma, (12,), (-2.9, -2.1)),
     ("poch", lambda x: sc.poch(*_half(x)) + sc.poch(x[:6] - 3.0, 0.5), (12,), POS),
+    ("rgamma gammasgn loggamma", lambda x: sc.rgamma(x - 1.0) * sc.gammasgn(x - 1.0)
+     + sc.loggamma(x), (12,), POS),
+    ("beta binom", lambda x: sc.beta(*_half(x)) + sc.beta(x[:6] - 3.0, x[6:])
+     + sc.binom(3.0 * x[:6] + 2.0, x[6:]), (12,), POS),
+    ("boxcox and inverse", lambda x: sc.boxcox(x, x[::-1] - 1.0) + sc.boxcox1p(x, 0.7)
+     + sc.inv_boxcox(x, x[::-1] - 1.2) + sc.inv_boxcox1p(x, x[0] - 0.5), (12,), POS),
+    ("boxcox at lambda 0", lambda x: sc.boxcox(x, (x - x[0]) * 1e-6)
+     + sc.inv_boxcox(x, (x[0] - x) * 1e-7), (12,), POS),
+    ("exprel powm1 cosm1 softplus", lambda x: sc.exprel(x - 1.25) + sc.powm1(x, x[::-1])
+     + sc.cosm1(3.0 * x) + sc.softplus(x), (12,), POS),
     ("ndtr", sc.ndtr, (12,), ANY),
     ("scipy.special log1p expm1 exp2 exp10 cbrt", lambda x: sc.log1p(x) + sc.expm1(x)
      + sc.exp2(x) + sc.exp10(x) + sc.cbrt(x), (12,), POS),
