@@ -270,7 +270,7 @@ def program(tape):
         if not _worker:
             _worker.append(threading.Thread(target=_serve, daemon=True, name="numhess-fuse"))
             _worker[0].start()
-            atexit.register(_finish)
+            atexit.register(wait_all)
         done = threading.Event()
         tape.fusion = done
         _pending.append(done)
@@ -284,9 +284,12 @@ def wait(tape):
         tape.fusion.wait()
 
 
-def _finish():
-    """At exit, the compiles still running finish (a daemon thread would be killed,
-    before Numba's cache is written, and the next process compile them again)."""
+def wait_all():
+    """Until every background compile asked for has finished: at exit (a daemon thread
+    would be killed before Numba's cache is written, and the next process compile them
+    again), and before code that records warnings in another thread (Numba's compiler
+    enters warnings.catch_warnings, whose state is the process's before Python 3.14: its
+    exit can drop a recorder entered meanwhile, pytest.warns's)."""
     for done in list(_pending):
         done.wait()
 
