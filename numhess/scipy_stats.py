@@ -9,15 +9,18 @@ with np.where: the limits outside the support, NaN where a parameter is invalid 
 NaN. While a trace runs they are rv_continuous', rv_discrete's and multivariate_normal's
 methods (scipy_hooks.py, once scipy.stats is imported); plain arguments go to SciPy's.
 """
+import functools
+
 import numpy as np
 
 from .tracer import builder_of
 
 # method -> (the distribution's formula of the standardized x, the value below and above
-# the support, whether the support's ends are inside, the scale's part)
+# the support, whether the support is SciPy's _support_mask (else the open one), the
+# scale's part)
 _CONTINUOUS = {
     "logpdf": (lambda d, z, a: d._logpdf(z, *a), -np.inf, -np.inf, True, "log"),
-    "pdf": (lambda d, z, a: d._pdf(z, *a), 0.0, 0.0, True, "divide"),
+    "pdf": (lambda d, z, a: np.exp(d._logpdf(z, *a)), 0.0, 0.0, True, "divide"),
     "cdf": (lambda d, z, a: d._cdf(z, *a), 0.0, 1.0, False, None),
     "logcdf": (lambda d, z, a: d._logcdf(z, *a), -np.inf, 0.0, False, None),
     "sf": (lambda d, z, a: d._sf(z, *a), 1.0, 0.0, False, None),
@@ -34,6 +37,27 @@ def _traced(*args, **kwds):
     return builder_of(*args, *kwds.values()) is not None
 
 
+def _array(v):
+    """v as an array SciPy would take (a list of numbers), a traced one as it is."""
+    return v if builder_of(v) is not None else np.asarray(v, dtype=float)
+
+
+def _valid(d, args):
+    """The distribution's _argcheck; SciPy's default (every shape positive) written
+    here, whose own converts a traced shape array with a name numhess cannot swap."""
+    if getattr(type(d)._argcheck, "__qualname__", "") == "rv_generic._argcheck":
+        return functools.reduce(np.logical_and, [np.greater(a, 0) for a in args], True)
+    return d._argcheck(*args)
+
+
+def _safe(a, b):
+    """A point inside the support [a, b], where the formula is taken where x is not: its
+    partials there meet zero cotangents (outside, they had made NaN gradients of values
+    that are constants there, a zero-inflated gamma's)."""
+    return np.where(np.isfinite(a), np.where(np.isfinite(b), 0.5 * (a + b), a + 1.0),
+                    np.where(np.isfinite(b), b - 1.0, 0.0))
+
+
 def _continuous(name, original):
     formula, below, above, closed, scaled = _CONTINUOUS[name]
 
@@ -41,16 +65,16 @@ def _continuous(name, original):
         if not _traced(x, *args, **kwds):
             return original(self, x, *args, **kwds)
         args, loc, scale = self._parse_args(*args, **kwds)
-        z = (x - loc) / scale
+        z = (_array(x) - loc) / scale
         a, b = self._get_support(*args)
-        inside = np.logical_and(a <= z, z <= b) if closed else np.logical_and(a < z, z < b)
-        y = formula(self, z, args)
+        inside = (self._support_mask if closed else self._open_support_mask)(z, *args)
+        y = formula(self, np.where(inside, z, _safe(a, b)), args)
         if scaled == "log":
             y = y - np.log(scale)
         elif scaled == "divide":
             y = y / scale
         y = np.where(inside, y, np.where(z >= b, above, below))
-        valid = np.logical_and(np.logical_and(self._argcheck(*args), scale > 0), ~np.isnan(z))
+        valid = np.logical_and(np.logical_and(_valid(self, args), scale > 0), ~np.isnan(z))
         return np.where(valid, y, np.nan)
     method.__name__ = name
     return method
@@ -63,11 +87,11 @@ def _discrete(name, original):
         if not _traced(k, *args, **kwds):
             return original(self, k, *args, **kwds)
         args, loc, _ = self._parse_args(*args, **kwds)
-        k = k - loc
+        k = _array(k) - loc
         a, b = self._get_support(*args)
         inside = np.logical_and(np.logical_and(k >= a, k <= b), self._nonzero(k, *args))
-        y = np.where(inside, formula(self, k, args), outside)
-        return np.where(np.logical_and(self._argcheck(*args), ~np.isnan(k)), y, np.nan)
+        y = np.where(inside, formula(self, np.where(inside, k, _safe(a, b)), args), outside)
+        return np.where(np.logical_and(_valid(self, args), ~np.isnan(k)), y, np.nan)
     method.__name__ = name
     return method
 
@@ -96,6 +120,10 @@ def _mvn(name, original):
     def method(self, x, mean=None, cov=1, allow_singular=False):
         if not _traced(x, mean, cov):
             return original(self, x, mean, cov, allow_singular)
+        if not isinstance(cov, (int, float, np.ndarray, list, tuple)) and \
+                builder_of(cov) is None:
+            raise NotImplementedError("numhess: multivariate_normal with a Covariance "
+                                      "object on traced values; pass the matrix")
         out = _mvn_logpdf(x, mean, cov)
         return out if name == "logpdf" else np.exp(out)
     method.__name__ = name

@@ -131,9 +131,7 @@ COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0,
              np.divmod: lambda a, b: (np.floor(a / b), a - b * np.floor(a / b)),
              sc.ndtr: lambda x: 0.5 * sc.erfc(x * -math.sqrt(0.5)),     # as SciPy computes it
              sc.gamma: lambda x: _gamma_sign(x) * np.exp(sc.gammaln(x)),
-             # Pochhammer's (a)_m = gamma(a + m) / gamma(a), without gamma's overflow
-             sc.poch: lambda a, m: _gamma_sign(a + m) * _gamma_sign(a)
-             * np.exp(sc.gammaln(a + m) - sc.gammaln(a)),
+             sc.poch: lambda a, m: _poch(a, m),
              sc.rgamma: lambda x: _gamma_sign(x) * np.exp(-sc.gammaln(x)),
              sc.gammasgn: lambda x: _gamma_sign(x),
              sc.loggamma: lambda x: np.where(x >= 0, sc.gammaln(x), np.nan),  # real x
@@ -178,6 +176,20 @@ def _log1p_over(lmbda, y):
     safe = np.where(near, 1.0, lmbda)
     return np.where(near, y * (1.0 + u * (-0.5 + u * (1.0 / 3.0 - u / 4.0))),
                     np.log1p(safe * y) / safe)
+
+
+def _poch(a, m):
+    """Pochhammer's (a)_m = gamma(a + m) / gamma(a), without gamma's overflow; for
+    positive a and m, log gamma(a + m) - log gamma(a) as gammaln(m) - betaln(a, m), whose
+    Stirling difference keeps the digits the plain difference cancels at large a (1e12:
+    0.1% off, and t.logpdf's gradient in a large df of the wrong sign). Each form at a
+    safe point where not taken."""
+    positive = (a > 0) & (m > 0)
+    ap, mp = np.where(positive, a, 1.0), np.where(positive, m, 1.0)
+    an, s = np.where(positive, 1.0, a), np.where(positive, 0.0, m)
+    log_ratio = np.where(positive, sc.gammaln(mp) - _betaln(ap, mp),
+                         sc.gammaln(an + s) - sc.gammaln(an))
+    return np.where(positive, 1.0, _gamma_sign(a + m) * _gamma_sign(a)) * np.exp(log_ratio)
 
 
 def _gamma_sign(x):

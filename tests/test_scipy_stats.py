@@ -66,3 +66,25 @@ def test_outside_the_support_and_invalid_parameters_as_scipy():
         for s in (np.array([0.4]), np.array([0.7])):
             value, _ = nh.jvp(f, (s,), (np.ones(1),))
             np.testing.assert_array_equal(value, f(s))
+
+
+def test_probe_cases():
+    """A shape per observation (SciPy's default _argcheck converted it), lists of data,
+    a distribution whose support is open (invgamma at 0: -inf, not NaN), zero gradients
+    where the value is a constant outside the support (the formula is taken at a point
+    inside), and a t with a large df (poch by betaln's Stirling difference)."""
+    y = np.array([0.2, 0.5, 0.7])
+    f = lambda th: np.sum(st.beta.logpdf(y, th[:3], th[3]))
+    th = np.array([2.0, 3.0, 1.5, 2.5])
+    assert_close(nh.grad(f)(th), central_diff(f, th))
+    assert nh.grad(lambda m: np.sum(poisson.logpmf([1, 2, 4], m)))(2.0) == pytest.approx(
+        7.0 / 2.0 - 3.0)
+    value, g = nh.value_and_grad(lambda s: st.invgamma.logpdf(0.0, 2.0, scale=s))(1.5)
+    assert value == -np.inf and g == 0.0
+    for f in (lambda a: st.gamma.pdf(-1.0, a), lambda c: st.weibull_min.cdf(-1.0, c)):
+        assert nh.grad(f)(2.0) == 0.0
+    f = lambda lg: np.sum(st.t.logpdf(Y[:3], np.exp(lg)))
+    assert nh.value_and_grad(f)(20.0)[0] == pytest.approx(f(20.0), rel=1e-14)
+    with pytest.raises(NotImplementedError, match="Covariance object"):
+        nh.grad(lambda m: multivariate_normal.logpdf(
+            Y[:2], m, st.Covariance.from_diagonal(np.ones(2))))(np.zeros(2))
