@@ -582,22 +582,18 @@ def vectorized(vec, args, kwargs):
     if vec.signature is not None:
         raise NotImplementedError("numhess: np.vectorize with a signature on traced values")
     bl = builder_of(*args, *kwargs.values())
-    fixed = {k for k in vec.excluded if isinstance(k, str)}
-    names = [k for k in kwargs if k not in fixed]
-    varying = [i for i in range(len(args)) if i not in vec.excluded]
-    arrays = [lift(bl, args[i]) if builder_of(args[i]) else np.asarray(args[i])
-              for i in varying] + [lift(bl, kwargs[k]) if builder_of(kwargs[k])
-                                   else np.asarray(kwargs[k]) for k in names]
-    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-    arrays = [np.broadcast_to(a, shape) for a in arrays]
+
+    def as_array(a):
+        return lift(bl, a) if builder_of(a) is not None else np.asarray(a)
+    varying = {i: as_array(a) for i, a in enumerate(args) if i not in vec.excluded}
+    named = {k: as_array(a) for k, a in kwargs.items() if k not in vec.excluded}
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (*varying.values(), *named.values())))
+    varying = {i: np.broadcast_to(a, shape) for i, a in varying.items()}
+    named = {k: np.broadcast_to(a, shape) for k, a in named.items()}
     results = []
     for idx in np.ndindex(*shape):
-        call, keywords = list(args), dict(kwargs)
-        for i, a in zip(varying + names, arrays):
-            if isinstance(i, str):
-                keywords[i] = a[idx]
-            else:
-                call[i] = a[idx]
+        call = [varying[i][idx] if i in varying else a for i, a in enumerate(args)]
+        keywords = {k: named[k][idx] if k in named else a for k, a in kwargs.items()}
         results.append(vec.pyfunc(*call, **keywords))
     if not results:
         if not vec.otypes:

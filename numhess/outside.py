@@ -191,7 +191,8 @@ def _members(v, names, depth, seen, out):
     (`helpers.loss`) or an object (`model.loss`): the members it names, as if they were
     globals."""
     if isinstance(v, types.ModuleType):
-        if (getattr(v, "__file__", None) or _LIBRARIES[0]).startswith(_LIBRARIES):
+        path = getattr(v, "__file__", None)      # (none: a built-in module)
+        if path is None or path.startswith(_LIBRARIES):
             return
         d = vars(v)
         for name in names & d.keys():

@@ -1,4 +1,5 @@
 """Every NumPy ufunc numhess differentiates, mapped to its opcode (rules: kernels.py)."""
+import functools
 import math
 
 import numpy as np
@@ -157,25 +158,19 @@ SERIES_MAX = 1e-4   # |u| below which expm1(u) / u and log1p(u) / u are their se
 # the next term is below 1e-17 there)
 
 
-def _expm1_over(lmbda, t):
-    """expm1(lmbda t) / lmbda, t at lmbda = 0 (Box-Cox's transform), exact to second order
-    in lmbda there too: its series where lmbda t is small, the quotient elsewhere (at a
-    safe lmbda where not taken: its partials would be NaN at 0)."""
+def _over(f, c1, c2, c3, lmbda, t):
+    """f(lmbda t) / lmbda, t at lmbda = 0, for f of series u (1 + c1 u + c2 u^2 + c3 u^3
+    + ...) (expm1: Box-Cox's transform; log1p: its inverse's), exact to second order in
+    lmbda there too: the series where lmbda t is small, the quotient elsewhere (at a safe
+    lmbda where not taken: its partials would be NaN at 0)."""
     u = lmbda * t
     near = np.abs(u) < SERIES_MAX
     safe = np.where(near, 1.0, lmbda)
-    return np.where(near, t * (1.0 + u * (0.5 + u * (1.0 / 6.0 + u / 24.0))),
-                    np.expm1(safe * t) / safe)
+    return np.where(near, t * (1.0 + u * (c1 + u * (c2 + u * c3))), f(safe * t) / safe)
 
 
-def _log1p_over(lmbda, y):
-    """log1p(lmbda y) / lmbda, y at lmbda = 0 (the inverse Box-Cox transform's), as
-    _expm1_over."""
-    u = lmbda * y
-    near = np.abs(u) < SERIES_MAX
-    safe = np.where(near, 1.0, lmbda)
-    return np.where(near, y * (1.0 + u * (-0.5 + u * (1.0 / 3.0 - u / 4.0))),
-                    np.log1p(safe * y) / safe)
+_expm1_over = functools.partial(_over, np.expm1, 0.5, 1.0 / 6.0, 1.0 / 24.0)
+_log1p_over = functools.partial(_over, np.log1p, -0.5, 1.0 / 3.0, -0.25)
 
 
 def _poch(a, m):
