@@ -203,6 +203,22 @@ def _borrowed(typingctx, a):
 
 
 @intrinsic
+def _at_address(typingctx, like, address, size):
+    """A 1-D array of like's type over `size` float64s at `address`: a parameter read
+    where the caller keeps it (not copied into vals at every call). No reference count:
+    it must not outlive the call."""
+    def codegen(context, builder, sig, args):
+        view = context.make_array(sig.return_type)(context, builder)
+        itemsize = context.get_constant(nbtypes.intp, 8)
+        populate_array(view, data=builder.inttoptr(args[1], view.data.type),
+                       shape=cgutils.pack_array(builder, [args[2]]),
+                       strides=cgutils.pack_array(builder, [itemsize]), itemsize=itemsize,
+                       meminfo=None)
+        return view._getvalue()
+    return like(like, int64, int64), codegen
+
+
+@intrinsic
 def _scratch(typingctx, rows, cols):
     """An uninitialised C-ordered float64 (rows, cols) array on the caller's stack, for
     its frame's length (rows, cols: constants): no allocation, no reference count. The
@@ -1474,7 +1490,8 @@ def forward(T, vals, ivals, constants, t0, t1):
         elif o == SUMALL:
             vals[yo] = _sum(vals[off[a[t]]:off[a[t]] + size[a[t]]])
         elif PRODUCTS and o == MATMUL:
-            _matmul_forward(vals, ipool, pi[t], off[a[t]], off[b[t]], yo)
+            va, ao, vb, bo = _sources(vals, ivals, ipool, pi[t], off[a[t]], off[b[t]])
+            _matmul_forward(va, vb, vals, ipool, pi[t], ao, bo, yo)
         elif LINALG and o == INV:
             _inv_forward(vals, ipool, pi[t], off[a[t]], yo)
         elif LINALG and (o == LOGABSDET or o == SIGNDET):
@@ -1526,11 +1543,27 @@ def _sort_forward(vals, ivals, xo, yo, w, n, L):
 
 
 @njit(**_HELPER)
-def _matmul_forward(vals, ipool, q, ao, bo, co):
+def _sources(vals, ivals, ipool, q, ao, bo):
+    """(va, ao, vb, bo): where the product at ipool[q:]'s operands hold their values, an
+    array and the offset in it: vals, or a parameter read where the caller keeps it (its
+    address, offset in vals and size at ivals[w:w + 3], w = ipool[q + 4] for the left
+    operand, ipool[q + 5] for the right; Tape.run_forward). A parameter is never active,
+    so its tangents and cotangents, at its offset in vals, are never read."""
+    w = ipool[q + 4]
+    va, ao = (vals, ao) if w < 0 else (
+        _at_address(vals, ivals[w], ivals[w + 2]), ao - ivals[w + 1])
+    w = ipool[q + 5]
+    vb, bo = (vals, bo) if w < 0 else (
+        _at_address(vals, ivals[w], ivals[w + 2]), bo - ivals[w + 1])
+    return va, ao, vb, bo
+
+
+@njit(**_HELPER)
+def _matmul_forward(va, vb, vals, ipool, q, ao, bo, co):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
     for s in range(nb):
-        A = vals[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
-        B = vals[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
+        A = va[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
+        B = vb[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
         _copy(vals[co + s * m * r:co + (s + 1) * m * r], np.dot(A, B).ravel())
 
 
@@ -1602,8 +1635,8 @@ def tangent(T, vals, ivals, tans, k, every, t0, t1):
                     for j in range(k):
                         ty[j] += tans[U(r + j)]
         elif PRODUCTS and o == MATMUL:
-            _matmul_tangent(vals, tans, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                            sact[a[t]], sact[b[t]])
+            va, ao, vb, bo = _sources(vals, ivals, ipool, pi[t], off[a[t]], off[b[t]])
+            _matmul_tangent(va, vb, tans, k, ipool, pi[t], ao, bo, yo, sact[a[t]], sact[b[t]])
         elif LINALG and o == INV:
             _inv_tangent(vals, tans, k, ipool, pi[t], off[a[t]], yo)
         elif LINALG and o == LOGABSDET:
@@ -1809,13 +1842,13 @@ def _blocks_product(M, X, out):
 
 
 @njit(**_HELPER)
-def _matmul_tangent(vals, tans, k, ipool, q, ao, bo, co, act_a, act_b):
+def _matmul_tangent(va, vb, tans, k, ipool, q, ao, bo, co, act_a, act_b):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
     cap = int(SPARSE_TANGENT * p * r * k) if act_b else 0    # dB's non-zeros, any block
     rows, cols, vs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)
     for s in range(nb):
-        A = vals[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
-        B = vals[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
+        A = va[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
+        B = vb[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
         c0 = (co + s * m * r) * k
         dC = tans[c0:c0 + m * r * k].reshape((m, r * k))
         dC[:, :] = 0.0
@@ -1883,8 +1916,9 @@ def adjoint(T, vals, ivals, adj, k, keep, g, t0, t1):
         elif o == SUMALL:
             _spread(adj, k, off[a[t]], size[a[t]], yo)
         elif PRODUCTS and o == MATMUL:
-            _matmul_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                            sact[a[t]], sact[b[t]], ZERO)
+            va, ao, vb, bo = _sources(vals, ivals, ipool, pi[t], off[a[t]], off[b[t]])
+            _matmul_adjoint(va, vb, adj, k, ipool, pi[t], ao, bo, yo, sact[a[t]], sact[b[t]],
+                            ZERO)
         elif LINALG and o == INV:
             _inv_adjoint(vals, adj, k, ipool, pi[t], off[a[t]], yo)
         elif LINALG and o == LOGABSDET:
@@ -1954,13 +1988,13 @@ def _where(vals, buf, k, ao, bo, co, yo, n, fa, fb, fc):
 
 
 @njit(**_HELPER)
-def _matmul_adjoint(vals, adj, k, ipool, q, ao, bo, co, act_a, act_b, lo):
+def _matmul_adjoint(va, vb, adj, k, ipool, q, ao, bo, co, act_a, act_b, lo):
     """aA += aC @ B^T and aB += A^T @ aC, for k cotangents; the rows of an operand at
     positions all below lo are left out (cotangents of inputs that no one reads)."""
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
     for s in range(nb):
-        A = vals[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
-        B = vals[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
+        A = va[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
+        B = vb[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
         c0 = (co + s * m * r) * k
         aC = adj[c0:c0 + m * r * k].reshape((m, r * k))
         if act_b:
@@ -2047,11 +2081,12 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, n_in, lo, t0, t1):
             if not gz:
                 _spread(adjt, k, off[a[t]], size[a[t]], yo)
         elif PRODUCTS and o == MATMUL:
-            _matmul_adjoint(vals, adj, ONE, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                            sact[a[t]], sact[b[t]], n_in)
+            va, ao, vb, bo = _sources(vals, ivals, ipool, pi[t], off[a[t]], off[b[t]])
+            _matmul_adjoint(va, vb, adj, ONE, ipool, pi[t], ao, bo, yo, sact[a[t]],
+                            sact[b[t]], n_in)
             if not gz:
-                _matmul_adjoint(vals, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
-                                sact[a[t]], sact[b[t]], lo)
+                _matmul_adjoint(va, vb, adjt, k, ipool, pi[t], ao, bo, yo, sact[a[t]],
+                                sact[b[t]], lo)
             _matmul_cross(vals, tans, adj, adjt, k, ipool, pi[t], off[a[t]], off[b[t]], yo,
                           sact[a[t]], sact[b[t]])
         elif LINALG and o == INV:
@@ -2986,7 +3021,7 @@ def support_tangent(T, S, vals, ivals, rows, book, tans, k, tlist, tbeg, scr):
                 ia0, ia1 = _run_of(owner, tlist, tbeg, off[a[t]], size[a[t]])
                 ib0, ib1 = _run_of(owner, tlist, tbeg, off[b[t]], size[b[t]])
                 if ia1 > ia0 or ib1 > ib0:     # the whole product, as in the dense sweep
-                    L = _support_matmul_tangent(vals, rows, book, tans, k, ipool, pi[t],
+                    L = _support_matmul_tangent(vals, ivals, rows, book, tans, k, ipool, pi[t],
                                                 off[a[t]], off[b[t]], yo, size[a[t]], size[b[t]], n,
                                                 sact[a[t]] and ia1 > ia0, sact[b[t]] and ib1 > ib0,
                                                 tlist, L)
@@ -3006,12 +3041,13 @@ def support_tangent(T, S, vals, ivals, rows, book, tans, k, tlist, tbeg, scr):
 
 
 @njit(**_HELPER)
-def _side_by_side(vals, rows, book, tans, k, ao, bo, na_, nb_, extra):
+def _side_by_side(vals, ivals, ipool, q, rows, book, tans, k, ao, bo, na_, nb_, extra):
     """A product's operands as the dense sweeps' helpers read them: their values (A's at
     0, B's at na_) and their tangents' rows likewise, with room for extra more."""
+    va, vao, vb, vbo = _sources(vals, ivals, ipool, q, ao, bo)
     v = np.empty(na_ + nb_)
-    _copy(v[:na_], vals[ao:ao + na_])
-    _copy(v[na_:], vals[bo:bo + nb_])
+    _copy(v[:na_], va[vao:vao + na_])
+    _copy(v[na_:], vb[vbo:vbo + nb_])
     d = np.empty((na_ + nb_ + extra) * k)
     _to_dense(rows, book, tans, k, ao, na_, d, ZERO)
     _to_dense(rows, book, tans, k, bo, nb_, d, na_)
@@ -3019,12 +3055,12 @@ def _side_by_side(vals, rows, book, tans, k, ao, bo, na_, nb_, extra):
 
 
 @njit(**_HELPER)
-def _support_matmul_tangent(vals, rows, book, tans, k, ipool, q, ao, bo, yo, na_, nb_, n,
+def _support_matmul_tangent(vals, ivals, rows, book, tans, k, ipool, q, ao, bo, yo, na_, nb_, n,
                             act_a, act_b, tlist, L):
     """A product's tangents, all n of them listed, from _matmul_tangent over the operands
     side by side (_side_by_side; the result's tangents after them)."""
-    v, d = _side_by_side(vals, rows, book, tans, k, ao, bo, na_, nb_, n)
-    _matmul_tangent(v, d, k, ipool, q, ZERO, na_, na_ + nb_, act_a, act_b)
+    v, d = _side_by_side(vals, ivals, ipool, q, rows, book, tans, k, ao, bo, na_, nb_, n)
+    _matmul_tangent(v, v, d, k, ipool, q, ZERO, na_, na_ + nb_, act_a, act_b)
     for i in range(n):
         L = _list(rows, book, yo + i, tlist, L)
         w, x = rows[U(yo + i)] * k, (na_ + nb_ + i) * k
@@ -3160,7 +3196,7 @@ def support_adjoint_tangent(T, S, vals, ivals, rows, book, tans, adjt, adj, k, t
                     m = ZERO
         elif o == MATMUL:
             if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
-                na = _support_matmul_adjoint(vals, rows, book, tans, adjt, adj, k, ipool, pi[t],
+                na = _support_matmul_adjoint(vals, ivals, rows, book, tans, adjt, adj, k, ipool, pi[t],
                                              off[a[t]], off[b[t]], yo, size[a[t]], size[b[t]], n,
                                              sact[a[t]], sact[b[t]], owner, ahead, anext, apos, na,
                                              pq, pv)
@@ -3234,18 +3270,18 @@ def _push_range(q0, count, k, pq, pv, rows, book, adjt, owner, ahead, anext, apo
 
 
 @njit(**_HELPER)
-def _support_matmul_adjoint(vals, rows, book, tans, adjt, adj, k, ipool, q, ao, bo, yo, na_, nb_, n,
+def _support_matmul_adjoint(vals, ivals, rows, book, tans, adjt, adj, k, ipool, q, ao, bo, yo, na_, nb_, n,
                             act_a, act_b, owner, ahead, anext, apos, na, pq, pv):
     """A product's second-order rules, every active operand position pushed: the operands
     side by side (_side_by_side), the result's cotangents after them, for _matmul_adjoint
     and _matmul_cross."""
     co = na_ + nb_
-    v, d = _side_by_side(vals, rows, book, tans, k, ao, bo, na_, nb_, ZERO)
+    v, d = _side_by_side(vals, ivals, ipool, q, rows, book, tans, k, ao, bo, na_, nb_, ZERO)
     g = np.empty(co + n)                # first-order cotangents: the result's are read
     _copy(g[co:], adj[yo:yo + n])
     dg = np.zeros((co + n) * k)
     _to_dense(rows, book, adjt, k, yo, n, dg, co)
-    _matmul_adjoint(v, dg, k, ipool, q, ZERO, na_, co, act_a, act_b, ZERO)
+    _matmul_adjoint(v, v, dg, k, ipool, q, ZERO, na_, co, act_a, act_b, ZERO)
     _matmul_cross(v, d, g, dg, k, ipool, q, ZERO, na_, co, act_a, act_b)
     for i in range(n):
         w = _at(rows, book, yo + i) * k

@@ -262,7 +262,8 @@ def matmul(x, y):
         return reshape(d, shape)
     value = np.matmul(x.value, y.value).astype(float)
     nb = int(np.prod(batch))
-    r = _new(b, K.MATMUL, value, (x, y), ints=[nb, m, p, q])
+    # the last two: where a parameter operand is read in place (tape._read_in_place)
+    r = _new(b, K.MATMUL, value, (x, y), ints=[nb, m, p, q, -1, -1])
     return reshape(r, shape)
 
 

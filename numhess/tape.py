@@ -153,6 +153,38 @@ def _input_product_work(tape):
     return work
 
 
+READ_IN_PLACE_MIN = 4096   # elements; a smaller parameter is copied (that costs a few us)
+
+
+def _read_in_place(tape, params):
+    """{parameter index: w} for the large parameters that only matrix products read (as
+    an operand, or a view of one): the products read them where the caller keeps them
+    (kernels._sources), so that no call copies them into vals (a 1000 x 1000 data matrix
+    cost 150 us a call, a logistic regression's gradient 290 us). run_forward writes
+    their address, offset and size at ivals[w:w + 3], and ipool[q + 4] (left operand),
+    ipool[q + 5] (right) of each product reading one hold its w."""
+    large = [j for j, s in enumerate(params) if tape.size[s] >= READ_IN_PLACE_MIN]
+    if not large:
+        return {}
+    base = np.where(tape.alias_src < 0, np.arange(tape.off.size), tape.alias_src)
+    read = np.zeros(tape.off.size, dtype=np.bool_)       # by anything but a product
+    read[base[tape.out_slots]] = True
+    mark = _reads(tape)
+    for t in np.flatnonzero(tape.op != K.MATMUL):
+        mark(read, t)
+    got = {}
+    for j in large:
+        if read[params[j]]:
+            continue
+        got[j] = tape.ivals_len
+        tape.ivals_len += 3
+        for t in np.flatnonzero(tape.op == K.MATMUL):
+            for side, operand in ((4, tape.a[t]), (5, tape.b[t])):
+                if base[operand] == params[j]:
+                    tape.ipool[tape.pi[t] + side] = got[j]
+    return got
+
+
 # Instructions whose second-order adjoint rules read no tangent (linear and index ops).
 _NO_SECOND_ORDER = K.LINEAR_OPS + (K.WHERE, K.GATHER, K.SCATTER, K.SUMALL, K.MAXRED,
                                    K.MINRED, K.SORT)
@@ -251,6 +283,7 @@ class Tape:
         self.guards = list(b.guards)
         self.alias_src = np.array(b.alias_src, dtype=np.int64)
         self.alias_start = np.array(b.alias_start, dtype=np.int64)
+        self.in_place = _read_in_place(self, b.params)
         base = self.alias_src < 0
         self.pact = np.repeat(self.sact[base], self.size[base])   # activity by position
         self.active_total = int(self.size[base & self.sact].sum())
@@ -307,8 +340,9 @@ class Tape:
         among them cost the 999-variable Lennard-Jones gradient 33 us a call). lean: for
         a gradient or HVP only (fused loops may then leave results they keep in
         registers unwritten, and without output the outputs too). Returns (vals, ivals,
-        xin): xin the inputs' values, vals[:n_in] or, for a gradient or HVP whose fused
-        loops alone read them (fused.Program.inputs_aside), x itself, not copied."""
+        xin, held): xin the inputs' values, vals[:n_in] or, for a gradient or HVP whose
+        fused loops alone read them (fused.Program.inputs_aside), x itself, not copied;
+        held the parameters the products read in place (_load)."""
         if vals is None:
             vals, constants = np.empty(self.total), True
         fused = self.fused
@@ -319,18 +353,31 @@ class Tape:
             # (here, not in the kernel: x may be strided or read-only, each another compile)
             vals[:self.n_in] = x
             xin = vals[:self.n_in]
-        if params:
-            for (o, size), p in zip(self.param_spans, params):
-                vals[o:o + size] = p.reshape(-1)
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
+        held = self._load(params, vals, ivals) if params else ()
         if fused is not None:
             fused.forward(self, vals, ivals, not lean, constants, output, xin)
         elif self.blas_work:
             blas.sweep(self.kernels.direct_forward, self, 1, vals, ivals, constants, 0, K.ALL)
         else:           # nothing for BLAS to thread: a Python frame less (0.24 us)
             self.kernels.direct_forward(self.packed, vals, ivals, constants, 0, K.ALL)
-        return vals, ivals, xin
+        return vals, ivals, xin, held
+
+    def _load(self, params, vals, ivals):
+        """Copy the parameters into vals, but for those the products read in place: their
+        address, offset and size into ivals. Returns the arrays read in place (C-contiguous
+        float64: a copy where the caller's is not), which must outlive the sweeps."""
+        held = []
+        for j, ((o, size), p) in enumerate(zip(self.param_spans, params)):
+            w = self.in_place.get(j)
+            if w is None:
+                vals[o:o + size] = p.reshape(-1)
+            else:
+                p = np.ascontiguousarray(p, dtype=np.float64)
+                ivals[w:w + 3] = p.ctypes.data, o, size
+                held.append(p)
+        return held
 
     def guards_hold(self, vals):
         for slot, expected in self.guards:

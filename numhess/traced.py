@@ -115,11 +115,12 @@ _FREE_SPARE_REFS = _spare_refs(types.SimpleNamespace(spare=np.empty(1)))
 class Replay:
     """The result of evaluating a traced function at one point: the buffers the sweeps use
     (xin: the inputs' values, Tape.run_forward)."""
-    __slots__ = ("entry", "tape", "vals", "ivals", "xin")
+    __slots__ = ("entry", "tape", "vals", "ivals", "xin", "held")
 
-    def __init__(self, entry, vals, ivals, xin):
+    def __init__(self, entry, vals, ivals, xin, held=()):
         self.entry, self.tape, self.vals, self.ivals, self.xin = entry, entry.tape, vals, \
             ivals, xin
+        self.held = held      # parameters the sweeps read in place (Tape.run_forward)
 
     spans = property(lambda s: s.entry.spans)
     out_off = property(lambda s: s.entry.out_off)
@@ -138,8 +139,10 @@ class Replay:
         return _unflatten(self.entry.aux_tree, self.tape, self.vals)
 
     def loaded(self, params):
-        """Whether the parameter arrays hold the values this evaluation loaded."""
-        return all(np.array_equal(p.reshape(-1), self.vals[o:o + size], equal_nan=True)
+        """Whether the parameter arrays hold the values this evaluation loaded (never,
+        for a tape that reads some in place: a forward sweep costs less than comparing
+        them, and reads them as they are now)."""
+        return not self.tape.in_place and all(np.array_equal(p.reshape(-1), self.vals[o:o + size], equal_nan=True)
                    for (o, size), p in zip(self.tape.param_spans, params))
 
     def split_inputs(self, flat, lead=()):
@@ -260,15 +263,15 @@ class TracedFunction:
             if again is not None and again.entry is e and again.loaded(params):
                 return again
             try:
-                vals, ivals, xin = e.tape.run_forward(x, params, *e.value_buffer(), lean,
-                                                      output)
+                vals, ivals, xin, held = e.tape.run_forward(x, params, *e.value_buffer(),
+                                                            lean, output)
             except np.linalg.LinAlgError:
                 if not e.tape.guards:
                     raise
                 continue    # a guard failing first (expm's squarings) traces again
 
             if not e.tape.guards or e.tape.guards_hold(vals):
-                return Replay(e, vals, ivals, xin)
+                return Replay(e, vals, ivals, xin, held)
         statics = tuple(frozen(s) for s in statics) if others else (None,) * len(args)
         try:
             e = self._trace(args, nums, inputs, pnums, statics)
