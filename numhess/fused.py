@@ -96,7 +96,14 @@ class Program:
                                   if not any(s[2] is i for i in idle)]
         self.tangents = [s for s in cut(lambda r: r.t1) if work(*s, active & tape.tused)]
         self.reverse = [s for s in reversed(cut(lambda r: r.end)) if work(*s, active)]
-        self.interpreted_reverse = any(s[2] is None for s in self.reverse)
+        # Do the reverse sweeps write the inputs' first-order cotangents? The
+        # interpreter's do, and so does a region's gather from x (x[:, None] - x[None, :]):
+        # an HVP clears them then (left there, they had come back as the next HVP's
+        # second-order cotangents, from the pool's shared adjoint buffers: H v + grad)
+        gathers = (t for r in regions for t in range(r.t0, r.end) if tape.op[t] == K.GATHER)
+        self.clear_input_cotangents = any(s[2] is None for s in self.reverse) or any(
+            (tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]] < tape.n_in).any()
+            for t in gathers)
         self.wide = False     # are the steps over k directions compiled yet?
         # Can a gradient or HVP leave the inputs (x, v) in the caller's arrays, not
         # copied into the buffers? When only the regions' loops read them, as operands
@@ -159,9 +166,9 @@ class Program:
             else:
                 steps.second(vals, tans, adj, adjt, xin, tin, tape.packed, tape.pact, offs)
         h = np.empty(n)
-        # the steps leave the inputs' first-order cotangents unwritten (no HVP reads
-        # them): only the interpreter's stretches need them cleared
-        _take(adjt, h, adj if self.interpreted_reverse else adj[:0])
+        # the regions' elementwise steps leave the inputs' first-order cotangents
+        # unwritten (no HVP reads them), so most tapes need nothing cleared there
+        _take(adjt, h, adj if self.clear_input_cotangents else adj[:0])
         return h
 
     def hessian(self, tape, vals, ivals, n, out_off, W, colors, n_dirs, starts, k, bufs, B):

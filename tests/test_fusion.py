@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import numhess as nh
-from numhess import fused, fusion
+from numhess import drivers, fused, fusion
 from numhess import kernels as K
 from numhess.problems import rosenbrock
 
@@ -459,3 +459,19 @@ def test_threads_while_the_loops_compile(monkeypatch, tmp_path):
     assert _tape(h).fused is not None
     for g in got + [h(X, V)]:
         _close(g, want)
+
+
+def test_hvp_again_after_a_gather_from_the_inputs(monkeypatch):
+    """A region's gather from x (pairs by broadcasting) writes the inputs' first-order
+    cotangents; cleared by each HVP, or the pool (here for buffers of any size) hands
+    them to the next one as second-order cotangents (it had returned H v + grad from
+    the second call on)."""
+    monkeypatch.setattr(drivers.Workspaces, "SMALL", 0)
+    f = lambda x: np.sum((x[:, None] - x[None, :]) ** 4)
+    x, v = X[:40], V[:40]
+    fused.MODE = "now"
+    hv, H = nh.hvp(f), nh.hessian(f)(x)
+    for _ in range(3):
+        _close(hv(x, v), H @ v)
+    assert _tape(hv).fused is not None
+    np.testing.assert_array_equal(hv(x, np.zeros(40)), 0.0)
