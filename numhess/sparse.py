@@ -3,7 +3,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import drivers
-from .coloring import ColoredPattern, column_colors
+from .coloring import STAR_WORK, ColoredPattern, column_colors
 from .sparsity import Dense, hessian_pattern, jacobian_pattern
 from .traced import TracedFunction
 
@@ -39,20 +39,29 @@ def hessian_sparsity(f, x, *args, argnums=0):
 
 def _jacobian_coloring(entry):
     """(pattern, dense rows, column colours of the other rows, colours) of the entry's
-    Jacobian, or None when finding them costs too much; found once per tape. A row
+    Jacobian, or None when its pattern is too large to find; found once per tape. A row
     reaching an eighth of the columns or more (a norm, a budget) is dense: a reverse
     sweep each, the others coloured without them (with one, every column took a colour
-    of its own: the n forward sweeps of the dense Jacobian, 2.4 s at n = 20,000)."""
+    of its own: the n forward sweeps of the dense Jacobian, 2.4 s at n = 20,000). So are
+    the longest rows where the colouring's walk would cost more than STAR_WORK (ten
+    rows of n / 10 at n = 10^5 had sent the Jacobian to the dense one: 74 GiB)."""
     if "jacobian coloring" not in entry.derived:
         try:
             P = jacobian_pattern(entry.tape)
-            row_nnz = np.diff(P.indptr)
-            dense = np.flatnonzero(row_nnz > max(DENSE_ROW_MIN, P.shape[1] // 8))
-            rest = P[np.setdiff1d(np.arange(P.shape[0]), dense)] if dense.size else P
-            got = column_colors(rest)
-            got = None if got is None else (P, dense) + got
         except Dense:
-            got = None
+            P = None
+        got = None
+        if P is not None:
+            P.sort_indices()
+            row_nnz = np.diff(P.indptr)
+            dense = row_nnz > max(DENSE_ROW_MIN, P.shape[1] // 8)
+            order = np.argsort(-row_nnz, kind="stable")
+            walk = np.where(dense, 0.0, row_nnz.astype(np.float64) ** 2)[order]
+            over = np.cumsum(walk[::-1])[::-1] > STAR_WORK   # from each row on: too long
+            dense[order[over]] = True
+            dense = np.flatnonzero(dense)
+            rest = P[np.setdiff1d(np.arange(P.shape[0]), dense)] if dense.size else P
+            got = (P, dense) + column_colors(rest)
         entry.derived["jacobian coloring"] = got
     return entry.derived["jacobian coloring"]
 
@@ -61,10 +70,10 @@ def sparse_jacobian(rep):
     """The (m, n) Jacobian as a CSR matrix: a reverse sweep per dense row and one forward
     sweep per colour of the other rows' columns (a banded one takes a few, whatever n),
     or the dense Jacobian's fewer sweeps (m reverse or n forward) when colouring saves
-    none."""
+    none and it fits."""
     m, n = rep.entry.out_size, rep.tape.n_in
     jc = _jacobian_coloring(rep.entry)
-    if jc is None or jc[1].size + jc[3] >= min(m, n):
+    if jc is None or jc[1].size + jc[3] >= min(m, n) and m * n <= MAX_DENSE_PATTERN:
         return sp.csr_matrix(drivers.jacobian(rep, None, reverse=m < n))
     P, dense, color, ncolors = jc
     B = np.empty((m, ncolors))

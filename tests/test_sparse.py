@@ -221,6 +221,28 @@ def test_dense_rows_of_a_sparse_jacobian_are_rows_of_their_own():
                                nh.jacrev(c)(x / 2), rtol=1e-14, atol=1e-15)
 
 
+def test_long_rows_that_the_colouring_would_walk_too_long_are_dense(monkeypatch):
+    """Ten group rows of n / 10 entries (under the n / 8 of a dense row) among chain
+    rows: where colouring them would walk more than STAR_WORK, the longest rows are
+    reverse sweeps of their own (they had sent the whole Jacobian to the dense one, 74
+    GiB at n = 10^5); the result is a canonical CSR matrix (sorted indices)."""
+    from numhess import sparse
+    monkeypatch.setattr(sparse, "STAR_WORK", 5000)   # the chain rows' walk: 4 (n - 1)
+    n = 1000
+    c = lambda x: np.concatenate([x[1:] - x[:-1] ** 2, np.sum(x.reshape(10, -1) ** 2, 1)])
+    x = np.random.default_rng(6).standard_normal(n)
+    for transform in (nh.jacfwd, nh.jacrev):
+        jac = transform(c, sparse=True)
+        J = jac(x)
+        np.testing.assert_allclose(J.toarray(), nh.jacfwd(c)(x), rtol=1e-14)
+        assert J.nnz == 2 * (n - 1) + n and J.has_sorted_indices
+        J.has_sorted_indices = False        # (the flag was set; are they?)
+        J.sort_indices()
+        np.testing.assert_array_equal(J.indices, jac(x).indices)
+        _, dense, _, colours = jac.traced.evaluate((x,)).entry.derived["jacobian coloring"]
+        assert list(dense) == list(range(n - 1, n + 9)) and colours == 2
+
+
 def test_a_sparse_hessian_is_the_callers_to_change():
     """Each result owns its arrays: eliminate_zeros() on one (explicit zeros at x = 0)
     had rewritten the cached pattern and every Hessian after it (704 off)."""
