@@ -9,7 +9,8 @@ functions and methods it reaches that way (helpers in the same module, say; the 
 it names of a module of the caller's, `helpers.loss`, or of a global object, whose
 methods are followed as self's are). Numbers,
 strings, numeric arrays, and lists, tuples and dicts of them are kept (arrays copied)
-and compared on every replay, and so is which Python function a name holds. A name the
+and compared on every replay, and so is which function a name holds (a user's, NumPy's,
+a ufunc: `act = np.tanh` then `np.sin`). A name the
 function itself assigns (`global calls; calls += 1`), or a value that changed while it
 was traced, is its own state and is not watched. Values reached otherwise (an attribute
 of a global object read directly, a function passed as an argument) are not watched.
@@ -20,6 +21,7 @@ stands in for while tracing (`from scipy.linalg import cho_solve`: scipy_hooks.p
 import dis
 import functools
 import math
+import sys
 import sysconfig
 import types
 
@@ -47,16 +49,46 @@ def _watched(v):
 
 
 def frozen(v):
-    """v as it is now: arrays (scipy.sparse's too), lists and dicts copied (deeply),
-    immutable values as they are."""
+    """v as it is now: arrays (scipy.sparse's too), lists and dicts copied (deeply), an
+    object of the caller's classes with its attributes (_Attributes), immutable values
+    as they are."""
     if isinstance(v, np.ndarray) or sp.issparse(v):
         return v.copy()
+    if _callers_object(v):
+        return _Attributes(v)
     if isinstance(v, dict):
         return {k: frozen(e) for k, e in v.items()}
     if isinstance(v, (tuple, list)):
         c = type(v)(frozen(e) for e in v)
         return v if isinstance(v, tuple) and all(x is y for x, y in zip(c, v)) else c
     return v
+
+
+def _callers_object(v):
+    """Is v an instance of a class of the caller's code (or a SimpleNamespace), whose
+    attributes are its value?"""
+    if isinstance(v, types.SimpleNamespace):
+        return True
+    if not isinstance(getattr(v, "__dict__", None), dict) or isinstance(
+            v, (type, types.ModuleType, types.FunctionType, types.MethodType)):
+        return False
+    name = type(v).__module__
+    path = getattr(sys.modules.get(name), "__file__", None)
+    return name == "__main__" or path is not None and not path.startswith(_LIBRARIES)
+
+
+class _Attributes:
+    """An object of the caller's (a data class, a SimpleNamespace) as it was: its
+    instance attributes, frozen. The same object with one rebound or mutated is another
+    value (an argument `d` with `d.y = y + 1` between two fits had replayed the first
+    fit's data)."""
+    __slots__ = ("type", "attrs")
+
+    def __init__(self, obj):
+        self.type, self.attrs = type(obj), frozen(dict(vars(obj)))
+
+    def holds(self, v):
+        return type(v) is self.type and same(self.attrs, vars(v))
 
 
 def _same_bits(a, b):
@@ -87,6 +119,8 @@ def same(a, b):
     are equal when they store the same arrays."""
     if a is b:
         return True
+    if isinstance(a, _Attributes) or isinstance(b, _Attributes):
+        return a.holds(b) if isinstance(a, _Attributes) else b.holds(a)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
                 and a.dtype == b.dtype and _same_bits(a, b))
@@ -210,9 +244,7 @@ def _add(get, v, depth, seen, out):
     if _watched(v):
         out.watched.append((get, frozen(v)))
     elif callable(v) and not isinstance(v, type):
-        if isinstance(v, types.FunctionType) and not v.__code__.co_filename.startswith(
-                _LIBRARIES):
-            out.watched.append((get, v))        # the same function: a rebound name traces again
+        out.watched.append((get, v))    # the same callable: a rebound name traces again
         _sources(v, depth + 1, seen, out)
 
 

@@ -185,3 +185,62 @@ def test_a_global_function_rebound():
     finally:
         _penalty = original
     np.testing.assert_allclose(g(x), 2 * x + 1)
+
+
+act = np.tanh
+
+
+def _activated(x):
+    return np.sum(act(x)) + np.mean(x ** 2)
+
+
+def test_a_global_or_closure_holding_a_library_function_rebound():
+    """Which ufunc or library function a name holds is watched too (an activation
+    switched between runs had replayed the old one's tape)."""
+    global act
+    import scipy.special
+    g = nh.grad(_activated)
+    try:
+        for fn, d in ((np.tanh, 1 - np.tanh(x) ** 2), (np.sin, np.cos(x)),
+                      (scipy.special.expit, scipy.special.expit(x) *
+                       (1 - scipy.special.expit(x)))):
+            act = fn
+            np.testing.assert_allclose(g(x), d + 2 * x / 3, rtol=1e-14)
+    finally:
+        act = np.tanh
+    reduce = np.mean
+    f = lambda x: reduce(x ** 2)
+    g = nh.grad(f)
+    np.testing.assert_allclose(g(x), 2 * x / 3, rtol=1e-14)
+    reduce = np.sum
+    np.testing.assert_allclose(g(x), 2 * x, rtol=1e-14)
+    assert g.traced.n_traces == 2
+
+
+def test_an_object_argument_is_its_attributes():
+    """An object of the caller's classes passed as an argument is compared by its
+    attributes: rebound or changed in place, they trace again (a second fit with
+    `d.y` changed had replayed the first fit's data); unchanged, the tape replays."""
+    import dataclasses
+    import types
+
+    class Data:
+        def __init__(self, X, y):
+            self.X, self.y = X, y
+
+    @dataclasses.dataclass
+    class Fields:
+        X: np.ndarray
+        y: np.ndarray
+    loss = lambda b, d: np.sum((d.X @ b - d.y) ** 2)
+    X = np.array([[1.0, 0.5], [0.2, 1.0], [1.0, 1.0]])
+    b = np.array([0.3, -0.2])
+    for make in (Data, types.SimpleNamespace, Fields):
+        d = make(X=X.copy(), y=np.array([1.0, 2.0, 0.5]))
+        g = nh.grad(loss)
+        for change in (lambda: None, lambda: setattr(d, "y", d.y + 1.0),
+                       lambda: d.X.__setitem__((0, 0), 3.0)):
+            change()
+            np.testing.assert_allclose(g(b, d), 2 * d.X.T @ (d.X @ b - d.y), rtol=1e-14)
+        g(b, d)
+        assert g.traced.n_traces == 3
