@@ -33,8 +33,9 @@ def _check_fits(n_hessians, n, sparse):
     except (ValueError, OSError, AttributeError):
         return
     if need > free:
-        use = ("Its pattern is dense: every pair of inputs may interact (a value of all of "
-               "x, such as np.max(x) or np.mean(x), in a nonlinear term makes it so). Use"
+        use = ("Its pattern is dense, or too large to find: every pair of inputs may "
+               "interact (a value of all of x, such as np.max(x) or np.mean(x), in a "
+               "nonlinear term makes it so). Use"
                if sparse else "Use hessian(f, sparse=True) for a sparse matrix, or")
         raise MemoryError(
             f"numhess: the dense Hessian ({n_hessians} x {n} x {n}) needs {need / 2 ** 30:.1f} "

@@ -16,6 +16,9 @@ LINEAR_UNARY = {K.NEG, K.ADDC, K.MULC, K.RSUBC, K.DIVC, K.ABS}
 LINEAR_BINARY = {K.ADD, K.SUB, K.MAXIMUM, K.MINIMUM, K.FMAX, K.FMIN}
 
 
+MAX_WORK = 50_000_000    # and 64 per active position of the tape (_max_work)
+
+
 class Dense(Exception):
     """The pattern is dense, or too costly to find; the caller treats the Hessian as dense."""
 
@@ -209,11 +212,19 @@ class _Pattern:
         return SA @ Da + SB @ Db
 
 
+def _max_work(tape):
+    """The entries the pattern's sparse products may handle before the pattern counts as
+    too costly to find: in proportion to the tape (a sum of 30 terms over the chain's
+    differences of 10^6 variables needs 120 per variable; one total of 50 per variable
+    had called its tridiagonal Hessian dense), so that what stops it is a step of n^2
+    (x - np.mean(x) in a nonlinear term)."""
+    return MAX_WORK + 64 * tape.active_total
+
+
 def jacobian_pattern(tape, max_work=None):
     """The boolean (m, n) pattern of the output's Jacobian (its rows' dependences); raises
     Dense when it is too costly to find."""
-    n = tape.n_in
-    pattern = _Pattern(tape, 50_000_000 + 50 * n if max_work is None else max_work, False)
+    pattern = _Pattern(tape, _max_work(tape) if max_work is None else max_work, False)
     pattern.run()
     return pattern.deps(int(tape.out_slots[0])).tocsr()
 
@@ -222,9 +233,7 @@ def hessian_pattern(tape, max_work=None):
     """The boolean (n, n) pattern of the Hessian of any weighted sum of the outputs, with
     the diagonal included; raises Dense when it is (nearly) dense or too costly to find."""
     n = tape.n_in
-    if max_work is None:
-        max_work = 50_000_000 + 50 * n
-    P = _Pattern(tape, max_work).run()
+    P = _Pattern(tape, _max_work(tape) if max_work is None else max_work).run()
     P = (P + sp.eye(n, dtype=bool, format="csr")).tocsr()
     P.sort_indices()
     return P

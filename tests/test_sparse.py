@@ -354,3 +354,21 @@ def test_dense_blocks_colour_quickly():
     want = sp.kron(sp.eye(20), 2 * np.ones((100, 100))) - sp.diags(np.sin(x))
     assert abs(H - want).max() < 1e-12
     assert ColoredPattern(H != 0).ncolors == 100
+
+
+def test_the_patterns_work_grows_with_the_tape(monkeypatch):
+    """Thirty terms over the chain's differences: the pattern's work is in proportion to
+    the tape, and is found (one total of 50 per variable had called the tridiagonal
+    Hessian dense at n = 10^6); x - mean(x) in a nonlinear term, a step of n^2, is dense.
+    Here without the fixed part of the budget, at n = 2000."""
+    from numhess import sparsity
+    monkeypatch.setattr(sparsity, "MAX_WORK", 0)
+    n = 2000
+
+    def terms(u):
+        d = u[1:] - u[:-1]
+        return np.sum(u ** 4) + sum(np.sum(np.cos(d + 0.1 * j)) for j in range(30))
+    x = np.random.default_rng(7).standard_normal(n)
+    assert nh.hessian_sparsity(terms, x).nnz == 3 * n - 2
+    P = nh.hessian_sparsity(lambda u: np.sum(np.sin(u - np.mean(u))), x)
+    assert P.nnz == n * n
