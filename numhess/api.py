@@ -29,8 +29,10 @@ def _with_aux(result, rep, has_aux):
 
 def _by_position(keywords):
     names = ", ".join(keywords)
+    bound = ", ".join(f"{k}=..." for k in keywords)
     raise TypeError(f"numhess's transforms take f's arguments by position: pass {names} "
-                    f"by position, or bind it first (functools.partial(f, {names}=...))")
+                    f"by position, or bind {'them' if len(keywords) > 1 else 'it'} by "
+                    f"keyword first (functools.partial(f, {bound}))")
 
 
 def _wrap(f, transform):

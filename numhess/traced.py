@@ -320,7 +320,7 @@ class TracedFunction:
                 hint = converter_in(err.__traceback__)     # in a library: not f's list
                 raise TraceError((LIBRARY_OBJECT_ARRAY if hint else OBJECT_ARRAY) + hint
                                  ) from err
-            if isinstance(err, TypeError) and "not Tracer" in str(err):
+            if isinstance(err, TypeError) and "Tracer" in str(err):   # (not 'Tracer', ...)
                 raise TraceError(COMPILED_ONLY.format(err) + converter_in(err.__traceback__)
                                  ) from err
             raise

@@ -3,6 +3,8 @@
 Plain ``np.*`` calls reach numhess through NumPy's ``__array_ufunc__`` and
 ``__array_function__`` protocols; operators and methods route through the same calls.
 """
+import dis
+import sys
 import types
 
 import numpy as np
@@ -93,6 +95,12 @@ class Tracer:
         if self.ndim == 0:
             raise AttributeError("__array__")
         def refuse(*args, **kwargs):
+            if _storing(sys._getframe(1)):
+                raise TraceError(
+                    "numhess: writing a traced array into a NumPy array (out = np.zeros(n); "
+                    "out[i:j] = ..., L[np.tril_indices(d)] = ...) would drop its derivative. "
+                    "Make the array from the traced one, np.zeros_like(x, shape=(d, d)), "
+                    "then assign into it, or build it with np.concatenate / np.stack.")
             hint = _scipy_hint() or _converter_hint()
             error = TraceError(
                 "numhess: converting a traced array to a NumPy array would drop its "
@@ -286,7 +294,8 @@ LIBRARY_OBJECT_ARRAY = (
     "supports (README, Supported NumPy).")
 
 COMPILED_ONLY = (
-    "numhess: compiled code that takes NumPy arrays only was given a traced array ({}), "
+    "numhess: code that takes NumPy arrays only (compiled, or checking the array's "
+    "type) was given a traced array ({}), "
     "which would drop its derivative. Write that step with NumPy functions numhess "
     "supports (README, Supported NumPy).")
 
@@ -302,10 +311,15 @@ def held_object_array(tb):
     return False
 
 
+def _storing(frame):
+    """Is frame at `a[i] = ...` (NumPy's ndarray.__setitem__ converting its value)?"""
+    return any(i.offset == frame.f_lasti and i.opname == "STORE_SUBSCR"
+               for i in dis.get_instructions(frame.f_code))
+
+
 def _scipy_hint():
     """When scipy.special's logsumexp, softmax or log_softmax converted a traced array,
     name numhess's version of it."""
-    import sys
     f = sys._getframe(1)
     while f is not None:
         name = f.f_code.co_name
@@ -322,7 +336,6 @@ def _converter_hint(frames=None):
     installed library's frames under the caller's code (a decorator's wrapper by the
     function it wraps); for scipy.linalg's, np.linalg's that numhess traces. frames:
     innermost first, by default the caller's stack."""
-    import sys
     from .outside import _LIBRARIES
     found = None
     for f in frames or _outward(sys._getframe(1)):

@@ -103,6 +103,36 @@ def test_writing_traced_values_into_a_numpy_array_raises():
     assert "zeros_like" in str(err.value.__cause__)
 
 
+def test_writing_a_traced_array_into_a_numpy_array_names_the_fix():
+    def cholesky_factor(x):
+        L = np.zeros((2, 2))
+        L[np.tril_indices(2)] = x
+        return np.sum(L ** 2)
+
+    def padded(x):
+        out = np.zeros(5)
+        out[1:4] = x
+        return np.sum(out ** 2)
+    for f in (cholesky_factor, padded):
+        with pytest.raises(nh.TraceError, match=r"writing a traced array into a NumPy "
+                                                r"array.*np.zeros_like\(x, shape="):
+            nh.grad(f)(x3)
+
+
+def test_a_library_checking_its_arrays_type_is_named():
+    import scipy.integrate
+    t = np.linspace(0.0, 1.0, 11)
+    f = lambda p: np.sum(scipy.integrate.cumulative_trapezoid(np.exp(-p[0] * t), t))
+    with pytest.raises(nh.TraceError, match="Here scipy.integrate.cumulative_trapezoid"):
+        nh.grad(f)(x3)
+
+
+def test_keywords_are_named_with_the_partial_that_binds_them():
+    f = lambda p, t, data: np.sum((p[0] * t - data) ** 2)
+    with pytest.raises(TypeError, match=r"functools.partial\(f, t=..., data=...\)"):
+        nh.grad(f)(x3, t=1.0, data=2.0)
+
+
 @pytest.mark.parametrize("argnums, err", [(1, ValueError), ((0, 0), ValueError),
                                           ((0, 3), ValueError), (1.5, TypeError),
                                           ((), TypeError), (True, TypeError)])
