@@ -195,7 +195,7 @@ def _reads(tape):
     operands, and a GATHER's sources, by absolute position in any slot), by base slot."""
     n_slots = tape.off.size
     base = np.where(tape.alias_src < 0, np.arange(n_slots), tape.alias_src)
-    base_slots = np.flatnonzero(tape.alias_src < 0)      # in the order of their offsets
+    base_slots = tape.base_slots
 
     def mark(flags, t):
         flags[base[[s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]]] = True
@@ -203,6 +203,23 @@ def _reads(tape):
             pos = tape.ipool[tape.pi[t]:tape.pi[t] + tape.size[tape.out[t]]]
             flags[base_slots[np.searchsorted(tape.off[base_slots], pos, "right") - 1]] = True
     return mark
+
+
+def _useful(tape):
+    """Per slot: is it an input, or does it reach an output through instructions with
+    derivatives? Activity is varied and useful: a value only compared (np.where's
+    condition, a mask, an `if`) or rounded has no part in any derivative; left active,
+    the reverse sweeps met its zero cotangents with its partials, and an infinite one
+    (sqrt, log, 1 / x at 0) made gradients NaN. By base slot (an alias is its source's)."""
+    base = np.where(tape.alias_src < 0, np.arange(tape.off.size), tape.alias_src)
+    useful = np.zeros(tape.off.size, dtype=np.bool_)
+    useful[base[tape.out_slots]] = True
+    mark = _reads(tape)
+    for t in range(tape.op.size - 1, -1, -1):
+        y = tape.out[t]
+        if tape.sact[y] and useful[y]:
+            mark(useful, t)
+    return useful[base] | (tape.off < tape.n_in)
 
 
 def _tangents_read(tape):
@@ -283,7 +300,9 @@ class Tape:
         self.guards = list(b.guards)
         self.alias_src = np.array(b.alias_src, dtype=np.int64)
         self.alias_start = np.array(b.alias_start, dtype=np.int64)
+        self.base_slots = np.flatnonzero(self.alias_src < 0)   # slots of their own, by offset
         self.in_place = _read_in_place(self, b.params)
+        self.sact &= _useful(self)
         base = self.alias_src < 0
         self.pact = np.repeat(self.sact[base], self.size[base])   # activity by position
         self.active_total = int(self.size[base & self.sact].sum())

@@ -261,3 +261,26 @@ def test_a_logistic_loss_through_one_minus_expit_keeps_its_precision():
         np.testing.assert_allclose(nh.grad(f)(np.array([z])), [-p], rtol=1e-15)
         # (the rounded 1 - p is the function's own: 2e-4 off the exact one at z = 30)
         np.testing.assert_allclose(nh.hessian(f)(np.array([z])), [[-p * q]], rtol=1e-3)
+
+
+def _cutoff(x):
+    return np.sum(x ** 2) if np.linalg.norm(x) > 1.0 else np.sum(x ** 4)
+
+
+@pytest.mark.parametrize("f, x, grad, hess", [
+    (lambda x: np.sum(np.where(np.sqrt(x) > 1.5, x, 2 * x)), [0.0, 1.0], [2, 2], [0, 0]),
+    (lambda x: np.sum(x ** 2) if np.sqrt(x[0]) > 1 else np.sum(x ** 3), [0.0, 1.0],
+     [0, 3], [0, 6]),
+    (_cutoff, [0.0, 0.0], [0, 0], [0, 0]),
+    (lambda x: np.sum(np.copysign(x ** 2, x)), [0.0, 1.0], [0, 2], [0, 2]),
+    (lambda x: np.sum(x[np.log(x) < 0.5] ** 2), [0.0, 1.0], [0, 2], [2, 2]),
+], ids=["where", "if", "norm cutoff", "copysign", "mask"])
+def test_values_only_compared_have_no_derivatives(f, x, grad, hess):
+    """A value that only decides (a condition, a mask, an `if`, copysign's sign) is not
+    active: its infinite partial at 0 (sqrt, log, 1 / x, a norm) had made NaN gradients
+    and Hessians through its zero cotangent."""
+    x, H = np.array(x), np.diag(hess).astype(float)
+    np.testing.assert_array_equal(nh.grad(f)(x), grad)
+    np.testing.assert_array_equal(nh.hessian(f)(x), H)
+    np.testing.assert_array_equal(nh.hvp(f)(x, np.ones(2)), H @ np.ones(2))
+    np.testing.assert_array_equal(nh.jacrev(f)(x), grad)
