@@ -212,12 +212,19 @@ class _Pattern:
         return sp.kron(I, sp.kron(_ones((n, 1)), sp.eye(m, dtype=bool))).tocsr() @ (UA + UB)
 
     def matmul(self, t):
+        """C = A @ B: C[i, l] meets the row A[i, :] and the column B[:, l], or of a
+        constant factor's only its non-zeros (a difference matrix built with np.diff of
+        np.eye: its product had made a banded Hessian dense)."""
         tape = self.tape
         nb, m, p, q = (int(v) for v in tape.ipool[tape.pi[t]:tape.pi[t] + 4])
         I = sp.eye(nb, dtype=bool, format="csr")
         Da, Db = self.deps(tape.a[t]), self.deps(tape.b[t])
-        SA = sp.kron(I, sp.kron(sp.eye(m, dtype=bool), _ones((q, p)))).tocsr()
-        SB = sp.kron(I, sp.kron(_ones((m, p)), sp.eye(q, dtype=bool))).tocsr()
+        A, B = (_constant_nonzeros(tape, s) for s in (tape.a[t], tape.b[t]))
+        # SA: C's entries (rows) by the entries of A they meet (columns); SB likewise
+        SA = sp.kron(I, sp.kron(sp.eye(m, dtype=bool), _ones((q, p)))).tocsr() if B is None \
+            else _meets(B.reshape(nb, p, q).transpose(0, 2, 1), (nb, m, q), (nb, m, p), 1)
+        SB = sp.kron(I, sp.kron(_ones((m, p)), sp.eye(q, dtype=bool))).tocsr() if A is None \
+            else _meets(A.reshape(nb, m, p), (nb, m, q), (nb, p, q), 2)
         if tape.sact[tape.a[t]] and tape.sact[tape.b[t]]:
             # A[i, r] meets B[r, l] for every i and l
             M = sp.kron(I, sp.kron(_ones((m, 1)),
@@ -233,6 +240,33 @@ def _max_work(tape):
     had called its tridiagonal Hessian dense), so that what stops it is a step of n^2
     (x - np.mean(x) in a nonlinear term)."""
     return MAX_WORK + 64 * tape.active_total
+
+
+def _constant_nonzeros(tape, s):
+    """Where slot s is not zero, when it is one of the tape's constants (its values fixed,
+    unlike a parameter's); else None."""
+    o, size = int(tape.off[s]), int(tape.size[s])
+    i = int(np.searchsorted(tape.cpos, o))      # (cpos is sorted: slots in order)
+    if size == 0 or i + size > tape.cpos.size or tape.cpos[i] != o or \
+            tape.cpos[i + size - 1] != o + size - 1:
+        return None
+    return tape.fpool[i:i + size] != 0
+
+
+def _meets(nz, out_shape, in_shape, axis):
+    """The boolean map of C's entries (rows, C of out_shape, batched) to the entries of
+    the other factor (columns, of in_shape) that a constant factor's non-zeros nz link:
+    for nz[b, u, v], C[b, u, w] meets X[b, v, w] (axis 2: C = nz @ X) or, for nz given
+    as B transposed, C[b, w, u] meets X[b, w, v] (axis 1: C = X @ B)."""
+    b, u, v = np.nonzero(nz)
+    w = np.arange(out_shape[axis])[None, :]
+    if axis == 2:
+        rows = np.ravel_multi_index((b[:, None], u[:, None], w), out_shape)
+        cols = np.ravel_multi_index((b[:, None], v[:, None], w), in_shape)
+    else:
+        rows = np.ravel_multi_index((b[:, None], w, u[:, None]), out_shape)
+        cols = np.ravel_multi_index((b[:, None], w, v[:, None]), in_shape)
+    return _csr(rows.ravel(), cols.ravel(), (int(np.prod(out_shape)), int(np.prod(in_shape))))
 
 
 def jacobian_pattern(tape, max_work=None):

@@ -372,3 +372,25 @@ def test_the_patterns_work_grows_with_the_tape(monkeypatch):
     assert nh.hessian_sparsity(terms, x).nnz == 3 * n - 2
     P = nh.hessian_sparsity(lambda u: np.sum(np.sin(u - np.mean(u))), x)
     assert P.nnz == n * n
+
+
+D = np.diff(np.eye(60), axis=0)      # a difference matrix as a dense constant
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.sum((D @ x) ** 4),
+    lambda x: np.sum((x @ D.T) ** 4),
+    lambda x: np.sum((np.stack([D[:10, :10], 2 * D[:10, :10]]) @ x[:20].reshape(2, 10, 1))
+                     ** 4) + np.sum(x ** 2),
+    lambda x: np.sum((D[:, :20] @ x[:60].reshape(20, 3)) ** 3) + np.sum(x ** 4),
+    lambda x: np.sum((x[:60].reshape(3, 20) @ D[:, :20].T) ** 3) + np.sum(x ** 4),
+], ids=["D @ x", "x @ D.T", "batched", "D @ X", "X @ D.T"])
+def test_a_constant_factors_zeros_are_in_the_pattern(f):
+    """A product with a constant matrix meets only the entries its non-zeros link (the
+    banded Hessian of a difference matrix's product had been found dense)."""
+    x = np.random.default_rng(8).standard_normal(60)
+    H = nh.hessian(f)(x)
+    P = nh.hessian_sparsity(f, x)
+    np.testing.assert_array_equal(P.toarray(), (H != 0) | np.eye(60, dtype=bool))
+    np.testing.assert_allclose(nh.hessian(f, sparse=True)(x).toarray(), H, rtol=1e-13,
+                               atol=1e-13)
