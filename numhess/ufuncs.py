@@ -124,6 +124,7 @@ def _betaln(a, b):
 # Ufuncs written with the ones above.
 COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0, 1.0, x2)),
              np.copysign: lambda x1, x2: np.where(_signbit(x2), -np.abs(x1), np.abs(x1)),
+             np.signbit: lambda x: _signbit(x),
              np.conjugate: lambda x: x.copy(),      # real values only: a new array
              # piecewise: the derivatives of the pieces, the integer parts constant
              np.remainder: lambda a, b: a - b * np.floor(a / b),
