@@ -70,12 +70,14 @@ def concatenate(b, parts, axis=0):
 
 
 def setitem(t, key, value):
-    """A new Tracer equal to t with t[key] = value (NumPy assignment semantics)."""
+    """A new Tracer equal to t with t[key] = value (NumPy assignment semantics), its
+    gather not made until its slot is asked for (Tracer.pending)."""
     b = t.b
     value = lift(b, value)
-    pos = positions(t).copy()
+    pos = positions(t)
     pos[key] = positions(value)
-    return gather(b, pos, t.active or value.active)
+    return Tracer(b, None, b.buf[pos.ravel()].reshape(pos.shape),
+                  (pos, t.active or value.active))
 
 
 def pack(b, objects):

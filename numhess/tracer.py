@@ -19,12 +19,20 @@ class Tracer:
     memory it shares and `map` (an index array with NumPy's own strides) says which of the
     base's elements it shows. Writes through a view reach the base, and a view re-reads its
     base after the base was written (`writes` counts a base's writes, `ver` is the count a
-    view last read)."""
-    __slots__ = ("b", "_slot", "_value", "base", "map", "ver", "writes", "readonly")
+    view last read).
+
+    A write gathers lazily: the array keeps the buffer positions its elements are read
+    from (`pending`, with its activity) and its values, and makes the gather only when
+    its slot is asked for. Elements read before that are read from where they were
+    written, so a loop writing y[i] one by one (reading y[i - 1]) records one gather at
+    the end; each write's gather of the whole array had made it n^2 (n = 5000: 4 GB)."""
+    __slots__ = ("b", "_slot", "_value", "pending", "base", "map", "ver", "writes",
+                 "readonly")
     __array_priority__ = 1000
 
-    def __init__(self, b, slot, value):
+    def __init__(self, b, slot, value, pending=None):
         self.b, self._slot, self._value = b, slot, np.asarray(value)
+        self.pending = pending      # (positions, active) of a gather not yet made
         self.base = self.map = None
         self.ver = self.writes = 0
         self.readonly = False
@@ -32,13 +40,17 @@ class Tracer:
     def _sync(self):
         base = self.base
         if base is not None and self.ver != base.writes:
-            from .lower import gather
-            new = gather(self.b, positions(base).ravel()[self.map], base.active)
-            self._slot, self._value, self.ver = new._slot, new._value, base.writes
+            pos = positions(base).ravel()[self.map]
+            self._value, self.pending = self.b.buf[pos.ravel()].reshape(pos.shape), (
+                pos, base.active)
+            self.ver = base.writes
 
     @property
     def slot(self):
         self._sync()
+        if self.pending is not None:
+            pos, active = self.pending
+            self._slot, self.pending = self.b.gather(pos, active), None
         return self._slot
 
     @property
@@ -46,29 +58,33 @@ class Tracer:
         self._sync()
         return self._value
 
+    @property
+    def active(self):
+        self._sync()
+        return self.pending[1] if self.pending is not None else self.b.active[self._slot]
+
     def _write(self, new):
         """Hold new's values from now on, as a write into this array's memory would."""
         if self.readonly:
             raise ValueError("assignment destination is read-only")
         base = self.base
         if base is None:
-            self._slot, self._value = new.slot, new.value
+            self._slot, self._value, self.pending = new._slot, new._value, new.pending
             self.writes += 1
             return
-        from .lower import gather
         pos = positions(base).ravel()
         pos[self.map.ravel()] = positions(new).ravel()
-        root = gather(self.b, pos.reshape(base.shape), base.active or new.active)
-        base._slot, base._value = root._slot, root._value
+        base._value = self.b.buf[pos].reshape(base.shape)
+        base.pending = (pos.reshape(base.shape), base.active or new.active)
         base.writes += 1
-        self._slot, self._value, self.ver = new.slot, new.value, base.writes
+        self._slot, self._value, self.pending = new._slot, new._value, new.pending
+        self.ver = base.writes
 
     # -- what NumPy asks about an array
     shape = property(lambda s: s.value.shape)
     ndim = property(lambda s: s.value.ndim)
     size = property(lambda s: s.value.size)
     dtype = property(lambda s: s.value.dtype)
-    active = property(lambda s: s.b.active[s.slot])
     T = property(lambda s: np.transpose(s))
     mT = property(lambda s: np.swapaxes(s, -1, -2))
     real = property(lambda s: s)
@@ -428,7 +444,10 @@ def lift(b, v):
 
 
 def positions(t):
-    """The buffer position of every element of t, shaped like t."""
+    """The buffer position of every element of t, shaped like t (a new array)."""
+    t._sync()
+    if t.pending is not None:
+        return t.pending[0].copy()
     o = t.b.off[t.slot]
     return np.arange(o, o + t.size, dtype=np.int64).reshape(t.shape)
 

@@ -284,3 +284,23 @@ def test_values_only_compared_have_no_derivatives(f, x, grad, hess):
     np.testing.assert_array_equal(nh.hessian(f)(x), H)
     np.testing.assert_array_equal(nh.hvp(f)(x, np.ones(2)), H @ np.ones(2))
     np.testing.assert_array_equal(nh.jacrev(f)(x), grad)
+
+
+def test_a_loop_writing_elements_one_by_one_is_one_gather():
+    """y[i] = ... in a loop (reading y[i - 1], and through a view) makes no gather until
+    y is read whole: the tape grows with n, where a gather of all of y per write had
+    made it n^2 (n = 5000: 4 GB)."""
+    def f(x):
+        y = np.zeros_like(x)
+        tail = y[1:]                   # a view: writes through it reach y
+        y[0] = x[0]
+        for i in range(1, x.size):
+            tail[i - 1] = y[i - 1] * 0.5 + np.sin(x[i]) * x[i - 1]
+        return np.sum(y ** 2) + y[3] * y[-1]
+
+    x = np.linspace(0.1, 1.0, 300)
+    g, h = nh.grad(f), nh.hessian(f)
+    np.testing.assert_allclose(g(x), fd_jacobian(f, x)[0], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(h(x), fd_jacobian(g, x)[0], rtol=1e-7, atol=1e-7)
+    (entry,) = next(iter(g.traced.cache.values()))
+    assert entry.tape.total < 20 * x.size
