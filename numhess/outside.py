@@ -48,20 +48,31 @@ def _watched(v):
         isinstance(v, (tuple, list)) and all(_watched(e) for e in v))
 
 
-def frozen(v):
-    """v as it is now: arrays (scipy.sparse's too), lists and dicts copied (deeply), an
-    object of the caller's classes with its attributes (_Attributes), immutable values
-    as they are."""
+def frozen(v, seen=None):
+    """v as it is now: arrays (scipy.sparse's too), lists, tuples and dicts copied
+    (deeply), an object of the caller's classes or a container of a class of its own (a
+    namedtuple, a dict subclass) as a _Snapshot, immutable values as they are. An object
+    met again inside itself is kept as it is (compared by identity)."""
     if isinstance(v, np.ndarray) or sp.issparse(v):
         return v.copy()
-    if _callers_object(v):
-        return _Attributes(v)
-    if isinstance(v, dict):
-        return {k: frozen(e) for k, e in v.items()}
-    if isinstance(v, (tuple, list)):
-        c = type(v)(frozen(e) for e in v)
-        return v if isinstance(v, tuple) and all(x is y for x, y in zip(c, v)) else c
-    return v
+    plain = type(v) in (dict, list, tuple)
+    if not plain and not (isinstance(v, (dict, list, tuple)) or _callers_object(v)):
+        return v
+    seen = set() if seen is None else seen
+    if id(v) in seen:
+        return v
+    seen.add(id(v))
+    try:
+        if not plain:
+            return _Snapshot(v, seen)
+        if type(v) is dict:
+            return {k: frozen(e, seen) for k, e in v.items()}
+        c = [frozen(e, seen) for e in v]
+        if type(v) is list:
+            return c
+        return v if all(x is y for x, y in zip(c, v)) else tuple(c)
+    finally:
+        seen.discard(id(v))
 
 
 def _callers_object(v):
@@ -69,26 +80,50 @@ def _callers_object(v):
     attributes are its value?"""
     if isinstance(v, types.SimpleNamespace):
         return True
-    if not isinstance(getattr(v, "__dict__", None), dict) or isinstance(
-            v, (type, types.ModuleType, types.FunctionType, types.MethodType)):
+    if isinstance(v, (type, types.ModuleType, types.FunctionType, types.MethodType,
+                      np.ndarray)) or not (hasattr(v, "__dict__") or
+                                           hasattr(type(v), "__slots__")):
         return False
     name = type(v).__module__
     path = getattr(sys.modules.get(name), "__file__", None)
     return name == "__main__" or path is not None and not path.startswith(_LIBRARIES)
 
 
-class _Attributes:
-    """An object of the caller's (a data class, a SimpleNamespace) as it was: its
-    instance attributes, frozen. The same object with one rebound or mutated is another
-    value (an argument `d` with `d.y = y + 1` between two fits had replayed the first
-    fit's data)."""
-    __slots__ = ("type", "attrs")
+def _elements(v):
+    """A container's elements, or None."""
+    return dict(v) if isinstance(v, dict) else list(v) if isinstance(v, (list, tuple)) \
+        else None
 
-    def __init__(self, obj):
-        self.type, self.attrs = type(obj), frozen(dict(vars(obj)))
+
+def _attributes(v):
+    """v's instance attributes (its __dict__ and its slots), and the numbers, arrays,
+    ... its classes hold (a class attribute changed is a changed value too)."""
+    d = dict(getattr(v, "__dict__", None) or {})
+    for c in type(v).__mro__[:-1]:       # (not object's)
+        for name, a in vars(c).items():
+            if isinstance(a, types.MemberDescriptorType):      # a slot: no user code runs
+                d.setdefault(name, getattr(v, name, _MISSING))
+            elif not name.startswith("__") and name not in d and _watched(a):
+                d[name] = a
+    return d
+
+
+class _Snapshot:
+    """An object of the caller's (a data class, a dataclass, a SimpleNamespace, one with
+    __slots__) or a container of a class of its own, as it was: its type, its elements
+    and its attributes, frozen. The same object with one rebound or mutated is another
+    value (an argument `d` with `d.y = y + 1` between two fits had replayed the first
+    fit's data; a namedtuple had not been copied at all)."""
+    __slots__ = ("type", "items", "attrs")
+
+    def __init__(self, obj, seen):
+        self.type = type(obj)
+        self.items = frozen(_elements(obj), seen)
+        self.attrs = frozen(_attributes(obj), seen)
 
     def holds(self, v):
-        return type(v) is self.type and same(self.attrs, vars(v))
+        return type(v) is self.type and same(self.items, _elements(v)) and \
+            same(self.attrs, _attributes(v))
 
 
 def _same_bits(a, b):
@@ -96,7 +131,7 @@ def _same_bits(a, b):
     large one their elements as unsigned integers, without a copy (array_equal on floats
     with equal_nan took 3.7 ms for a 1000 x 1000 matrix read from a closure, at every call;
     this 0.23)."""
-    if a.size < 4096:
+    if a.size < 4096 or a.dtype.itemsize not in (1, 2, 4, 8):   # (strings, complex)
         return a.tobytes() == b.tobytes()
     bits = np.dtype(f"u{a.dtype.itemsize}")
     return np.array_equal(a.view(bits), b.view(bits))
@@ -119,8 +154,8 @@ def same(a, b):
     are equal when they store the same arrays."""
     if a is b:
         return True
-    if isinstance(a, _Attributes) or isinstance(b, _Attributes):
-        return a.holds(b) if isinstance(a, _Attributes) else b.holds(a)
+    if isinstance(a, _Snapshot) or isinstance(b, _Snapshot):
+        return a.holds(b) if isinstance(a, _Snapshot) else b.holds(a)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
                 and a.dtype == b.dtype and _same_bits(a, b))
@@ -131,15 +166,12 @@ def same(a, b):
     if sp.issparse(a):      # (before dicts: DOK is one)
         return (a.shape == b.shape and a.dtype == b.dtype
                 and all(same(u, v) for u, v in zip(_stored(a), _stored(b))))
-    if isinstance(a, (tuple, list, dict)):
-        try:    # Python's own comparison first: fast for numbers, each element itself first
-            if a == b:
-                return True
-        except ValueError:      # arrays inside: their == is no truth value
-            pass                # (and below, NaN is itself)
-        if isinstance(a, dict):
-            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    # (not Python's ==, which takes True for 1 and -0.0 for 0.0: an index list of bools
+    # had replayed the tape of the integers')
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(a[k] is b[k] or same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(x is y or same(x, y) for x, y in zip(a, b))
     try:
         return bool(a == b)
     except Exception:       # an object whose == is not a truth value
@@ -214,8 +246,16 @@ def _sources(f, depth, seen, out):
     if obj is not None:         # self's attributes, its class's, and its other methods
         for name in loads - stores:
             v = _attribute(obj, name)
-            if isinstance(v, types.FunctionType):
-                _sources(types.MethodType(v, obj), depth + 1, seen, out)
+            if isinstance(v, types.FunctionType):     # its bases' too (super().name)
+                for c in type(obj).__mro__:
+                    if isinstance(vars(c).get(name), types.FunctionType):
+                        _sources(types.MethodType(vars(c)[name], obj), depth + 1, seen, out)
+            elif isinstance(v, property) and isinstance(v.fget, types.FunctionType):
+                # (what its getter reads of self)
+                _sources(types.MethodType(v.fget, obj), depth + 1, seen, out)
+            elif isinstance(v, (staticmethod, classmethod)):
+                _sources(v.__func__ if isinstance(v, staticmethod) else
+                         types.MethodType(v.__func__, type(obj)), depth + 1, seen, out)
             elif v is not _MISSING:
                 _add(lambda name=name: _attribute(obj, name), v, depth, seen, out)
 
@@ -272,10 +312,12 @@ class Outside:
 
 
 def _attribute(obj, name):
-    """obj.name as stored, in obj or its classes, without running a property or a
-    descriptor's code."""
+    """obj.name as stored, in obj or its classes (a slot's value), without running a
+    property or a descriptor's code."""
     for d in (getattr(obj, "__dict__", {}), *(vars(c) for c in type(obj).__mro__)):
         if name in d:
+            if isinstance(d[name], types.MemberDescriptorType):
+                return getattr(obj, name, _MISSING)
             return d[name]
     return _MISSING
 

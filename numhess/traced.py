@@ -161,7 +161,9 @@ def _is_param(a):
     """A large float array among the extra arguments (a data matrix, say) is loaded into
     the tape at every call like x, but not differentiated: comparing it by value on
     every call, and keeping a copy in the tape, would cost more than the sweeps."""
-    return isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size >= PARAM_MIN_SIZE
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size >= PARAM_MIN_SIZE \
+        and not isinstance(a, (np.matrix, np.ma.MaskedArray))   # (their own arithmetic:
+    # a matrix is static, as it is; a masked array raises)
 
 
 def _naming_converter(err):
@@ -238,6 +240,9 @@ class TracedFunction:
                     pn.append(j)
                     params.append(a)
                     skey[j] = a.shape       # a tape holds its parameters' shapes
+                elif isinstance(a, np.ma.MaskedArray):    # (its mask would be dropped)
+                    raise TypeError(f"numhess: argument {j} is a MaskedArray, which a trace "
+                                    "would read without its mask; pass m.filled(...)")
                 else:
                     statics[j], skey[j] = a, _static_key(a)
             pnums = tuple(pn)
@@ -279,7 +284,11 @@ class TracedFunction:
             if not pnums:
                 raise
             self.use_params = False    # the function needs its data as constants
-            return self.evaluate(args, lean, output)
+            try:
+                return self.evaluate(args, lean, output)
+            except (NotImplementedError, TypeError, ValueError):
+                self.use_params = True     # not for that reason: a bad call is no verdict
+                raise
         with self.lock:
             self._hot = None
             self.cache.setdefault(key, []).append(e)

@@ -3,6 +3,7 @@ functools.partial's arguments) are checked at every replay: a changed one traces
 import functools
 
 import numpy as np
+import pytest
 
 import numhess as nh
 from numhess.traced import TracedFunction
@@ -244,3 +245,139 @@ def test_an_object_argument_is_its_attributes():
             np.testing.assert_allclose(g(b, d), 2 * d.X.T @ (d.X @ b - d.y), rtol=1e-14)
         g(b, d)
         assert g.traced.n_traces == 3
+
+
+SCALE_OF_STATIC = 2.0
+
+
+class _Base:
+    def __init__(self, w):
+        self._w = w
+
+    @property
+    def w(self):
+        return self._w
+
+    def loss(self, x):
+        return np.sum(self.w * x ** 2)
+
+
+class _Derived(_Base):
+    @staticmethod
+    def scale():
+        return SCALE_OF_STATIC
+
+    def loss(self, x):
+        return super().loss(x) * self.scale()
+
+    __call__ = loss
+
+
+class _Slots:
+    __slots__ = ("a",)
+
+    def __init__(self, a):
+        self.a = a
+
+
+class _Config:
+    k = 2.0
+
+
+class _Params(dict):
+    pass
+
+
+class _Node:
+    def __init__(self, a, parent=None):
+        self.a, self.parent, self.children = a, parent, []
+        if parent is not None:
+            parent.children.append(self)
+
+
+def test_static_arguments_compared_as_what_they_hold():
+    """namedtuples, dict and list subclasses, objects with __slots__, a class attribute
+    of an argument's class, objects that refer to themselves: each compared by what it
+    holds (they had crashed, or replayed stale tapes); a bool index list is not the int
+    one it equals, nor -0.0 0.0."""
+    import collections
+    Cfg = collections.namedtuple("Cfg", "a b")
+    g = nh.grad(lambda x, c: np.sum(c.a * x ** 2 + c.b * x))
+    np.testing.assert_allclose(g(x, Cfg(2.0, 1.0)), 4 * x + 1)
+    np.testing.assert_allclose(g(x, Cfg(2.0, 1.0)), 4 * x + 1)
+    assert g.traced.n_traces == 1
+    np.testing.assert_allclose(g(x, Cfg(3.0, 1.0)), 6 * x + 1)
+    index = nh.grad(lambda x, i: np.sum(x[i] ** 2))
+    np.testing.assert_allclose(index(x, [1, 0, 1]), [2 * x[0], 4 * x[1], 0.0])
+    np.testing.assert_allclose(index(x, [True, False, True]), [2 * x[0], 0.0, 2 * x[2]])
+    sign = nh.grad(lambda x, z: np.sum(np.arctan2(z[0], -1.0) * x ** 2))
+    np.testing.assert_allclose(sign(x, (-0.0,)), -2 * np.pi * x)
+    np.testing.assert_allclose(sign(x, (0.0,)), 2 * np.pi * x)
+    by_a = nh.grad(lambda x, o: np.sum(o.a * x ** 2))
+    for holder, change in ((_Slots(2.0), lambda o: setattr(o, "a", 5.0)),
+                           (_Node(2.0, _Node(1.0)), lambda o: setattr(o, "a", 5.0))):
+        np.testing.assert_allclose(by_a(x, holder), 4 * x)
+        change(holder)
+        np.testing.assert_allclose(by_a(x, holder), 10 * x)
+    for holder, key in ((_Params(a=2.0), "a"), (type("Coefs", (list,), {})([2.0]), 0)):
+        h = nh.grad(lambda x, p: np.sum(p[key] * x ** 2))
+        np.testing.assert_allclose(h(x, holder), 4 * x)
+        holder[key] = 5.0
+        np.testing.assert_allclose(h(x, holder), 10 * x)
+    cls = nh.grad(lambda x, c: np.sum(c.k * x ** 2))
+    np.testing.assert_allclose(cls(x, _Config()), 4 * x)
+    _Config.k = 5.0
+    try:
+        np.testing.assert_allclose(cls(x, _Config()), 10 * x)
+    finally:
+        _Config.k = 2.0
+    cyclic = {"a": 2.0}
+    cyclic["self"] = cyclic
+    np.testing.assert_allclose(nh.grad(lambda x, d: np.sum(d["a"] * x ** 2))(x, cyclic), 4 * x)
+    labels = np.array(["abc"] * 5000)
+    lab = nh.grad(lambda x, s: np.sum(x ** 2) * (s[0] == "abc"))
+    for _ in range(2):
+        np.testing.assert_allclose(lab(x, labels), 2 * x)
+
+
+def test_what_a_method_reaches_through_properties_static_methods_and_super():
+    """self's property (its getter's reads), a static method's globals, a parent's method
+    through super(), and a slot of self are watched."""
+    global SCALE_OF_STATIC
+    model = _Derived(2.0)
+    g = nh.grad(model)
+    np.testing.assert_allclose(g(x), 8 * x)
+    model._w = 5.0
+    np.testing.assert_allclose(g(x), 20 * x)
+    SCALE_OF_STATIC = 1.0
+    try:
+        np.testing.assert_allclose(g(x), 10 * x)
+    finally:
+        SCALE_OF_STATIC = 2.0
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")     # (np.matrix's own)
+def test_matrix_and_masked_data():
+    """An np.matrix among the data keeps its own arithmetic (a static argument, not a
+    parameter traced as a plain array: A ** 2 is its matrix power); a masked array is
+    refused, where its mask had been dropped."""
+    A = np.asmatrix(np.arange(64.0).reshape(8, 8) / 64)
+    f = lambda v, A: np.sum(np.asarray(A ** 2) @ v ** 2)
+    v = np.linspace(-1.0, 1.0, 8)
+    np.testing.assert_allclose(nh.grad(f)(v, A), 2 * v * np.asarray(A ** 2).sum(0))
+    with pytest.raises(TypeError, match="MaskedArray"):
+        nh.grad(lambda v, M: np.sum(M * v))(v, np.ma.masked_array(np.ones(80)))
+
+
+def test_a_failing_call_leaves_data_as_parameters():
+    """A call with data of a wrong shape raises, and later calls still load the data as
+    parameters (it had fallen back to constants for good: a trace per new batch)."""
+    f = lambda w, X: np.sum(np.tanh(X @ w))
+    g, w = nh.grad(f), np.ones(4)
+    X = np.arange(400.0).reshape(100, 4) / 400
+    g(w, X)
+    with pytest.raises(ValueError):
+        g(w, np.ones((100, 5)))
+    assert g.traced.use_params
+    g(w, X + 1.0)
+    assert g.traced.n_traces == 3      # the first, and the failing call's two tries
