@@ -91,6 +91,11 @@ class Tracer:
     imag = property(lambda s: np.zeros(s.shape))      # (a real array's: zeros)
     device = "cpu"      # NumPy's (SciPy's array-API helpers ask, scipy.stats' apply_where)
 
+    def __array_namespace__(self, api_version=None):
+        """NumPy, whose functions numhess traces: SciPy's array-API code asks
+        (scipy.integrate.cumulative_trapezoid had raised 'not a supported array type')."""
+        return np
+
     def __repr__(self):
         return f"Tracer(shape={self.shape}, value={self.value!r})"
 
