@@ -3196,10 +3196,10 @@ def support_adjoint_tangent(T, S, vals, ivals, rows, book, tans, adjt, adj, k, t
                     m = ZERO
         elif o == MATMUL:
             if ahead[u] >= 0 or tbeg[u + 1] > tbeg[u]:
-                na = _support_matmul_adjoint(vals, ivals, rows, book, tans, adjt, adj, k, ipool, pi[t],
-                                             off[a[t]], off[b[t]], yo, size[a[t]], size[b[t]], n,
-                                             sact[a[t]], sact[b[t]], owner, ahead, anext, apos, na,
-                                             pq, pv)
+                na = _support_matmul_adjoint(vals, ivals, rows, book, tans, adjt, adj, k, ipool,
+                                             pi[t], off[a[t]], off[b[t]], yo, size[a[t]],
+                                             size[b[t]], n, sact[a[t]], sact[b[t]], owner,
+                                             ahead, anext, apos, na, pq, pv)
         elif o == SUMALL:
             if ahead[u] >= 0:
                 w = rows[U(yo)] * k
@@ -3270,8 +3270,8 @@ def _push_range(q0, count, k, pq, pv, rows, book, adjt, owner, ahead, anext, apo
 
 
 @njit(**_HELPER)
-def _support_matmul_adjoint(vals, ivals, rows, book, tans, adjt, adj, k, ipool, q, ao, bo, yo, na_, nb_, n,
-                            act_a, act_b, owner, ahead, anext, apos, na, pq, pv):
+def _support_matmul_adjoint(vals, ivals, rows, book, tans, adjt, adj, k, ipool, q, ao, bo, yo,
+                            na_, nb_, n, act_a, act_b, owner, ahead, anext, apos, na, pq, pv):
     """A product's second-order rules, every active operand position pushed: the operands
     side by side (_side_by_side), the result's cotangents after them, for _matmul_adjoint
     and _matmul_cross."""

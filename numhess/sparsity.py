@@ -118,9 +118,9 @@ class _Pattern:
         """The pending pairs into self.pairs, in one sum: when they outnumber it, so each
         pair is merged a few times at most (a sum per interaction had taken 2.7 s of a
         36,504-instruction tape's 5.0, an element loop of 3042 triangles)."""
-        P = self.pairs.tocoo()
-        rows = np.concatenate([P.row] + [q.row for q in self.pending] + [q.col for q in self.pending])
-        cols = np.concatenate([P.col] + [q.col for q in self.pending] + [q.row for q in self.pending])
+        P, Q = self.pairs.tocoo(), self.pending      # (Q's both ways: pairs are symmetric)
+        rows = np.concatenate([P.row, *(q.row for q in Q), *(q.col for q in Q)])
+        cols = np.concatenate([P.col, *(q.col for q in Q), *(q.row for q in Q)])
         self.pairs = _csr(rows, cols, (self.n, self.n))
         self.pending, self.pending_nnz = [], 0
         if self.pairs.nnz > 0.5 * self.n * self.n and self.n > 16:

@@ -166,7 +166,7 @@ def _read_in_place(tape, params):
     large = [j for j, s in enumerate(params) if tape.size[s] >= READ_IN_PLACE_MIN]
     if not large:
         return {}
-    base = np.where(tape.alias_src < 0, np.arange(tape.off.size), tape.alias_src)
+    base = tape.base_of
     read = np.zeros(tape.off.size, dtype=np.bool_)       # by anything but a product
     read[base[tape.out_slots]] = True
     mark = _reads(tape)
@@ -193,9 +193,7 @@ _NO_SECOND_ORDER = K.LINEAR_OPS + (K.WHERE, K.GATHER, K.SCATTER, K.SUMALL, K.MAX
 def _reads(tape):
     """mark(flags, t): flags[s] = True for every slot s that instruction t reads (its
     operands, and a GATHER's sources, by absolute position in any slot), by base slot."""
-    n_slots = tape.off.size
-    base = np.where(tape.alias_src < 0, np.arange(n_slots), tape.alias_src)
-    base_slots = tape.base_slots
+    base, base_slots = tape.base_of, tape.base_slots
 
     def mark(flags, t):
         flags[base[[s for s in (tape.a[t], tape.b[t], tape.c[t]) if s >= 0]]] = True
@@ -211,7 +209,7 @@ def _useful(tape):
     condition, a mask, an `if`) or rounded has no part in any derivative; left active,
     the reverse sweeps met its zero cotangents with its partials, and an infinite one
     (sqrt, log, 1 / x at 0) made gradients NaN. By base slot (an alias is its source's)."""
-    base = np.where(tape.alias_src < 0, np.arange(tape.off.size), tape.alias_src)
+    base = tape.base_of
     useful = np.zeros(tape.off.size, dtype=np.bool_)
     useful[base[tape.out_slots]] = True
     mark = _reads(tape)
@@ -301,6 +299,8 @@ class Tape:
         self.alias_src = np.array(b.alias_src, dtype=np.int64)
         self.alias_start = np.array(b.alias_start, dtype=np.int64)
         self.base_slots = np.flatnonzero(self.alias_src < 0)   # slots of their own, by offset
+        self.base_of = np.where(self.alias_src < 0, np.arange(self.alias_src.size),
+                                self.alias_src)                 # each slot's
         self.in_place = _read_in_place(self, b.params)
         self.sact &= _useful(self)
         base = self.alias_src < 0

@@ -142,8 +142,9 @@ class Replay:
         """Whether the parameter arrays hold the values this evaluation loaded (never,
         for a tape that reads some in place: a forward sweep costs less than comparing
         them, and reads them as they are now)."""
-        return not self.tape.in_place and all(np.array_equal(p.reshape(-1), self.vals[o:o + size], equal_nan=True)
-                   for (o, size), p in zip(self.tape.param_spans, params))
+        return not self.tape.in_place and all(
+            np.array_equal(p.reshape(-1), self.vals[o:o + size], equal_nan=True)
+            for (o, size), p in zip(self.tape.param_spans, params))
 
     def split_inputs(self, flat, lead=()):
         """Cut an array whose trailing axis runs over all inputs into one block per input."""
@@ -161,9 +162,10 @@ def _is_param(a):
     """A large float array among the extra arguments (a data matrix, say) is loaded into
     the tape at every call like x, but not differentiated: comparing it by value on
     every call, and keeping a copy in the tape, would cost more than the sweeps."""
+    # (not a matrix or a masked array, whose arithmetic is their own: a matrix is static,
+    # a masked array raises)
     return isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size >= PARAM_MIN_SIZE \
-        and not isinstance(a, (np.matrix, np.ma.MaskedArray))   # (their own arithmetic:
-    # a matrix is static, as it is; a masked array raises)
+        and not isinstance(a, (np.matrix, np.ma.MaskedArray))
 
 
 def _naming_converter(err):

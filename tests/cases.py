@@ -564,7 +564,8 @@ CASES = [
      (12,), ANY),
     ("copysign", lambda x: np.copysign(x, x[::-1] - 0.3) * x + np.copysign(x ** 2, -0.0),
      (12,), ANY),
-    ("signbit", lambda x: np.where(np.signbit(x - 0.3), x ** 2, np.sin(x)) * x[0], (12,), ANY),
+    ("signbit", lambda x: np.where(np.signbit(x - 0.3), x ** 2, np.sin(x)) * x[0], (12,),
+     ANY),
     ("scipy.sparse products", lambda x: np.concatenate([
         _SPARSE @ np.sin(x), _SPARSE.dot(x ** 2), _SPARSE * x, x @ _SPARSE,
         (_SPARSE_ARRAY @ np.stack([x, x ** 3], 1)).ravel(),

@@ -121,7 +121,8 @@ def test_writing_a_traced_array_into_a_numpy_array_names_the_fix():
 
 def test_compiled_code_given_a_traced_array_says_so():
     import scipy.interpolate
-    spline = scipy.interpolate.CubicSpline(np.linspace(0.0, 1.0, 10), np.linspace(0.0, 1.0, 10) ** 2)
+    t = np.linspace(0.0, 1.0, 10)
+    spline = scipy.interpolate.CubicSpline(t, t ** 2)
     with pytest.raises(nh.TraceError, match="code that takes NumPy arrays only"):
         nh.grad(lambda p: np.sum(spline(p)))(x3 / 4)
 
