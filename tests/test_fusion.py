@@ -475,3 +475,17 @@ def test_hvp_again_after_a_gather_from_the_inputs(monkeypatch):
         _close(hv(x, v), H @ v)
     assert _tape(hv).fused is not None
     np.testing.assert_array_equal(hv(x, np.zeros(40)), 0.0)
+
+
+def test_gathers_stay_out_of_a_region_with_a_function_of_its_own():
+    """A gather loads by index, so a loop with one runs element by element: before tanh
+    the gather stays the interpreter's (a net's bias broadcast over its batch); before
+    plain arithmetic (pairwise differences, not written out) it joins the region."""
+    from numhess.traced import TracedFunction
+    x, v = np.linspace(0.1, 1.0, 2000), np.cos(np.arange(2000.0))
+    for f, gathered in ((lambda x: np.sum(np.tanh(x.reshape(40, 50) + x[:50])), False),
+                        (lambda x: np.sum((x[:60, None] - x[None, :60]) ** 2), True)):
+        tape = TracedFunction(f).evaluate((x,)).tape
+        (r,) = fusion.regions(tape)
+        assert any(tape.op[t] == K.GATHER for t in range(r.t0, r.t1)) == gathered
+        _check(f, x, v)
