@@ -152,6 +152,20 @@ def test_a_value_of_all_of_x_broadcast_back_is_found_dense_at_once():
 L_GLOBAL = sp.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(50, 50), format="csr")
 
 
+def test_the_pattern_drops_each_slots_dependences_after_its_last_reader():
+    """Only the outputs' dependences outlive the walk (pairwise terms: each slot's are
+    as large as the slot), and the pattern is the same as ever: tridiagonal."""
+    from numhess.sparsity import _Pattern, hessian_pattern
+    f = lambda x: np.sum(np.sin(x[1:] * x[:-1]) ** 2) + np.sum(np.exp(x) * 0.5)
+    x = np.linspace(0.1, 1.0, 40)
+    tape = nh.grad(f).traced.evaluate((x,)).tape
+    walk = _Pattern(tape, 10 ** 8)
+    walk.run()
+    assert set(walk.D) == {int(tape.base_of[s]) for s in tape.out_slots}
+    P = hessian_pattern(tape).toarray()
+    np.testing.assert_array_equal(P, np.abs(np.subtract.outer(range(40), range(40))) <= 1)
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil"])
 def test_a_scipy_sparse_matrix_changed_in_place_is_noticed(fmt):
     """A scipy.sparse argument or global is compared by value at every call, as arrays
