@@ -188,14 +188,21 @@ def _nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return np.where(x == -np.inf, -big if neginf is None else neginf, x)
 
 
+def _nan_extreme(a, axis, keepdims, kw, reduce, fill):
+    """nanmax and nanmin: NaN for a slice of NaNs alone, as NumPy's (not the fill)."""
+    a = _t(a)
+    r = reduce(_nan_to(a, fill), axis=axis, keepdims=keepdims, **kw)
+    return np.where(np.all(np.isnan(a), axis=axis, keepdims=keepdims), np.nan, r)
+
+
 @implements(np.nanmax)
 def _nanmax(a, axis=None, out=None, keepdims=False, **kw):
-    return np.max(_nan_to(a, -np.inf), axis=axis, keepdims=keepdims, **kw)
+    return _nan_extreme(a, axis, keepdims, kw, np.max, -np.inf)
 
 
 @implements(np.nanmin)
 def _nanmin(a, axis=None, out=None, keepdims=False, **kw):
-    return np.min(_nan_to(a, np.inf), axis=axis, keepdims=keepdims, **kw)
+    return _nan_extreme(a, axis, keepdims, kw, np.min, np.inf)
 
 
 @implements(np.ptp)
@@ -212,6 +219,14 @@ def _sorted_along_last(a, axis):
     if np.ndim(axis) != 0:
         raise NotImplementedError("numhess: median/quantile over several axes at once")
     return np.sort(np.moveaxis(a, axis, -1), axis=-1), a.ndim
+
+
+def _nan_where_nan(r, s, q_last=False):
+    """r, NaN in each slice of the sorted s holding a NaN (sorted last), as NumPy's
+    statistics give (the middle of [1, 2, nan] had been 2); q_last: r has the q axis
+    last."""
+    nan = np.isnan(s[..., -1])
+    return np.where(nan[..., None] if q_last else nan, np.nan, r)
 
 
 def _keep(r, ndim, axis, keepdims):
@@ -243,7 +258,7 @@ def _quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     frac = pos - lo
-    r = s[..., lo] * (1.0 - frac) + s[..., hi] * frac     # the q axis last
+    r = _nan_where_nan(s[..., lo] * (1.0 - frac) + s[..., hi] * frac, s, qs.ndim)
     return np.moveaxis(r, -1, 0) if qs.ndim else _keep(r, ndim, axis, keepdims)
 
 
@@ -263,7 +278,7 @@ def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if n == 0:
         raise ValueError("numhess: the median of an empty array")
     mid = s[..., n // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2.0
-    return _keep(mid, ndim, axis, keepdims)
+    return _keep(_nan_where_nan(mid, s), ndim, axis, keepdims)
 
 
 # ---------------------------------------------------------------- elementwise
@@ -306,7 +321,9 @@ def _interp(x, xp, fp, left=None, right=None, period=None):
     if isinstance(x, Tracer):        # each x's cell, or its side outside, is guarded
         lo = np.where(below, -np.inf, np.where(above, xp[-1], xp[i]))
         hi = np.where(below, xp[0], np.where(above, np.inf, xp[np.minimum(i + 1, xp.size - 1)]))
-        inside = (x >= lo) & (x <= hi)
+        # (true at the trace point: a NaN's cell, recorded false, had let a later x of
+        # another cell replay it)
+        inside = (x >= lo) & (x <= hi) | np.isnan(x)
         x.b.guard(inside.slot, inside.value)
     if xp.size == 1:
         y = fp[i] + 0.0 * x
@@ -664,7 +681,10 @@ def _searchsorted(a, v, side="left", sorter=None):
         raise NotImplementedError("numhess: np.searchsorted into a traced array")
     a = np.asarray(a if sorter is None else np.take(a, sorter))
     v = _t(v)
-    below = (v[..., None] >= a) if side == "right" else (v[..., None] > a)   # a's entries
-    # before each v's insertion point
+    # a's entries before each v's insertion point; a NaN v goes after every number of a
+    # (and its NaNs too, side "right"), as NumPy sorts NaN last
+    nan = np.isnan(v[..., None])
+    below = (v[..., None] >= a) | nan if side == "right" else \
+        (v[..., None] > a) | nan & ~np.isnan(a)
     v.b.guard(below.slot, below.value)
     return np.sum(below.value, axis=-1)

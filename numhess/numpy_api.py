@@ -481,7 +481,9 @@ def _argmin(a, axis=None, out=None, *, keepdims=False):
 @implements(np.argsort)
 def _argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     """NumPy's stable order, a constant of the trace: that it still sorts a is guarded
-    (each neighbour pair in order, ties in index order, as a stable sort leaves them)."""
+    (each neighbour pair in order, ties in index order, as a stable sort leaves them,
+    and anything before a NaN: NaNs sort last). The guard holds at the trace point, NaN
+    or not: one recorded False there had let a later point out of order replay it."""
     if order is not None:
         raise NotImplementedError("numhess: np.argsort(order=...) on traced values")
     t = _t(a)
@@ -491,8 +493,8 @@ def _argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     s = np.moveaxis(np.take_along_axis(t, p, axis), axis, -1)
     if s.shape[-1] > 1:
         q = np.moveaxis(p, axis, -1)
-        ordered = np.where(q[..., 1:] > q[..., :-1], s[..., 1:] >= s[..., :-1],
-                           s[..., 1:] > s[..., :-1])
+        ordered = np.logical_or(np.where(q[..., 1:] > q[..., :-1], s[..., 1:] >= s[..., :-1],
+                                         s[..., 1:] > s[..., :-1]), np.isnan(s[..., 1:]))
         t.b.guard(ordered.slot, ordered.value)
     return p
 

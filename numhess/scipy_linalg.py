@@ -278,7 +278,9 @@ def expm(A):
     norm1 = np.max(np.sum(np.abs(A), axis=-2))
     grow = norm1.value / _THETA13      # (NaN or inf: no squaring, NaN results as SciPy's)
     s = max(0, int(np.ceil(np.log2(grow)))) if 1 < grow < np.inf else 0
-    fits = np.less_equal(norm1, _THETA13 * 2.0 ** s)
+    # (true at the trace point, NaN or inf: recorded false there, it had let a later norm
+    # needing squarings replay none)
+    fits = np.less_equal(norm1, _THETA13 * 2.0 ** s) | ~np.isfinite(norm1)
     bl.guard(fits.slot, fits.value)
     A = A * 2.0 ** -s
     b = _PADE13

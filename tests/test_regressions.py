@@ -304,3 +304,53 @@ def test_a_loop_writing_elements_one_by_one_is_one_gather():
     np.testing.assert_allclose(h(x), fd_jacobian(g, x)[0], rtol=1e-7, atol=1e-7)
     (entry,) = next(iter(g.traced.cache.values()))
     assert entry.tape.total < 20 * x.size
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name, f, at_nan, later", [
+    ("argsort", lambda x: np.sum(x[np.argsort(x)] ** 2 * np.array([1.0, 2.0, 3.0])),
+     [1.0, 2.0, np.nan], [0.3, 1.7, -0.9]),
+    ("interp", lambda x: np.sum(np.interp(x, [0.0, 1.0, 2.0, 3.0], [0.0, 7.0, 8.0, 2.0]) * x),
+     [0.5, np.nan, 2.5], [0.5, 0.2, 2.5]),
+    ("expm", lambda x: np.sum(scipy.linalg.expm(np.reshape(x, (2, 2)))),
+     [np.nan, 1.0, 1.0, 1.0], [40.0, 5.0, -3.0, 45.0]),
+    ("expm inf", lambda x: np.sum(scipy.linalg.expm(np.reshape(x, (2, 2)))),
+     [np.inf, 1.0, 1.0, 1.0], [40.0, 5.0, -3.0, 45.0]),
+])
+def test_a_trace_at_nan_is_not_replayed_where_its_decisions_do_not_hold(name, f, at_nan,
+                                                                          later):
+    """Guards that assert the trace's choice still holds (a sort order, an interval, a
+    number of squarings) are true at the trace point, NaN or not: recorded false at a
+    NaN, a later point where they fail matched them and replayed the NaN's tape."""
+    vg = nh.value_and_grad(f)
+    vg(np.array(at_nan))
+    value, g = vg(np.array(later))
+    fresh_value, fresh_g = nh.value_and_grad(f)(np.array(later))
+    np.testing.assert_allclose(value, f(np.array(later)), rtol=1e-9)
+    np.testing.assert_allclose(value, fresh_value, rtol=1e-12)
+    np.testing.assert_allclose(g, fresh_g, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_in_order_statistics_and_sorted_bins_is_numpys():
+    """A NaN makes a median or quantile NaN, an all-NaN slice's nanmax NaN, and a NaN's
+    insertion point the end of the bins (NumPy sorts NaN last)."""
+    x = np.array([np.nan, 1.0, 2.0, 0.5])
+    for f in [np.median, lambda x: np.quantile(x, [0.3, 0.9]),
+              lambda x: np.percentile(np.reshape(x, (2, 2)), 50.0, axis=1),
+              lambda x: np.nanmax(np.reshape(x, (2, 2)) * np.array([[np.nan], [1.0]]), axis=1),
+              lambda x: np.nanmin(x * np.nan)]:
+        np.testing.assert_array_equal(_value(f, x), f(x))
+    bins = np.array([0.0, 1.0, 2.0, np.nan])
+    W = np.arange(1.0, 6.0)
+    for side in ("left", "right"):
+        g = lambda x: np.sum(W[np.searchsorted(bins, x, side=side)] * x)
+        for point in ([np.nan, 1.5], [0.5, 1.5], [np.nan, np.nan]):
+            np.testing.assert_array_equal(_value(g, np.array(point)), g(np.array(point)))
+    d = lambda x: np.sum(W[np.digitize(x, bins[:3])] * x)
+    np.testing.assert_array_equal(_value(d, x), d(x))
+
+
+def _value(f, x):
+    """f's value as numhess replays it (a Jacobian's transform carries it along)."""
+    return nh.vjp(f, x)[0]
