@@ -148,7 +148,7 @@ def hvp(f, argnums=0):
     """hvp(x, v, *args) == hessian(f)(x, *args) @ v, without forming the Hessian.
 
     With a tuple argnums, v is a tuple with one direction per differentiated argument."""
-    tf = TracedFunction(f, argnums)
+    tf = TracedFunction(f, argnums, None)
 
     def hv(*args, **keywords):
         if keywords:
@@ -186,19 +186,23 @@ def _directions(rep, vs):
 _memo = Memo()
 
 
-def _traced(f, n, has_aux=False):
+def _traced(f, n, has_aux):
     """f's TracedFunction over n primals, kept between calls of jvp and vjp."""
-    return _memo.get((f, n, has_aux),
-                     lambda: TracedFunction(f, tuple(range(n)), has_aux))
+    return _memo.get(f, (n, has_aux), lambda: TracedFunction(f, tuple(range(n)), has_aux))
 
 
-def jvp(f, primals, tangents):
-    """(f(*primals), J @ tangents): one forward tangent sweep, as jax.jvp."""
+def jvp(f, primals, tangents, has_aux=False):
+    """(f(*primals), J @ tangents): one forward tangent sweep, as jax.jvp; with has_aux,
+    f returns (output, aux) and jvp (output, tangent, aux)."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp(f, primals, tangents): primals and tangents are tuples (or "
+                        f"lists), one item per argument of f; got {type(primals).__name__} "
+                        f"and {type(tangents).__name__}")
     primals, tangents = tuple(primals), tuple(tangents)
-    tf = _traced(f, len(primals))
+    tf = _traced(f, len(primals), has_aux)
     rep = tf.evaluate(primals)
-    t = drivers.push_forward(rep, _directions(rep, tangents))
-    return rep.output(), t.reshape(rep.entry.out_shape)
+    t = drivers.push_forward(rep, _directions(rep, tangents)).reshape(rep.entry.out_shape)
+    return (rep.output(), t, rep.aux()) if has_aux else (rep.output(), t)
 
 
 def vjp(f, *primals, has_aux=False):

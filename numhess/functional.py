@@ -89,7 +89,7 @@ def _traced(func, k):
     if not callable(func):
         raise TypeError(f"numhess.functional: func must be callable, got "
                         f"{type(func).__name__}")
-    return _memo.get((func, k), lambda: _Traced(func, k))
+    return _memo.get(func, (k,), lambda: _Traced(func, k))
 
 
 class _Point:

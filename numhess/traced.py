@@ -183,6 +183,7 @@ class TracedFunction:
     """f with the arguments `argnums` differentiated; traces per shape and guard outcome."""
 
     def __init__(self, f, argnums=0, has_aux=False, maxsize=32):
+        """has_aux: None for a transform that has no such option (jvp, hvp)."""
         if not callable(f):
             raise TypeError(f"numhess: expected a function, got {type(f).__name__}")
         self.f = f
@@ -353,7 +354,7 @@ class TracedFunction:
             out = lift(b, res)
         except TypeError as err:
             pair = " (a pair (output, aux)? pass has_aux=True)" if isinstance(
-                res, tuple) and len(res) == 2 and not self.has_aux else ""
+                res, tuple) and len(res) == 2 and self.has_aux is False else ""
             raise TypeError(f"numhess: the function returned {type(res).__name__}, which is "
                             f"not an array of numbers ({err}){pair}") from None
         if out.dtype == np.bool_:
@@ -366,27 +367,26 @@ class TracedFunction:
 
 
 class Memo:
-    """What make() builds for a key (a function with the call's shape of arguments), kept
-    for the last `size` keys: the transforms that take f at each call (jvp, vjp and
-    numhess.functional's) trace it once, not at every call. An unhashable key (a
-    callable without a hash) is built afresh."""
+    """What make() builds for a function and the call's shape of arguments (f, *rest),
+    kept for the last `size` of them: the transforms that take f at each call (jvp, vjp
+    and numhess.functional's) trace it once, not at every call. Functions are told apart
+    by identity (a bound method by its object's and function's): two callables equal
+    by their own __eq__ may compute different things."""
 
     def __init__(self, size=64):
         self.size, self.built, self.lock = size, OrderedDict(), threading.Lock()
 
-    def get(self, key, make):
-        try:
-            hash(key)
-        except TypeError:
-            return make()
+    def get(self, f, rest, make):
+        bound = isinstance(f, types.MethodType)
+        key = ((id(f.__self__), id(f.__func__)) if bound else id(f), *rest)
         with self.lock:
-            got = self.built.get(key)
-            if got is None:
-                got = self.built[key] = make()
+            got = self.built.get(key)      # (the function kept: its ids stay its own)
+            if got is None or not (got[0] is f or bound and got[0] == f):
+                got = self.built[key] = (f, make())
                 while len(self.built) > self.size:
                     self.built.popitem(last=False)
             self.built.move_to_end(key)
-        return got
+        return got[1]
 
 
 # ---------------------------------------------------------------- aux pytrees
@@ -402,11 +402,28 @@ def _flatten(b, tree):
         return _Leaf(tree)
     if isinstance(tree, np.ndarray) and tree.dtype == object:
         return _Leaf(lift(b, tree))
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_flatten(b, t) for t in tree)
-    if isinstance(tree, dict):
-        return {k: _flatten(b, v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list, dict)):
+        return _rebuilt(tree, lambda t: _flatten(b, t))
+    held = getattr(tree, "__dict__", {})
+    if any(isinstance(v, Tracer) for v in held.values()):
+        raise TypeError(f"numhess: aux holds traced values in a {type(tree).__name__} "
+                        "object, whose values would be the first call's at every call: put "
+                        "them in tuples, lists or dicts")
     return tree
+
+
+def _rebuilt(tree, fn):
+    """The container tree with fn applied to its items, of tree's own type (a namedtuple,
+    an OrderedDict)."""
+    if isinstance(tree, dict):
+        new = {k: fn(v) for k, v in tree.items()}
+        if type(tree) is dict:
+            return new
+        copy = tree.copy()       # (keeps a defaultdict's factory)
+        copy.update(new)
+        return copy
+    items = [fn(t) for t in tree]
+    return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
 
 
 def _slots(tree):
@@ -423,8 +440,7 @@ def _unflatten(tree, tape, vals):
     if isinstance(tree, _Leaf):
         v = tape.value(vals, tree.slot).reshape(tree.shape).copy()
         return v.astype(bool) if tree.is_bool else v
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_unflatten(t, tape, vals) for t in tree)
-    if isinstance(tree, dict):
-        return {k: _unflatten(v, tape, vals) for k, v in tree.items()}
-    return tree
+    if isinstance(tree, (tuple, list, dict)):
+        return _rebuilt(tree, lambda t: _unflatten(t, tape, vals))
+    # a constant of the trace: a copy each call, as the caller may change it
+    return tree.copy() if isinstance(tree, np.ndarray) else tree

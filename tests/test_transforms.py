@@ -219,6 +219,68 @@ def test_jvp_and_vjp_trace_a_function_once():
     assert len(traces) == 2     # once for jvp and vjp (one tape), once for jacfwd
 
 
+
+def test_aux_keeps_its_containers_and_is_the_callers_to_change():
+    """A namedtuple, an OrderedDict or a defaultdict comes back as itself; an array that
+    does not depend on x is a copy at each call (the caller may write into it); a
+    traced value in an object of another kind raises (it would stay the first call's)."""
+    import collections
+    Pair = collections.namedtuple("Pair", "a b")
+
+    def f(x):
+        d = collections.defaultdict(list, {"s": x[0] * 2})
+        return np.sum(x ** 2), (Pair(x * 3, np.arange(3.0)), collections.OrderedDict(t=x[1]), d)
+    g = nh.grad(f, has_aux=True)
+    x = np.array([1.0, 2.0])
+    _, (pair, od, d) = g(x)
+    assert type(pair) is Pair and type(od) is collections.OrderedDict and d.default_factory is list
+    np.testing.assert_allclose(pair.a, 3 * x)
+    pair.b[:] = -1.0
+    _, (pair2, od2, d2) = g(x + 1.0)
+    np.testing.assert_array_equal(pair2.b, np.arange(3.0))
+    np.testing.assert_allclose(pair2.a, 3 * (x + 1.0))
+    assert od2["t"] == 3.0 and d2["s"] == 4.0
+
+    class Box:
+        def __init__(self, v):
+            self.v = v
+    with pytest.raises(TypeError, match="Box object"):
+        nh.grad(lambda x: (np.sum(x), Box(x * 2)), has_aux=True)(x)
+
+
+def test_jvp_vjp_and_functional_tell_equal_callables_apart():
+    """Their kept tapes are found by the function's identity: two callables equal by
+    their own __eq__ (a field left out of the comparison) compute different things."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Model:
+        name: str
+        w: float = dataclasses.field(compare=False)
+
+        def __call__(self, x):
+            return np.sum(self.w * x ** 2)
+    x = np.array([1.0, 2.0])
+    m1, m2 = Model("m", 1.0), Model("m", 5.0)
+    assert m1 == m2
+    for m in (m1, m2):
+        assert nh.vjp(m, x)[0] == m(x)
+        np.testing.assert_allclose(nh.jvp(m, (x,), (np.ones(2),))[1], 2 * m.w * np.sum(x))
+        np.testing.assert_allclose(nh.functional.vjp(m, x)[1], 2 * m.w * x)
+
+
+def test_jvp_takes_tuples_and_has_aux():
+    f = lambda a, b: (np.sum(a * b), {"a": a})
+    a, b = np.array([2.0, 3.0]), np.array([1.0, -1.0])
+    with pytest.raises(TypeError, match="primals and tangents are tuples"):
+        nh.jvp(lambda a: a * 2, a, b)
+    out, t, aux = nh.jvp(f, (a, b), (np.ones(2), np.zeros(2)), has_aux=True)
+    assert out == -1.0 and t == 0.0
+    np.testing.assert_array_equal(aux["a"], a)
+    with pytest.raises(TypeError) as err:       # hvp has no has_aux: not suggested
+        nh.hvp(f)(a, np.ones(2), b)
+    assert "has_aux" not in str(err.value)
+
 def test_keywords_and_a_forgotten_has_aux_are_named():
     f = lambda x, scale=1.0: (scale * np.sum(x ** 2), {"x": x})
     with pytest.raises(TypeError, match="pass scale by position"):
