@@ -75,7 +75,7 @@ def sparse_csr(rep, w=1.0, chunk_size=None, warned=None):
     W = cotangents(rep, w)
     cp = colored_pattern(rep.entry)
     if cp is None or cp.ncolors >= rep.tape.n_in:
-        if warned is not None and not warned:
+        if warned is not None and not warned and rep.tape.n_in > 1:   # (one: nothing to save)
             warned.append(True)
             warnings.warn("numhess: this Hessian is dense; sparse=True computes it densely "
                           "and saves nothing", stacklevel=4)

@@ -145,8 +145,10 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     else:
         res = so.minimize(obj.value_and_grad, x0, method=method, jac=True, **second, **kw)
     res.n_replays = obj.n_replays
-    if shape is not None:
+    if shape is not None:       # (res.hess, a matrix, stays over the flat vector)
         res.x = res.x.reshape(shape)
+        if np.size(res.get("jac")) == res.x.size:
+            res.jac = np.reshape(res.jac, shape)
     return res
 
 

@@ -423,8 +423,10 @@ def lift(b, v):
     """Any array-like as a Tracer of the trace `b` (constants become constant slots)."""
     if isinstance(v, Tracer):
         if v.b is not b:
-            raise TraceError("numhess: a traced value from another trace was used (was a "
-                             "traced array stored outside the function and reused?)")
+            raise TraceError("numhess: a traced value from another trace was used: by a "
+                             "numhess transform inside a traced function, through a closure "
+                             "(nested transforms are not supported), or a traced array "
+                             "stored outside the function and reused")
         return v
     if isinstance(v, np.ndarray) and v.dtype == object:
         from .lower import pack

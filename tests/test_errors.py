@@ -239,3 +239,12 @@ def test_a_dense_hessian_larger_than_free_memory_names_the_alternatives(monkeypa
     with pytest.raises(MemoryError, match="sparse=True.*hvp"):
         nh.hessian(lambda x: x ** 2)(np.ones(205))
     assert nh.hessian(lambda x: x ** 2)(np.ones(20)).shape == (20, 20, 20)   # below: unchecked
+
+
+def test_nested_transforms_are_named_as_such():
+    """Directly, or reaching the outer function's x through a closure."""
+    x = np.array([1.0, 2.0])
+    with pytest.raises(nh.TraceError, match="nested transforms"):
+        nh.grad(lambda x: np.sum(nh.grad(lambda y: np.sum(y ** 3))(x)))(x)
+    with pytest.raises(nh.TraceError, match="nested transforms"):
+        nh.grad(lambda x: np.sum(nh.grad(lambda y: np.sum(y * x))(np.ones(2))))(x)

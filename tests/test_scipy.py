@@ -151,8 +151,8 @@ def test_a_scalar_x0_stays_a_scalar():
 
 
 def test_x0_of_any_shape():
-    """f gets x in x0's shape and res.x comes back in it (scipy itself takes vectors):
-    W W^T = 2 I from a 2 x 3 start."""
+    """f gets x in x0's shape and res.x and res.jac come back in it (scipy itself takes
+    vectors; res.hess stays a matrix over them): W W^T = 2 I from a 2 x 3 start."""
     W0 = np.ones((2, 3)) + 0.1 * np.arange(6.0).reshape(2, 3)
     seen = []
 
@@ -160,7 +160,8 @@ def test_x0_of_any_shape():
         seen.append(W.shape)
         return np.sum((W @ W.T - 2.0 * np.eye(2)) ** 2)
     r = minimize(f, W0, method="trust-exact")
-    assert r.success and r.x.shape == (2, 3) and set(seen) == {(2, 3)}
+    assert r.success and r.x.shape == r.jac.shape == (2, 3) and set(seen) == {(2, 3)}
+    assert r.hess.shape == (6, 6)
     np.testing.assert_allclose(r.x @ r.x.T, 2.0 * np.eye(2), atol=1e-8)
 
 

@@ -127,7 +127,9 @@ def test_dense_hessian_warns_once():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         hs(x + 0.1)
+        one = nh.hessian(lambda x: np.sum(np.sin(x)), sparse=True)(np.ones(1))  # nothing to save
     np.testing.assert_allclose(H.toarray(), basis_hessian(f, x), rtol=1e-12)
+    assert one.toarray() == [[-np.sin(1.0)]]
 
 
 def test_a_value_of_all_of_x_broadcast_back_is_found_dense_at_once():
