@@ -58,8 +58,10 @@ UNARY_END = 50
 ADD, SUB, MUL, DIV, POW, ARCTAN2, HYPOT, LOGADDEXP = 50, 51, 52, 53, 54, 55, 56, 57
 LOGADDEXP2, MAXIMUM, MINIMUM, FMAX, FMIN = 58, 59, 60, 61, 62
 XLOGY, XLOG1PY, REL_ENTR = 63, 64, 65      # scipy.special
+REMAINDER, FMOD = 66, 67        # NumPy's exact values; linear in each piece
 # non-differentiable binary ops
 LT, LE, GT, GE, EQ, NE, AND, OR, XOR = 70, 71, 72, 73, 74, 75, 76, 77, 78
+FLOORDIV = 79
 BINARY_END = 80
 WHERE = 80      # y = c ? a : b                 (a, b, c slots; size-1 operands broadcast)
 GATHER = 81     # y[i] = buf[ipool[pi + i]]     (absolute buffer positions: any number of sources)
@@ -592,6 +594,26 @@ def _logit(x):
 
 
 @njit(**_HELPER)
+def _divmod(a, b):
+    """NumPy's floor_divide and remainder of floats (npy_divmod): the remainder exact,
+    from fmod (a - b * floor(a / b) had made 1.0 % 0.1 zero, NumPy's 0.0999...)."""
+    mod = np.fmod(a, b)
+    if b == 0.0:
+        return a / b, mod
+    div = (a - mod) / b
+    if mod != 0.0:
+        if (b < 0.0) != (mod < 0.0):
+            mod += b
+            div -= 1.0
+    else:
+        mod = math.copysign(0.0, b)
+    if div == 0.0:
+        return math.copysign(0.0, a / b), mod
+    q = np.floor(div)     # (math.floor is an integer: NaN would not stay NaN)
+    return (q + 1.0 if div - q > 0.5 else q), mod
+
+
+@njit(**_HELPER)
 def _rel_entr(a, b):
     """a log(a / b) as SciPy: log1p((a - b) / b) while a / b is within a factor 2 of 1."""
     if np.isnan(a) or np.isnan(b):
@@ -960,6 +982,12 @@ def binary_values(o, a, b, y):
             y[i] = 0.0 if a[i] == 0.0 and not np.isnan(b[i]) else a[i] * np.log1p(b[i])
     elif o == REL_ENTR:
         for i in range(n): y[i] = _rel_entr(a[i], b[i])
+    elif o == REMAINDER:
+        for i in range(n): y[i] = _divmod(a[i], b[i])[1]
+    elif o == FMOD:
+        for i in range(n): y[i] = np.fmod(a[i], b[i])
+    elif o == FLOORDIV:
+        for i in range(n): y[i] = _divmod(a[i], b[i])[0]
     elif o == LT:
         for i in range(n): y[i] = 1.0 if a[i] < b[i] else 0.0
     elif o == LE:
@@ -1021,7 +1049,12 @@ def binary_derivs(o, a, b, y, fa, fb, faa, fab, fbb):
     elif o == LOGADDEXP or o == LOGADDEXP2:
         s = LN2 if o == LOGADDEXP2 else 1.0
         for i in range(n):
-            fa[i] = _exp((a[i] - y[i]) * s); fb[i] = _exp((b[i] - y[i]) * s)
+            # expit(d) and expit(-d) of d = a - b (exp(a - y) of a rounded y had summed
+            # past 1 at |a| = 1e16), from one exp
+            d = (a[i] - b[i]) * s
+            e = _exp(-abs(d))
+            r = 1.0 / (1.0 + e)
+            fa[i] = r if d >= 0.0 else e * r; fb[i] = e * r if d >= 0.0 else r
             faa[i] = s * fa[i] * fb[i]; fab[i] = -faa[i]; fbb[i] = faa[i]
     elif o == MAXIMUM or o == MINIMUM or o == FMAX or o == FMIN:
         # the derivative follows the chosen operand; ties split evenly
@@ -1048,6 +1081,10 @@ def binary_derivs(o, a, b, y, fa, fb, faa, fab, fbb):
             r = 1.0 / b[i]
             fa[i] = np.log(a[i] * r) + 1.0; fb[i] = -a[i] * r; faa[i] = 1.0 / a[i]
             fab[i] = -r; fbb[i] = a[i] * r * r
+    elif o == REMAINDER or o == FMOD:     # a - b q, with q the piece's whole quotient
+        for i in range(n):
+            q = _divmod(a[i], b[i])[0] if o == REMAINDER else np.rint((a[i] - y[i]) / b[i])
+            fa[i] = 1.0; fb[i] = -q; faa[i] = 0.0; fab[i] = 0.0; fbb[i] = 0.0
     else:
         fa[:] = 0.0
         fb[:] = 0.0

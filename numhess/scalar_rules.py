@@ -204,8 +204,16 @@ def _div_derivs(e, a, b, y):
             e.tmp(f"2.0 * {y} * {r} * {r}"))
 
 
+def _weights(e, a, b, s="1.0"):
+    """expit(d) and expit(-d) of d = (a - b) s, as kernels.binary_derivs'."""
+    d = e.tmp(f"({a} - {b}) * {s}")
+    x = e.tmp(f"_exp(-abs({d}))")
+    r = e.tmp(f"1.0 / (1.0 + {x})")
+    return e.tmp(f"{r} if {d} >= 0.0 else {x} * {r}"), e.tmp(f"{x} * {r} if {d} >= 0.0 else {r}")
+
+
 def _logaddexp_derivs(e, a, b, y):
-    fa, fb = e.tmp(f"_exp({a} - {y})"), e.tmp(f"_exp({b} - {y})")
+    fa, fb = _weights(e, a, b)
     faa = e.tmp(f"{fa} * {fb}")
     return fa, fb, faa, e.tmp(f"-{faa}"), faa
 
@@ -241,7 +249,7 @@ def _pow_derivs(e, a, b, y):
 
 def _logaddexp2_derivs(e, a, b, y):
     s = _lit(K.LN2)
-    fa, fb = e.tmp(f"_exp(({a} - {y}) * {s})"), e.tmp(f"_exp(({b} - {y}) * {s})")
+    fa, fb = _weights(e, a, b, s)
     faa = e.tmp(f"{s} * {fa} * {fb}")
     return fa, fb, faa, e.tmp(f"-{faa}"), faa
 
@@ -279,6 +287,12 @@ BINARY = {
     K.MINIMUM: (lambda a, b: f"np.minimum({a}, {b})", _chosen_derivs),
     K.FMAX: (lambda a, b: f"np.fmax({a}, {b})", _chosen_derivs),
     K.FMIN: (lambda a, b: f"np.fmin({a}, {b})", _chosen_derivs),
+    # a - b q, with q the piece's whole quotient
+    K.REMAINDER: (lambda a, b: f"_divmod({a}, {b})[1]", lambda e, a, b, y: (
+        "1.0", e.tmp(f"-_divmod({a}, {b})[0]"), "0.0", "0.0", "0.0")),
+    K.FMOD: (lambda a, b: f"np.fmod({a}, {b})", lambda e, a, b, y: (
+        "1.0", e.tmp(f"-np.rint(({a} - {y}) / {b})"), "0.0", "0.0", "0.0")),
+    K.FLOORDIV: (lambda a, b: f"_divmod({a}, {b})[0]", None),
 }
 
 
@@ -293,4 +307,4 @@ BINARY.update({o: (_comparison(test), None) for o, test in (
 HELPERS = ("_exp", "_expm1", "_log", "_log1p", "_sin", "_cos", "_tan", "_atan", "_sinh",
            "_cosh", "_tanh", "_expit", "_log_expit", "_logaddexp", "_atan2", "_asin", "_acos",
            "_asinh", "_acosh", "_atanh", "_gammaln", "_digamma", "_trigamma", "_tetragamma",
-           "_entr", "_log_or_zero", "_logit", "_rel_entr")
+           "_entr", "_log_or_zero", "_logit", "_rel_entr", "_divmod")

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from . import kernels as K
 
 LINEAR_UNARY = {K.NEG, K.ADDC, K.MULC, K.RSUBC, K.DIVC, K.ABS}
-LINEAR_BINARY = {K.ADD, K.SUB, K.MAXIMUM, K.MINIMUM, K.FMAX, K.FMIN}
+LINEAR_BINARY = {K.ADD, K.SUB, K.MAXIMUM, K.MINIMUM, K.FMAX, K.FMIN, K.REMAINDER, K.FMOD}
 
 
 MAX_WORK = 50_000_000    # and 64 per active position of the tape (_max_work)

@@ -28,6 +28,7 @@ BINARY = {
     np.logaddexp: K.LOGADDEXP, np.logaddexp2: K.LOGADDEXP2, np.maximum: K.MAXIMUM,
     np.minimum: K.MINIMUM, np.fmax: K.FMAX, np.fmin: K.FMIN,
     sc.xlogy: K.XLOGY, sc.xlog1py: K.XLOG1PY, sc.rel_entr: K.REL_ENTR,
+    np.remainder: K.REMAINDER, np.fmod: K.FMOD,
 }
 # The non-differentiable: their results carry no derivative (autograd's nograd_functions).
 NOGRAD_UNARY = {
@@ -38,7 +39,7 @@ NOGRAD_UNARY = {
 NOGRAD_BINARY = {
     np.less: K.LT, np.less_equal: K.LE, np.greater: K.GT, np.greater_equal: K.GE,
     np.equal: K.EQ, np.not_equal: K.NE, np.logical_and: K.AND, np.logical_or: K.OR,
-    np.logical_xor: K.XOR,
+    np.logical_xor: K.XOR, np.floor_divide: K.FLOORDIV,
 }
 LINEAR = {np.deg2rad: math.pi / 180, np.radians: math.pi / 180,
           np.rad2deg: 180 / math.pi, np.degrees: 180 / math.pi}
@@ -126,11 +127,7 @@ COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0,
              np.copysign: lambda x1, x2: np.where(_signbit(x2), -np.abs(x1), np.abs(x1)),
              np.signbit: lambda x: _signbit(x),
              np.conjugate: lambda x: x.copy(),      # real values only: a new array
-             # piecewise: the derivatives of the pieces, the integer parts constant
-             np.remainder: lambda a, b: a - b * np.floor(a / b),
-             np.fmod: lambda a, b: a - b * np.trunc(a / b),
-             np.floor_divide: lambda a, b: np.floor(a / b),
-             np.divmod: lambda a, b: (np.floor(a / b), a - b * np.floor(a / b)),
+             np.divmod: lambda a, b: (np.floor_divide(a, b), np.remainder(a, b)),
              sc.ndtr: lambda x: 0.5 * sc.erfc(x * -math.sqrt(0.5)),     # as SciPy computes it
              sc.gamma: lambda x: _gamma_sign(x) * np.exp(sc.gammaln(x)),
              sc.poch: lambda a, m: _poch(a, m),

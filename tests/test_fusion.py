@@ -106,6 +106,7 @@ BINARIES = {
     K.XLOGY: lambda a, b: _sc("xlogy")(a, np.abs(b) + 0.1),
     K.XLOG1PY: lambda a, b: _sc("xlog1py")(a, np.abs(b)),
     K.REL_ENTR: lambda a, b: _sc("rel_entr")(np.abs(a) + 0.1, np.abs(b) + 0.2),
+    K.REMAINDER: lambda a, b: np.remainder(a, b + 1.5), K.FMOD: lambda a, b: np.fmod(a, b - 1.5),
 }
 
 
@@ -338,7 +339,8 @@ FLAGS = {K.SIGN: np.sign, K.FLOOR: np.floor, K.CEIL: np.ceil, K.RINT: np.rint,
          K.ISINF: np.isinf, K.ISFINITE: np.isfinite, K.NOT: np.logical_not}
 COMPARISONS = {K.LT: np.less, K.LE: np.less_equal, K.GT: np.greater,
                K.GE: np.greater_equal, K.EQ: np.equal, K.NE: np.not_equal,
-               K.AND: np.logical_and, K.OR: np.logical_or, K.XOR: np.logical_xor}
+               K.AND: np.logical_and, K.OR: np.logical_or, K.XOR: np.logical_xor,
+               K.FLOORDIV: lambda a, b: np.floor_divide(a, b + 1.5)}
 
 
 @pytest.mark.parametrize("opcode", sorted(FLAGS), ids=lambda o: str(o))

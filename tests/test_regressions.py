@@ -354,3 +354,43 @@ def test_nan_in_order_statistics_and_sorted_bins_is_numpys():
 def _value(f, x):
     """f's value as numhess replays it (a Jacobian's transform carries it along)."""
     return nh.vjp(f, x)[0]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_remainder_floor_divide_and_fmod_are_numpys_exactly():
+    """%, //, divmod and fmod take NumPy's values (the remainder exact, from fmod):
+    a - b * floor(a / b) had made 1.0 % 0.1 zero (NumPy 0.0999...) and 1e17 % 3 zero.
+    Their derivatives are those of a - b q, q the whole quotient of the piece."""
+    a = np.array([1.0, 5.0, 1e17, -5.0, 0.7, -0.7, 3.0, 0.0, -0.0, 2.5, np.inf, 1.0])
+    b = np.array([0.1, 0.1, 3.0, 0.1, -0.3, 0.3, 1.5, 2.0, -2.0, 0.0, 2.0, np.nan])
+    x = np.concatenate([a, b])
+    n = a.size
+    for op in (np.remainder, np.fmod, np.floor_divide, lambda a, b: np.divmod(a, b)[1],
+               lambda a, b: np.divmod(a, b)[0]):
+        f = lambda x: op(x[:n], x[n:])
+        np.testing.assert_array_equal(_value(f, x), f(x))
+    # smooth points: derivatives against NumPy's own pieces
+    a, b = np.array([1.3, -2.2, 7.9]), np.array([0.4, 0.7, -1.6])
+    x = np.concatenate([a, b])
+    for op, q in ((np.remainder, np.floor_divide(a, b)), (np.fmod, np.trunc(a / b))):
+        J = nh.jacfwd(lambda x: op(x[:3], x[3:]))(x)
+        np.testing.assert_array_equal(J, np.hstack([np.eye(3), -np.diag(q)]))
+        assert not nh.hessian(lambda x: np.sum(op(x[:3], x[3:])))(x).any()
+    assert not nh.jacfwd(lambda x: np.floor_divide(x, 0.3))(a).any()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("fuse", ["off", "now"])
+def test_logaddexp_weights_come_from_the_difference(fuse, monkeypatch):
+    """logaddexp's partials are expit(a - b) and expit(b - a): from exp(a - y) of the
+    rounded y they summed to 2 at a = b = 1e16, and logaddexp(inf, 0)'s was NaN."""
+    from numhess import fused
+    monkeypatch.setattr(fused, "MODE", fuse)
+    x = np.array([1e16, 1e16 + 2.0, 1e308, 1e308, np.inf, 0.0, 3.0, -1.0] * 512)
+    for f, s in ((np.logaddexp, 1.0), (np.logaddexp2, np.log(2.0))):
+        grad = nh.grad(lambda x: np.sum(f(x[::2] * 1.0, x[1::2] * 1.0)))
+        g = grad(x)
+        assert (grad.traced.evaluate((x,)).tape.fused is not None) == (fuse == "now")
+        d = s * (x[::2] - x[1::2])
+        np.testing.assert_allclose(g[::2], scipy.special.expit(d), rtol=1e-15)
+        np.testing.assert_allclose(g[1::2], scipy.special.expit(-d), rtol=1e-15)
