@@ -97,8 +97,16 @@ def threads():
 
 # OpenBLAS runs a product on one thread anyway below m n k = 65536 x 4 (gemm) or
 # m n = 2304 x 4 (gemv, which gemm forwards single-column products to): below this
-# much work per call the limit would cost a microsecond and change nothing.
+# much work per call the limit would cost a microsecond and change nothing. Not so its
+# getrs (a SOLVE), which splits the right-hand sides over threads at any size: on a
+# busy machine the gradient of a 3-variable normal's log-density over 30 points took
+# 24 ms a call so, 20 us held (Tape.solves).
 THREADED_WORK = 4096
+
+
+def _threaded(tape, k):
+    """Could OpenBLAS thread a call of the tape's sweeps over k directions?"""
+    return tape.solves or tape.blas_work * k >= THREADED_WORK
 
 
 _NOTHING = contextlib.nullcontext()
@@ -115,14 +123,14 @@ THREADS_PAY = 1e8
 def held(tape, k):
     """A context holding OpenBLAS to one thread when the tape's products over k directions
     are large enough for it to thread them (for sweeps run on threads of numhess's own)."""
-    return one_thread if tape.blas_work * k >= THREADED_WORK else _NOTHING
+    return one_thread if _threaded(tape, k) else _NOTHING
 
 
 def sweep(kernel, tape, k, *args):
     """kernel(tape.packed, *args) over k directions on the caller's thread, on one BLAS
     thread when the tape's products are large enough for OpenBLAS to thread them and not
     so large that its threads pay."""
-    if THREADED_WORK <= tape.blas_work * k and tape.blas_work < THREADS_PAY:
+    if _threaded(tape, k) and tape.blas_work < THREADS_PAY:
         with one_thread:
             return kernel(tape.packed, *args)
     return kernel(tape.packed, *args)

@@ -311,6 +311,9 @@ class Tape:
         self.kernels = (K.FULL if np.any(np.isin(self.op, K.LINALG_OPS)) else
                         K.PLAIN if np.any(self.op == K.MATMUL) else K.LEAN)
         self.blas_work = _blas_work(self)
+        # OpenBLAS threads a solve with known factors (getrs) over its right-hand sides
+        # at any size (blas.py holds it to one thread then)
+        self.solves = bool(np.any(self.op == K.SOLVE))
         self.input_product_work = _input_product_work(self)
         self.tused = _tangents_read(self)
         self.gzero = _second_cotangents_zero(self)

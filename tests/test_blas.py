@@ -132,11 +132,17 @@ def test_sweeps_with_large_products_see_one_thread():
     seen = []
     try:
         set_(2)
-        # the last: one call long enough for BLAS's threads to pay (a big factorization)
-        for work, k in ((1e6, 1), (1e3, 10), (1e3, 1), (0.0, 100), (blas.THREADS_PAY, 1)):
-            tape = SimpleNamespace(blas_work=work, packed="T")
+        # a small solve (getrs threads at any size); the last: one call long enough for
+        # BLAS's threads to pay (a big factorization)
+        for work, k, solves in ((1e6, 1, False), (1e3, 10, False), (1e3, 1, False),
+                                (0.0, 100, False), (27.0, 1, True),
+                                (blas.THREADS_PAY, 1, False)):
+            tape = SimpleNamespace(blas_work=work, packed="T", solves=solves)
             assert blas.sweep(lambda T, a: seen.append((T, a, get())) or a, tape, k, 7) == 7
-        assert seen == [("T", 7, 1), ("T", 7, 1), ("T", 7, 2), ("T", 7, 2), ("T", 7, 2)]
+        assert [s[2] for s in seen] == [1, 1, 2, 2, 1, 2]
+        x = np.ones((3, 30))
+        solve = nh.grad(lambda x: np.sum(np.linalg.solve(np.eye(3) + x[:, :3], x)))
+        assert solve.traced.evaluate((x,)).tape.solves
         assert get() == 2
     finally:
         set_(before)
