@@ -167,6 +167,11 @@ def _tril_indices_from(arr, k=0):
     return np.tril_indices_from(arr.value, k)
 
 
+@implements(np.diag_indices_from)
+def _diag_indices_from(arr):
+    return np.diag_indices_from(arr.value)
+
+
 @implements(np.result_type)
 def _result_type(*arrays_and_dtypes):
     return np.result_type(*(a.value if isinstance(a, Tracer) else a

@@ -107,6 +107,11 @@ def _filled_diagonal(a):
     return a
 
 
+def _diag_added(K):
+    K[np.diag_indices_from(K)] += K[0, 1] ** 2     # a kernel matrix's noise
+    return K
+
+
 CASES = [
     # -- elementwise unary
     ("negative", lambda x: -x, (12,), ANY),
@@ -645,6 +650,7 @@ CASES = [
      * np.bincount(np.floor(x + 2.0).astype(int))[:4].sum(), (12,), ANY),
     ("unique triu_indices_from", lambda x: np.unique(np.round(x))[:2] * x[:2]
      + x.reshape(3, 4)[np.triu_indices_from(x.reshape(3, 4), 1)][:2] ** 2, (12,), ANY),
+    ("diag_indices_from +=", lambda x: _diag_added(np.outer(x[:4], x[4:8]) + 0.0), (12,), ANY),
     ("imag isreal", lambda x: x ** 2 * np.isreal(x) + np.imag(x) + x.imag - np.iscomplex(x),
      (12,), ANY),
     # -- Python control flow
