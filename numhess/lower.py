@@ -233,6 +233,9 @@ def prod(t, axis=None, keepdims=False):
 
 
 # ---------------------------------------------------------------- products
+SMALL_BLOCK = 64     # multiply-adds of a batched product's block: below, elementwise
+
+
 def matmul(x, y):
     if sp.issparse(x) or sp.issparse(y):
         return sparse_matmul(x, y)
@@ -262,8 +265,14 @@ def matmul(x, y):
         # 5.2 ms against 0.6 for np.sum(x * x))
         d = np.sum(reshape(x, batch + (p,)) * reshape(y, batch + (p,)), axis=-1)
         return reshape(d, shape)
-    value = np.matmul(x.value, y.value).astype(float)
     nb = int(np.prod(batch))
+    if nb > 1 and m * p * q <= SMALL_BLOCK:
+        # many small blocks (an element's gradient matrix times its nodes' values):
+        # products and a sum too, as the product's rules call BLAS block by block (3042
+        # (2, 3) @ (3, 1) blocks: gradient 0.70 ms, HVP 1.6, against 0.05 and 0.08 by JAX)
+        d = np.sum(reshape(x, batch + (m, p, 1)) * reshape(y, batch + (1, p, q)), axis=-2)
+        return reshape(d, shape)
+    value = np.matmul(x.value, y.value).astype(float)
     # the last two: where a parameter operand is read in place (tape._read_in_place)
     r = _new(b, K.MATMUL, value, (x, y), ints=[nb, m, p, q, -1, -1])
     return reshape(r, shape)

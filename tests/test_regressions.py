@@ -394,3 +394,22 @@ def test_logaddexp_weights_come_from_the_difference(fuse, monkeypatch):
         d = s * (x[::2] - x[1::2])
         np.testing.assert_allclose(g[::2], scipy.special.expit(d), rtol=1e-15)
         np.testing.assert_allclose(g[1::2], scipy.special.expit(-d), rtol=1e-15)
+
+
+def test_many_small_batched_blocks_are_products_and_sums():
+    """A batched product of small blocks is elementwise products and a sum (the
+    product's rules called BLAS block by block: a finite-element energy's gradient 10x
+    JAX's); the values are NumPy's, derivatives against finite differences."""
+    from numhess import kernels as K
+    G = np.random.default_rng(2).normal(size=(40, 2, 3))
+    R = np.random.default_rng(3).normal(size=(3, 3))
+    fs = [lambda u: np.sum(np.sqrt(1.0 + np.sum(np.einsum("tij,tj->ti", G, u.reshape(40, 3))
+                                                 ** 2, axis=1))),
+          lambda u: np.sum(np.sin(R @ u.reshape(40, 3, 1))),
+          lambda u: np.sum((u.reshape(40, 1, 3) @ G.transpose(0, 2, 1)) ** 2)]
+    u = np.random.default_rng(4).normal(size=120)
+    for f in fs:
+        tape = nh.grad(f).traced.evaluate((u,)).tape
+        assert K.MATMUL not in tape.op
+        np.testing.assert_allclose(_value(f, u), f(u), rtol=1e-14)
+        check(f, u)
