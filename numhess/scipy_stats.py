@@ -10,6 +10,7 @@ NaN. While a trace runs they are rv_continuous', rv_discrete's and multivariate_
 methods (scipy_hooks.py, once scipy.stats is imported); plain arguments go to SciPy's.
 """
 import functools
+import math
 
 import numpy as np
 
@@ -133,11 +134,19 @@ def _mvn(name, original):
 def _apply_where(original):
     """array_api_extra's apply_where (f1 where cond holds, else f2 or fill_value), which
     the distributions' formulas call: on traced values, both over every element and
-    np.where between them (SciPy's indexes the elements each takes)."""
+    np.where between them (SciPy's indexes the elements each takes); of one element,
+    the branch cond takes alone, guarded like an `if` (the other's partials, infinite
+    there, had made cauchy.logpdf's derivatives NaN at x == loc: its log|x| branch)."""
     def apply_where(cond, args, f1, f2=None, /, *, fill_value=None, xp=None):
         args = args if isinstance(args, tuple) else (args,)
         if builder_of(cond, *args) is None:
             return original(cond, args, f1, f2, fill_value=fill_value, xp=xp)
+        shape = np.broadcast_shapes(np.shape(cond), *(np.shape(a) for a in args))
+        if math.prod(shape) == 1:
+            if bool(cond):
+                return np.reshape(f1(*args), shape)
+            return np.reshape(f2(*args), shape) if f2 is not None else \
+                np.full(shape, fill_value, dtype=float)
         other = f2(*args) if f2 is not None else fill_value
         return np.where(cond, f1(*args), other)
     return apply_where

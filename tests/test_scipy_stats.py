@@ -88,3 +88,19 @@ def test_probe_cases():
     with pytest.raises(NotImplementedError, match="Covariance object"):
         nh.grad(lambda m: multivariate_normal.logpdf(
             Y[:2], m, st.Covariance.from_diagonal(np.ones(2))))(np.zeros(2))
+
+
+def test_a_scalar_takes_the_branch_its_condition_takes():
+    """apply_where of one element traces the branch taken alone, guarded like an `if`:
+    with both, cauchy.logpdf's log|x| branch made its gradient NaN at x == loc (a prior
+    centred on a parameter started there). Across the branches, values and gradients
+    are SciPy's and central differences'."""
+    f = lambda x: st.cauchy.logpdf(x[0], loc=0.0, scale=2.0) + st.cauchy.pdf(x[1])
+    g = nh.value_and_grad(f)
+    value, grad = g(np.zeros(2))
+    assert value == pytest.approx(f(np.zeros(2)), rel=1e-15) and not grad.any()
+    for x in ([2.5, -1.5], [0.3, 0.2], [-4.0, 3.0]):     # both branches, each side
+        x = np.array(x)
+        value, grad = g(x)
+        assert value == pytest.approx(f(x), rel=1e-14)
+        assert_close(grad, central_diff(f, x), what="gradient vs finite differences")
