@@ -1,4 +1,5 @@
 """A user function, traced on demand and replayed: argument checks, the tape cache, guards."""
+import copy
 import sys
 import threading
 import types
@@ -419,9 +420,9 @@ def _rebuilt(tree, fn):
         new = {k: fn(v) for k, v in tree.items()}
         if type(tree) is dict:
             return new
-        copy = tree.copy()       # (keeps a defaultdict's factory)
-        copy.update(new)
-        return copy
+        same = copy.copy(tree)       # (of its type, a defaultdict with its factory)
+        same.update(new)
+        return same
     items = [fn(t) for t in tree]
     return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
 

@@ -227,16 +227,21 @@ def test_aux_keeps_its_containers_and_is_the_callers_to_change():
     import collections
     Pair = collections.namedtuple("Pair", "a b")
 
+    class Tagged(dict):
+        pass
+
     def f(x):
         d = collections.defaultdict(list, {"s": x[0] * 2})
-        return np.sum(x ** 2), (Pair(x * 3, np.arange(3.0)), collections.OrderedDict(t=x[1]), d)
+        return np.sum(x ** 2), (Pair(x * 3, np.arange(3.0)), collections.OrderedDict(t=x[1]), d,
+                                Tagged(u=x[0]))
     g = nh.grad(f, has_aux=True)
     x = np.array([1.0, 2.0])
-    _, (pair, od, d) = g(x)
+    _, (pair, od, d, tagged) = g(x)
     assert type(pair) is Pair and type(od) is collections.OrderedDict and d.default_factory is list
+    assert type(tagged) is Tagged and tagged["u"] == 1.0
     np.testing.assert_allclose(pair.a, 3 * x)
     pair.b[:] = -1.0
-    _, (pair2, od2, d2) = g(x + 1.0)
+    _, (pair2, od2, d2, _) = g(x + 1.0)
     np.testing.assert_array_equal(pair2.b, np.arange(3.0))
     np.testing.assert_allclose(pair2.a, 3 * (x + 1.0))
     assert od2["t"] == 3.0 and d2["s"] == 4.0
