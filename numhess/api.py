@@ -148,7 +148,7 @@ def hvp(f, argnums=0):
     """hvp(x, v, *args) == hessian(f)(x, *args) @ v, without forming the Hessian.
 
     With a tuple argnums, v is a tuple with one direction per differentiated argument."""
-    tf = TracedFunction(f, argnums, None)
+    tf = TracedFunction(f, argnums, has_aux=None)
 
     def hv(*args, **keywords):
         if keywords:
