@@ -30,7 +30,7 @@ from numba import uint64 as U
 
 from .jit import direct, njit
 from . import cspecial as cs
-from .lapack import getrf, getrs
+from .lapack import gemm, getrf, getrs
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 # Helpers only the kernels call: no CPython or C wrapper to compile (a tenth of a cold
@@ -2038,10 +2038,8 @@ def _matmul_adjoint(va, vb, adj, k, ipool, q, ao, bo, co, act_a, act_b, lo):
             i0 = _first_row(bo + s * p * r, r, p, lo)
             if i0 < p:
                 b0 = (bo + s * p * r + i0 * r) * k
-                aB = adj[b0:b0 + (p - i0) * r * k].reshape((p - i0, r * k))
-                if i0 > 0:      # BLAS takes contiguous operands: A's columns copied
-                    A = np.ascontiguousarray(A[:, i0:])
-                aB += np.dot(A.T, aC)
+                _add_at_x(adj[b0:b0 + (p - i0) * r * k].reshape((p - i0, r * k)),
+                          va, ao + s * m * p + i0, p, aC)
         if act_a and m == 1:    # a row vector: its columns are its positions
             j0 = _first_row(ao + s * p, 1, p, lo)
             a0 = (ao + s * p + j0) * k
@@ -2052,6 +2050,23 @@ def _matmul_adjoint(va, vb, adj, k, ipool, q, ao, bo, co, act_a, act_b, lo):
             a0 = (ao + s * m * p + i0 * p) * k
             _blocks_product(B, adj[c0 + i0 * r * k:c0 + m * r * k].reshape((m - i0, r, k)),
                             adj[a0:a0 + (m - i0) * p * k].reshape((m - i0, p, k)))
+
+
+@njit(**_HELPER)
+def _add_at_x(C, v, a0, lda, X):
+    """C += A^T @ X, all row-major, for the (len(X), len(C)) block A of v's elements from
+    a0 on, its rows lda apart: one gemm, which reads the block in place and adds into C
+    (np.dot took a copy of a block of columns, then its product a pass of its own)."""
+    (ca, rk), m = C.shape, X.shape[0]
+    if ca == 0 or rk == 0 or m == 0:
+        return
+    # column-major, C^T += X^T A: X^T is X's memory as it is, A's block transposed
+    dims = np.array([rk, ca, m, lda], np.int32)
+    trans = np.array([78, 84], np.uint8)        # 'N', 'T'
+    one = np.ones(1)
+    gemm(trans.ctypes, trans[1:].ctypes, dims.ctypes, dims[1:].ctypes, dims[2:].ctypes,
+         one.ctypes, X.ctypes, dims.ctypes, v[a0:].ctypes, dims[3:].ctypes, one.ctypes,
+         C.ctypes, dims.ctypes)
 
 
 @njit(**_HELPER)

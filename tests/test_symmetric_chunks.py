@@ -71,6 +71,22 @@ def test_every_chunking_gives_the_whole_hessian(case, chunk_size):
         assert entry.derived[("lower", N, None)].starts.size > 1
 
 
+@pytest.mark.parametrize("chunk_size", [None, 7, 50])
+def test_a_data_argument_read_in_place(chunk_size):
+    # A passed to f is a parameter: its product's rows are read where the caller keeps
+    # them, a block of columns from each chunk's diagonal on
+    def fit(x, data):
+        z = data @ x
+        return np.sum(np.log1p(np.exp(z)) - 0.5 * z) + np.sum(x ** 4)
+    x = 0.3 * rng.standard_normal(N)
+    H = nh.hessian(fit, chunk_size=chunk_size)
+    np.testing.assert_allclose(H(x, A), logistic_hessian(x), rtol=1e-11, atol=1e-12)
+    A2 = 2 * A        # new data, same tape
+    p = sigmoid(A2 @ x)
+    np.testing.assert_allclose(H(x, A2), (A2.T * (p * (1 - p))) @ A2 + np.diag(12 * x ** 2),
+                               rtol=1e-11, atol=1e-12)
+
+
 def test_columns_agree_with_hessian_vector_products():
     # hvp runs no lower chunks: an independent product per column
     x = 0.3 * rng.standard_normal(N)
