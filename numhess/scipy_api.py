@@ -4,6 +4,7 @@ scipy calls fun, jac and hess (or hessp) at the same x one after another. Each c
 here asks `_Replays` for the replay at x, which runs the forward sweep once per new x
 and hands the same buffers to the gradient, Hessian and HVP sweeps.
 """
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -37,6 +38,7 @@ class _Replays:
         self.tf = TracedFunction(f, 0)
         self.args = args
         self.recent = OrderedDict()   # key -> Replay, oldest first
+        self.lock = threading.Lock()
         self.n_replays = 0        # forward sweeps run: what the caching saves shows here
 
     def at(self, x):
@@ -44,12 +46,12 @@ class _Replays:
         key = (x.shape, x.tobytes())
         kept = self.recent.get(key)
         rep = self.tf.evaluate((x,) + self.args, again=kept)
-        if rep is not kept:
+        with self.lock:   # (threads sharing one: another's eviction had raised KeyError)
+            self.n_replays += rep is not kept
             self.recent[key] = rep
-            self.n_replays += 1
+            self.recent.move_to_end(key)
             if len(self.recent) > self.KEEP:
                 self.recent.popitem(last=False)
-        self.recent.move_to_end(key)
         return rep
 
 
@@ -131,6 +133,9 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     if hess == "hvp" and not HESSIAN_METHODS[method.lower()]:
         raise ValueError(f"method {method!r} needs the Hessian matrix; use hess='exact'")
 
+    import scipy.optimize as so     # here: importing it costs 27 MB and 0.1 s
+    if shape is not None and isinstance(kw.get("bounds"), so.Bounds):
+        kw["bounds"] = _flat_bounds(kw["bounds"], shape)
     obj = Objective(f, args)
     second = {}
     if hess == "exact":
@@ -139,7 +144,6 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
         second["hessp"] = obj.hessp
     elif hess is not None:
         second["hess"] = hess if not callable(hess) else (lambda x: hess(x, *obj.args))
-    import scipy.optimize as so     # here: importing it costs 27 MB and 0.1 s
     if method.lower() in VALUE_ONLY:
         res = so.minimize(obj.value, x0, method=method, **second, **kw)
     else:
@@ -147,9 +151,18 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     res.n_replays = obj.n_replays
     if shape is not None:       # (res.hess, a matrix, stays over the flat vector)
         res.x = res.x.reshape(shape)
-        if np.size(res.get("jac")) == res.x.size:
-            res.jac = np.reshape(res.jac, shape)
+        # the objective's gradient: trust-constr's res.grad (its res.jac lists the
+        # constraints' Jacobians), the others' res.jac
+        grad = "grad" if method.lower() == "trust-constr" else "jac"
+        if np.size(res.get(grad)) == res.x.size:
+            res[grad] = np.reshape(res[grad], shape)
     return res
+
+
+def _flat_bounds(bounds, shape):
+    """scipy.optimize.Bounds over the flat vector, from one whose arrays have x0's shape."""
+    flat = lambda b: np.ravel(b) if np.shape(b) == shape else b
+    return type(bounds)(flat(bounds.lb), flat(bounds.ub), flat(bounds.keep_feasible))
 
 
 def _shaped(f, shape):

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import kernels as K
+from .tape import NO_SECOND_ORDER
 
 LINEAR_UNARY = {K.NEG, K.ADDC, K.MULC, K.RSUBC, K.DIVC, K.ABS}
 LINEAR_BINARY = {K.ADD, K.SUB, K.MAXIMUM, K.MINIMUM, K.FMAX, K.FMIN, K.REMAINDER, K.FMOD}
@@ -142,7 +143,13 @@ class _Pattern:
                                  (tape.size[s], self.n))
         live, last_read = liveness(tape)
         for t in live:
-            self.D[tape.out[t]] = self.step(t)
+            if not self.want_pairs or tape.tused[t]:
+                self.D[tape.out[t]] = self.step(t)
+            elif tape.op[t] not in NO_SECOND_ORDER:
+                # no rule reads this result's dependences (Tape.tused, as its tangents):
+                # a nonlinear op adds its pairs alone, a linear one nothing (a sum of all
+                # of x broadcast into a sum of terms had counted as n^2 dependences)
+                self.step(t)
             for s in last_read.get(t, ()):
                 self.D.pop(s, None)
         self.merge()

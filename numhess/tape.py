@@ -186,8 +186,8 @@ def _read_in_place(tape, params):
 
 
 # Instructions whose second-order adjoint rules read no tangent (linear and index ops).
-_NO_SECOND_ORDER = K.LINEAR_OPS + (K.WHERE, K.GATHER, K.SCATTER, K.SUMALL, K.MAXRED,
-                                   K.MINRED, K.SORT)
+NO_SECOND_ORDER = K.LINEAR_OPS + (K.WHERE, K.GATHER, K.SCATTER, K.SUMALL, K.MAXRED,
+                                  K.MINRED, K.SORT)
 
 
 def _reads(tape):
@@ -232,7 +232,7 @@ def _tangents_read(tape):
         o, y = int(tape.op[t]), tape.out[t]
         if not tape.sact[y]:
             continue
-        if o not in _NO_SECOND_ORDER:
+        if o not in NO_SECOND_ORDER:
             mark(read, t)
             if o >= K.BINARY_END and o != K.MATMUL:
                 read[y] = True          # the linear-algebra rules read their result's too
@@ -258,7 +258,7 @@ def _second_cotangents_zero(tape):
         if not tape.sact[y]:
             continue
         zero[t] = not nonzero[y]
-        if nonzero[y] or o not in _NO_SECOND_ORDER:
+        if nonzero[y] or o not in NO_SECOND_ORDER:
             mark(nonzero, t)
     return zero
 

@@ -61,6 +61,27 @@ def test_one_hessian_object_called_from_many_threads_at_once():
         np.testing.assert_allclose(out[i][1], nh.grad(workers.energy)(x), rtol=1e-14)
 
 
+def test_a_constraint_shared_by_threads():
+    """Solves in threads may share one constraint: its kept replays are updated under a
+    lock (another thread's eviction between two steps had raised KeyError)."""
+    con = nh.constraint(lambda x: np.stack([np.prod(x), np.sum(x ** 2)]), [25, 40],
+                        [np.inf, 40])
+    con.fun(np.ones(4))
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(3000):
+            x = rng.uniform(1, 5, 4)
+            np.testing.assert_allclose(con.jac(x), [np.prod(x) / x, 2 * x], rtol=1e-13)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)       # switch threads often: the race's window is small
+    try:
+        with cf.ThreadPoolExecutor(4) as pool:
+            list(pool.map(work, range(4)))
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def test_inside_a_thread_pool_executor():
     H = nh.hessian(workers.energy)
     xs = workers.points(64, 8, seed=3)

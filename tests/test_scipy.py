@@ -165,6 +165,24 @@ def test_x0_of_any_shape():
     np.testing.assert_allclose(r.x @ r.x.T, 2.0 * np.eye(2), atol=1e-8)
 
 
+def test_x0_of_any_shape_with_bounds_and_constraints():
+    """Bounds of x0's shape are flattened for scipy, as constraint bounds are; under
+    trust-constr the objective's gradient is res.grad (res.jac lists the constraints'
+    Jacobians, and had been reshaped into x0's shape as if it were the gradient)."""
+    T = np.arange(6.0).reshape(2, 3)
+    f = lambda X: np.sum((X - T) ** 2)
+    r = minimize(f, np.zeros((2, 3)), method="L-BFGS-B",
+                 bounds=so.Bounds(np.zeros((2, 3)), np.full((2, 3), 2.5)))
+    np.testing.assert_allclose(r.x, np.clip(T, 0, 2.5), atol=1e-8)
+    assert r.jac.shape == (2, 3)
+    con = constraint(np.sum, -np.inf, 3.0)
+    r = minimize(f, np.zeros((2, 3)), method="trust-constr", constraints=[con],
+                 options={"gtol": 1e-10, "xtol": 1e-12})
+    np.testing.assert_allclose(r.x, T - 2, atol=1e-3)       # sum 3: T shifted by -2
+    np.testing.assert_allclose(r.grad, 2 * (r.x - T), atol=1e-12)
+    assert r.grad.shape == (2, 3) and len(r.jac) == 1 and r.jac[0].shape == (1, 6)
+
+
 # ---------------------------------------------------------------- constraints
 @pytest.mark.parametrize("hess", ["exact", "hvp"])
 def test_hs071(hess):

@@ -151,6 +151,28 @@ def test_a_value_of_all_of_x_broadcast_back_is_found_dense_at_once():
                                + np.r_[0, v[:-1]], rtol=1e-9, atol=1e-9)
 
 
+def test_a_value_of_all_of_x_in_a_linear_term_leaves_the_pattern_sparse():
+    """A sum of all of x broadcast into a sum of terms adds no pair: no rule reads the
+    dependences of the terms it enters (as their tangents, Tape.tused). The walk had
+    built n^2 of them: the tridiagonal Hessian called dense at n = 12,000 (1000x
+    slower) and a MemoryError at 60,000."""
+    def f(x):
+        r = x[1:] - x[:-1] ** 2
+        return np.sum(r ** 2 + np.sum(np.exp(x)))
+    n = 60_000
+    x = np.linspace(-1.0, 1.0, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        H = nh.hessian(f, sparse=True)(x)
+    r = x[1:] - x[:-1] ** 2
+    diag = (n - 1) * np.exp(x) + np.r_[0.0, 2 * np.ones(n - 1)] \
+        + np.r_[8 * x[:-1] ** 2 - 4 * r, 0.0]
+    off = -4 * x[:-1]
+    ref = sp.diags([off, diag, off], [-1, 0, 1], format="csr")
+    assert H.nnz == 3 * n - 2
+    assert abs(H - ref).max() <= 1e-13 * abs(ref).max()
+
+
 L_GLOBAL = sp.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(50, 50), format="csr")
 
 
@@ -163,7 +185,7 @@ def test_the_pattern_drops_each_slots_dependences_after_its_last_reader():
     tape = nh.grad(f).traced.evaluate((x,)).tape
     walk = _Pattern(tape, 10 ** 8)
     walk.run()
-    assert set(walk.D) == {int(tape.base_of[s]) for s in tape.out_slots}
+    assert set(walk.D) <= {int(tape.base_of[s]) for s in tape.out_slots}
     P = hessian_pattern(tape).toarray()
     np.testing.assert_array_equal(P, np.abs(np.subtract.outer(range(40), range(40))) <= 1)
 
