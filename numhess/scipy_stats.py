@@ -10,11 +10,10 @@ NaN. While a trace runs they are rv_continuous', rv_discrete's and multivariate_
 methods (scipy_hooks.py, once scipy.stats is imported); plain arguments go to SciPy's.
 """
 import functools
-import math
 
 import numpy as np
 
-from .tracer import builder_of
+from .tracer import Tracer, builder_of
 
 # method -> (the distribution's formula of the standardized x, the value below and above
 # the support, whether the support is SciPy's _support_mask (else the open one), the
@@ -32,6 +31,11 @@ _DISCRETE = {
     # (exp of the log: some _pmf are SciPy's compiled ufuncs, nbinom's)
     "pmf": (lambda d, k, a: np.exp(d._logpmf(k, *a)), 0.0),
 }
+
+
+def _value(x):
+    """x's value (a traced one's at the trace)."""
+    return x.value if isinstance(x, Tracer) else x
 
 
 def _traced(*args, **kwds):
@@ -133,22 +137,30 @@ def _mvn(name, original):
 
 def _apply_where(original):
     """array_api_extra's apply_where (f1 where cond holds, else f2 or fill_value), which
-    the distributions' formulas call: on traced values, both over every element and
-    np.where between them (SciPy's indexes the elements each takes); of one element,
-    the branch cond takes alone, guarded like an `if` (the other's partials, infinite
-    there, had made cauchy.logpdf's derivatives NaN at x == loc: its log|x| branch)."""
+    the distributions' formulas call. SciPy's evaluates each branch at the elements it
+    takes; on traced values, while cond takes one branch everywhere, that branch alone,
+    guarded like an `if`; else both over every element and np.where between them, each
+    evaluated elsewhere at the arguments of an element it took in the trace (constants):
+    there its partials are finite and np.where gives it no cotangent (a branch's own
+    partials, infinite at the other's elements, had made cauchy.logpdf's derivatives NaN
+    at x == loc: its log|x| branch)."""
     def apply_where(cond, args, f1, f2=None, /, *, fill_value=None, xp=None):
         args = args if isinstance(args, tuple) else (args,)
         if builder_of(cond, *args) is None:
             return original(cond, args, f1, f2, fill_value=fill_value, xp=xp)
         shape = np.broadcast_shapes(np.shape(cond), *(np.shape(a) for a in args))
-        if math.prod(shape) == 1:
-            if bool(cond):
-                return np.reshape(f1(*args), shape)
-            return np.reshape(f2(*args), shape) if f2 is not None else \
-                np.full(shape, fill_value, dtype=float)
-        other = f2(*args) if f2 is not None else fill_value
-        return np.where(cond, f1(*args), other)
+        args = [np.broadcast_to(a, shape) for a in args]
+        if bool(np.all(cond)):
+            return f1(*args)
+        if not bool(np.any(cond)):
+            return f2(*args) if f2 is not None else fill_value + np.zeros(shape)
+        took = np.broadcast_to(np.asarray(_value(cond), dtype=bool), shape).reshape(-1)
+        first, second = int(np.argmax(took)), int(np.argmin(took))
+        at = [np.asarray(_value(a)).reshape(-1) for a in args]
+        taken = f1(*(np.where(cond, a, v[first]) for a, v in zip(args, at)))
+        other = f2(*(np.where(cond, v[second], a) for a, v in zip(args, at))) \
+            if f2 is not None else fill_value
+        return np.where(cond, taken, other)
     return apply_where
 
 

@@ -90,6 +90,35 @@ def test_probe_cases():
             Y[:2], m, st.Covariance.from_diagonal(np.ones(2))))(np.zeros(2))
 
 
+def test_each_branch_of_an_array_is_evaluated_where_it_is_valid():
+    """apply_where over an array evaluates each branch elsewhere at an element it took
+    in the trace: a Cauchy fit whose loc starts at the data's median (a data point)
+    had a NaN gradient and Hessian there, from the log|x| branch. Values, gradients
+    and Hessians match SciPy's and the closed form, whichever branches the elements
+    take (the Hessian away from x == loc, where the formula's abs(x), of derivative 0
+    there, leaves out the element's second derivative)."""
+    d = np.array([0.5, 1.0, 2.0, 7.0, -3.0])
+    f = lambda t: np.sum(st.cauchy.logpdf(d, loc=t[0], scale=t[1]))
+
+    def closed(t):
+        z, s = (d - t[0]) / t[1], t[1]
+        q = 1 + z * z
+        g = np.array([np.sum(2 * z / q) / s, np.sum(2 * z * z / q - 1) / s])
+        h = np.array([[np.sum(2 * (z * z - 1) / q ** 2), np.sum(-4 * z / q ** 2)],
+                      [np.sum(-4 * z / q ** 2), np.sum(1 - 2 * z * z * (z * z + 3) / q ** 2)]])
+        return g, h / s ** 2
+    vg, H = nh.value_and_grad(f), nh.hessian(f)
+    for t in ([1.0, 2.0], [np.median(d), 0.5], [0.1, 100.0], [3.0, 0.01], [1.5, 0.7]):
+        t = np.array(t)
+        value, grad = vg(t)
+        g, h = closed(t)
+        assert value == pytest.approx(f(t), rel=1e-14)
+        np.testing.assert_allclose(grad, g, rtol=1e-12, atol=1e-12)
+        if not np.any(d == t[0]):
+            np.testing.assert_allclose(H(t), h, rtol=1e-10, atol=1e-10)
+        assert np.isfinite(H(t)).all()
+
+
 def test_a_scalar_takes_the_branch_its_condition_takes():
     """apply_where of one element traces the branch taken alone, guarded like an `if`:
     with both, cauchy.logpdf's log|x| branch made its gradient NaN at x == loc (a prior
