@@ -84,7 +84,12 @@ def _callers_object(v):
                       np.ndarray)) or not (hasattr(v, "__dict__") or
                                            hasattr(type(v), "__slots__")):
         return False
-    name = type(v).__module__
+    return _callers_class(type(v))
+
+
+def _callers_class(c):
+    """Is class c defined in the caller's code (not an installed library's)?"""
+    name = c.__module__
     path = getattr(sys.modules.get(name), "__file__", None)
     return name == "__main__" or path is not None and not path.startswith(_LIBRARIES)
 
@@ -273,11 +278,24 @@ def _members(v, names, depth, seen, out):
             if id(d[name]) in out.stand_ins:
                 out.rebinds.append((d, name))
             _add(lambda name=name: d.get(name, _MISSING), d[name], depth + 1, seen, out)
-    elif not isinstance(v, (type, types.FunctionType, np.ndarray)):
+    elif not isinstance(v, (types.FunctionType, np.ndarray)) and depth <= DEPTH:
+        # an object's methods, as self's; and of an object or class of the caller's, the
+        # values f names (`cfg.lam` of a global SimpleNamespace or class had been fixed
+        # at the trace), and the objects it names, followed (`cfg.model.lam`)
+        mine = _callers_object(v) or isinstance(v, type) and _callers_class(v)
+        if mine:
+            if id(v) in seen:
+                return
+            seen.add(id(v))
         for name in names:
-            method = _attribute(v, name)
-            if isinstance(method, types.FunctionType):
-                _sources(types.MethodType(method, v), depth + 1, seen, out)
+            a = _attribute(v, name)
+            if isinstance(a, types.FunctionType):     # (a class's: called as C.helper)
+                _sources(a if isinstance(v, type) else types.MethodType(a, v), depth + 1,
+                         seen, out)
+            elif mine and a is not _MISSING:
+                if _watched(a):
+                    _add(lambda name=name: _attribute(v, name), a, depth + 1, seen, out)
+                _members(a, names, depth + 1, seen, out)
 
 
 def _add(get, v, depth, seen, out):

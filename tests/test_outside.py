@@ -44,6 +44,33 @@ def test_a_global_array_of_a_helper_changed_in_place():
         SCALE[1] = 2.0
 
 
+class Settings:
+    lam = 1.0
+
+    @staticmethod
+    def weight(x):
+        return Settings.lam * x
+
+
+cfg = __import__("types").SimpleNamespace(lam=1.0, inner=__import__(
+    "types").SimpleNamespace(w=np.ones(3)))
+
+
+def test_values_read_through_a_global_object_or_class():
+    """cfg.lam of a global SimpleNamespace, an object in it (cfg.inner.w), a class
+    attribute (Settings.lam) and what a class's helper reads are watched: they had been
+    fixed at the trace."""
+    g = nh.grad(lambda x: cfg.lam * np.sum(cfg.inner.w * x ** 2) + np.sum(Settings.weight(x)))
+    try:
+        for lam, w, s in ((1.0, 1.0, 1.0), (10.0, 1.0, 1.0), (10.0, 3.0, 1.0), (2.0, 3.0, 5.0)):
+            cfg.lam, Settings.lam = lam, s
+            cfg.inner.w[:] = w
+            np.testing.assert_allclose(g(x), 2 * lam * w * x + s, rtol=1e-14)
+    finally:
+        cfg.lam, Settings.lam = 1.0, 1.0
+        cfg.inner.w[:] = 1.0
+
+
 def test_closure_values_rebound_and_changed_in_place():
     def make():
         c, w = 2.0, np.ones(3)
