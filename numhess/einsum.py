@@ -83,6 +83,10 @@ def _expand(spec, ndims):
         if "..." in out:
             head, tail = out.split("...")
             output = list(head) + ell + list(tail)
+        elif n_ell:                   # (NumPy's check: it sums no broadcast axes away)
+            raise ValueError("output has more dimensions than subscripts given in einstein "
+                             "sum, but no '...' ellipsis provided to broadcast the extra "
+                             "dimensions.")
         else:
             output = list(out)
     else:                             # implicit: the labels seen once, alphabetical

@@ -101,6 +101,9 @@ def test_zero_singular_value_keeps_the_value():
     (lambda x: np.einsum("i,i", x), ValueError, "fewer operands"),
     (lambda x: np.einsum("ij", x), ValueError, "more dimensions"),
     (lambda x: np.einsum("i->j", x), ValueError, "output subscript 'j'"),
+    # (NumPy sums no broadcast axes away: an explicit output without '...')
+    (lambda x: np.einsum("...i,...i->", np.outer(x, x), np.outer(x, x)), ValueError,
+     "no '...' ellipsis"),
 ])
 def test_refusals(fn, error, match):
     with pytest.raises(error, match=match):
@@ -115,7 +118,7 @@ EINSUM_SPECS = [
     ("ij,ij->ij", [(1, 3), (2, 3)]), ("i...,i...->...", [(3, 2), (3, 2)]),
     ("ab,cd,bc->ad", [(2, 3), (4, 2), (3, 4)]), (",ij->ij", [(), (2, 2)]),
     ("ii,ij->j", [(3, 3), (3, 2)]), ("bij,bjk", [(2, 3, 4), (2, 4, 2)]),
-    ("ab,bc,cd,de->ae", [(2, 3), (3, 2), (2, 4), (4, 2)]),
+    ("ab,bc,cd,de->ae", [(2, 3), (3, 2), (2, 4), (4, 2)]), ("...i,...i->", [(3,), (3,)]),
 ]
 
 
