@@ -1,7 +1,8 @@
 """LAPACK's LU factorization and solves for the kernels: `getrf(m, n, a, lda, ipiv, info)`
 and `getrs(trans, n, nrhs, a, lda, ipiv, b, ldb, info)`, and BLAS's
-`gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)`, every argument a
-pointer (Fortran's convention), callable from nopython code.
+`gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)` and
+`gemv(trans, m, n, alpha, a, lda, x, incx, beta, y, incy)`, every argument a pointer
+(Fortran's convention), callable from nopython code.
 
 Numba's `np.linalg.solve` factors its matrix at every call; a solve's derivatives need
 solves with the same matrix and its transpose in every sweep, so numhess keeps the LU
@@ -37,3 +38,4 @@ def _external(module, name, n_args):
 getrf = _external(cython_lapack, "dgetrf", 6)
 getrs = _external(cython_lapack, "dgetrs", 9)
 gemm = _external(cython_blas, "dgemm", 13)
+gemv = _external(cython_blas, "dgemv", 11)
