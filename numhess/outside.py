@@ -292,9 +292,9 @@ def _members(v, names, depth, seen, out):
             if isinstance(a, types.FunctionType):     # (a class's: called as C.helper)
                 _sources(a if isinstance(v, type) else types.MethodType(a, v), depth + 1,
                          seen, out)
+            elif mine and _watched(a):
+                _add(lambda name=name: _attribute(v, name), a, depth + 1, seen, out)
             elif mine and a is not _MISSING:
-                if _watched(a):
-                    _add(lambda name=name: _attribute(v, name), a, depth + 1, seen, out)
                 _members(a, names, depth + 1, seen, out)
 
 

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from .tracer import Tracer, builder_of
+from .tracer import builder_of, value_of
 
 # method -> (the distribution's formula of the standardized x, the value below and above
 # the support, whether the support is SciPy's _support_mask (else the open one), the
@@ -31,11 +31,6 @@ _DISCRETE = {
     # (exp of the log: some _pmf are SciPy's compiled ufuncs, nbinom's)
     "pmf": (lambda d, k, a: np.exp(d._logpmf(k, *a)), 0.0),
 }
-
-
-def _value(x):
-    """x's value (a traced one's at the trace)."""
-    return x.value if isinstance(x, Tracer) else x
 
 
 def _traced(*args, **kwds):
@@ -154,9 +149,9 @@ def _apply_where(original):
             return f1(*args)
         if not bool(np.any(cond)):
             return f2(*args) if f2 is not None else fill_value + np.zeros(shape)
-        took = np.broadcast_to(np.asarray(_value(cond), dtype=bool), shape).reshape(-1)
+        took = np.broadcast_to(np.asarray(value_of(cond), dtype=bool), shape).reshape(-1)
         first, second = int(np.argmax(took)), int(np.argmin(took))
-        at = [np.asarray(_value(a)).reshape(-1) for a in args]
+        at = [value_of(a).reshape(-1) for a in args]
         taken = f1(*(np.where(cond, a, v[first]) for a, v in zip(args, at)))
         other = f2(*(np.where(cond, v[second], a) for a, v in zip(args, at))) \
             if f2 is not None else fill_value

@@ -404,6 +404,11 @@ def converter_in(tb):
     return _converter_hint(frames[::-1])
 
 
+def value_of(x):
+    """x's value as an array (a traced one's at the trace point)."""
+    return x.value if isinstance(x, Tracer) else np.asarray(x)
+
+
 def builder_of(*xs):
     for x in xs:
         if isinstance(x, Tracer):

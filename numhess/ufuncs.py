@@ -8,7 +8,7 @@ import scipy.special as sc
 from . import kernels as K
 from . import lower as L
 from . import special, special_values
-from .tracer import Tracer, TraceError, builder_of, concrete_key, lift
+from .tracer import Tracer, TraceError, builder_of, concrete_key, lift, value_of
 
 UNARY = {
     np.negative: K.NEG, np.exp: K.EXP, np.exp2: K.EXP2, np.expm1: K.EXPM1, np.log: K.LOG,
@@ -196,10 +196,6 @@ def _signbit(x):
         np.signbit(x)
 
 
-def _value(x):
-    return x.value if isinstance(x, Tracer) else np.asarray(x)
-
-
 def _scalar(x):
     """A real scalar constant as a float, else None."""
     if isinstance(x, Tracer) or np.ndim(x) != 0:
@@ -220,7 +216,7 @@ def _into(ufunc, inputs, out, where):
         if len(out) != 1:
             raise NotImplementedError(f"numhess: {_name(ufunc)} with several out= arrays")
         out = out[0]
-    shape = np.broadcast_shapes(*(np.shape(_value(x)) for x in (*inputs, where)))
+    shape = np.broadcast_shapes(*(np.shape(value_of(x)) for x in (*inputs, where)))
     b = builder_of(*inputs, where, out)
     inputs = [lift(b, x) for x in inputs]   # (a constant indexed by a traced mask: traced)
     if out is None:     # NumPy leaves the unselected entries unspecified: zeros here
@@ -252,8 +248,8 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         return _reduceat(ufunc, *inputs, **kwargs)
     if method == "outer" and ufunc.nin == 2:
         a, b = inputs
-        nb = np.ndim(_value(b))
-        return ufunc(np.reshape(a, np.shape(_value(a)) + (1,) * nb), b)
+        nb = np.ndim(value_of(b))
+        return ufunc(np.reshape(a, np.shape(value_of(a)) + (1,) * nb), b)
     if method != "__call__":
         raise NotImplementedError(f"numhess does not support {_name(ufunc)}.{method} "
                                   "on traced values")
@@ -269,9 +265,9 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
     b = builder_of(*inputs)
     inputs = [lift(b, x) if isinstance(x, (np.ndarray, list, tuple)) and
               builder_of(x) is not None else x for x in inputs]
-    if ufunc in BOOLEAN and all(_value(x).dtype == np.bool_ for x in inputs):
+    if ufunc in BOOLEAN and all(value_of(x).dtype == np.bool_ for x in inputs):
         ufunc = BOOLEAN[ufunc]
-    values = [_value(x) for x in inputs]
+    values = [value_of(x) for x in inputs]
     for v in values:
         if v.dtype.kind == "c":
             raise TypeError("numhess: complex values are not supported")
