@@ -147,7 +147,7 @@ def run():
     x = np.zeros(3)        # load (or compile) every kernel the problems use
     nh.hessian(P.rosenbrock)(x), nh.hvp(P.rosenbrock)(x, x), nh.jacfwd(P.hs071_constraints)(x)
     print(f"kernels ready in {fmt(time.perf_counter() - t0)} (the first run on a machine "
-          "compiles them, one to two minutes, once)\n")
+          "compiles them, about 40 s on 2 cores, once)\n")
     ok = all([rosenbrock_dense(), logistic_dense(), minimal_surface_large(), constrained()])
     print(f"\ndemo finished in {fmt(time.perf_counter() - t0)}"
           + ("" if ok else "; some problems were NOT solved"))
