@@ -64,7 +64,7 @@ def _check(f, x=X, v=V, **kw):
 UNARY = {
     K.NEG: lambda u: -u, K.EXP: np.exp, K.EXPM1: np.expm1, K.LOG: np.log,
     K.LOG1P: np.log1p, K.SQRT: np.sqrt, K.SQUARE: np.square, K.RECIP: np.reciprocal,
-    K.SIN: np.sin, K.COS: np.cos, K.TAN: np.tan, K.ARCTAN: np.arctan, K.SINH: np.sinh,
+    K.ARCTAN: np.arctan, K.SINH: np.sinh,
     K.COSH: np.cosh, K.TANH: np.tanh, K.ABS: lambda u: np.abs(u - 0.5),
     K.POWC: lambda u: u ** 3 + u ** -2 + u ** 2.5 + u ** 0.0 * u ** 1.0,
     K.ADDC: lambda u: u + 2.0, K.MULC: lambda u: 3.0 * u, K.RSUBC: lambda u: 2.0 - u,
@@ -136,9 +136,17 @@ def test_zero_bases_as_the_interpreters():
     assert np.isfinite(nh.hessian(f)(X)).all()
 
 
-def test_far_trigonometric_arguments_take_libms_values():
-    x = X * 1e6
-    _check(lambda x: np.sum(np.sin(x * 1.0) * np.cos(x * 1.0)), x=x)
+def test_trigonometric_functions_stay_interpreted():
+    """sin, cos and tan break the fused regions (their libm fallback for far arguments
+    kept a fused loop from vectorizing: 2.4x slower): the rest fuses around them, and far
+    arguments take libm's values."""
+    f = lambda x: np.sum(np.exp(np.sin(x * 0.5)) * np.tanh(x) + np.log1p(x * x))
+    _check(f)
+    _check(lambda x: np.sum(np.sin(x * 1.0) * np.cos(x * 1.0) + x * x), x=X * 1e6)
+    g = nh.grad(f)
+    g(X)
+    tape = _tape(g)
+    assert not any(K.SIN in tape.op[r.t0:r.t1] for r in fusion.regions(tape, 0))
 
 
 def test_rosenbrock_shifted_operands():
@@ -161,8 +169,8 @@ def test_overlapping_operands_carried_or_parked(f):
 @pytest.mark.parametrize("f, aside", [
     (rosenbrock, True),
     (lambda x: np.sum(np.exp(x * 0.3) * x) + np.sum(np.sort(x)[:3]), False),  # sort reads x
-    (lambda x: np.sum(np.sin(x) * x[::-1] ** 2), False),        # a gather of x in the loop
-    (lambda x: np.sum(np.sin(x) * x) * (1.0 if x[0] > 0 else 2.0), False),   # a guard on x
+    (lambda x: np.sum(np.tanh(x) * x[::-1] ** 2), False),       # a gather of x in the loop
+    (lambda x: np.sum(np.tanh(x) * x) * (1.0 if x[0] > 0 else 2.0), False),  # a guard on x
 ])
 def test_inputs_read_where_the_caller_holds_them(f, aside):
     """A gradient or HVP whose loops alone read x and v reads them in place, not copied
