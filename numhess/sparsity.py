@@ -52,6 +52,40 @@ def liveness(tape):
     return live[::-1], last_read
 
 
+def live_positions(tape):
+    """Per buffer position: does its value reach an output, element by element? An
+    elementwise op's element reaches it through its own elements (a broadcast scalar
+    through any), a gather's through the positions it reads, a sum's or maximum's by
+    index through its own output's; other ops through all their sources (a
+    conservative answer). A gather fixed at the trace (a mask, a cutoff
+    of a neighbour list) leaves the elements it drops out of the pattern: their pairs
+    had made a sparse Hessian dense."""
+    live = np.zeros(tape.total, dtype=bool)
+    for s in tape.out_slots:
+        live[tape.off[s]:tape.off[s] + tape.size[s]] = True
+    for t in range(len(tape) - 1, -1, -1):
+        y = tape.out[t]
+        ly = live[tape.off[y]:tape.off[y] + tape.size[y]]
+        if not tape.sact[y] or not ly.any():
+            continue
+        o = tape.op[t]
+        if o == K.GATHER:
+            live[tape.ipool[tape.pi[t]:tape.pi[t] + ly.size][ly]] = True
+            continue
+        if o in (K.SCATTER, K.MAXRED, K.MINRED):     # source k into output idx[k]
+            a, nx = tape.a[t], int(tape.size[tape.a[t]])
+            live[tape.off[a]:tape.off[a] + nx] |= ly[tape.ipool[tape.pi[t]:tape.pi[t] + nx]]
+            continue
+        elementwise = o < K.BINARY_END or o == K.WHERE
+        for s in source_slots(tape, t):
+            span = live[tape.off[s]:tape.off[s] + tape.size[s]]
+            if elementwise and span.size == ly.size:
+                span |= ly
+            else:
+                span[:] = True
+    return live
+
+
 def _base(tape, s):
     """The slot an alias lies in (a slot of its own is its own base)."""
     return s if tape.alias_src[s] < 0 else tape.alias_src[s]
@@ -80,6 +114,7 @@ class _Pattern:
         self.work = 0
         self.max_work = max_work
         self.want_pairs = pairs     # (a Jacobian's pattern needs D alone)
+        self.live = None            # positions reaching an output (run)
 
     def deps(self, s):
         t = self.tape
@@ -142,6 +177,7 @@ class _Pattern:
                 self.D[s] = _csr(np.arange(tape.size[s]), o + np.arange(tape.size[s]),
                                  (tape.size[s], self.n))
         live, last_read = liveness(tape)
+        self.live = live_positions(tape) if self.want_pairs else None
         for t in live:
             if not self.want_pairs or tape.tused[t]:
                 self.D[tape.out[t]] = self.step(t)
@@ -155,6 +191,13 @@ class _Pattern:
         self.merge()
         return self.pairs
 
+    def _reaching(self, y, *Ds):
+        """The rows of the Ds (elements of slot y) whose element reaches an output."""
+        if self.live is None:
+            return Ds
+        keep = self.live[self.tape.off[y]:self.tape.off[y] + self.tape.size[y]]
+        return Ds if keep.all() else tuple(D[keep] for D in Ds)
+
     def step(self, t):
         tape = self.tape
         o, y = tape.op[t], tape.out[t]
@@ -164,16 +207,16 @@ class _Pattern:
         if o < K.UNARY_END:
             D = self.deps(tape.a[t])
             if o not in LINEAR_UNARY:
-                self.interact(D)
+                self.interact(*self._reaching(y, D))
             return D
         if o < K.BINARY_END:
             Da, Db = self.deps_sized(tape.a[t], n), self.deps_sized(tape.b[t], n)
             if o == K.MUL:
-                self.interact(Da, Db)
+                self.interact(*self._reaching(y, Da, Db))
             elif o in (K.DIV, K.XLOGY, K.XLOG1PY):    # no a-a term
-                self.interact(Db, Da + Db)
+                self.interact(*self._reaching(y, Db, Da + Db))
             elif o not in LINEAR_BINARY:
-                self.interact(Da + Db)
+                self.interact(*self._reaching(y, Da + Db))
             return Da + Db
         if o == K.WHERE:
             return self.deps_sized(tape.a[t], n) + self.deps_sized(tape.b[t], n)

@@ -173,6 +173,41 @@ def test_a_value_of_all_of_x_in_a_linear_term_leaves_the_pattern_sparse():
     assert abs(H - ref).max() <= 1e-13 * abs(ref).max()
 
 
+def test_elements_a_gather_drops_add_no_pairs():
+    """A neighbour list's cutoff (r2[r2 < 1]) or a slice keeps some elements of a
+    nonlinear array: the pairs of the others never reach the output (per element: the
+    whole array's had made the 2-D cluster's pattern dense, a warning and a dense sweep,
+    and a MemoryError past 10^4 variables)."""
+    rng = np.random.default_rng(1)
+    i, j = rng.integers(0, 300, 2000), rng.integers(0, 300, 2000)
+    f = lambda x: np.sum((x[i] * x[j])[:10]) + np.sum(x ** 2)
+    x = rng.standard_normal(300)
+    P = nh.hessian_sparsity(f, x).toarray()
+    want = np.eye(300, dtype=bool)
+    want[i[:10], j[:10]] = want[j[:10], i[:10]] = True
+    np.testing.assert_array_equal(P, want)
+    P0 = rng.uniform(0, np.sqrt(300), (300, 2))
+    I, J = np.triu_indices(300, 1)
+
+    def energy(x):
+        Q = x.reshape(-1, 2)
+        r2 = np.sum((Q[I] - Q[J]) ** 2, axis=1)
+        return np.sum((1.0 - r2[r2 < 1.0]) ** 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        H = nh.hessian(energy, sparse=True)(P0.ravel())
+    dense = nh.hessian(energy)(P0.ravel())
+    np.testing.assert_allclose(H.toarray(), dense, rtol=1e-12, atol=1e-12)
+    close = np.sum((P0[I] - P0[J]) ** 2, axis=1) < 1.0
+    atoms = np.zeros((300, 300), bool)     # the pairs within the cutoff, and their atoms
+    atoms[I[close], J[close]] = atoms[J[close], I[close]] = True
+    atoms[np.diag_indices(300)] = atoms.any(axis=1)
+    want = np.kron(atoms, np.ones((2, 2), bool)) | np.eye(600, dtype=bool)
+    got = np.zeros((600, 600), bool)
+    got[np.repeat(np.arange(600), np.diff(H.indptr)), H.indices] = True
+    np.testing.assert_array_equal(got, want)
+
+
 L_GLOBAL = sp.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(50, 50), format="csr")
 
 
