@@ -115,6 +115,13 @@ class Tracer:
         # array numhess packs into one slot. A larger one must not become a constant.
         if self.ndim == 0:
             raise AttributeError("__array__")
+        if not self.active and self.dtype.kind in "biu":
+            # a mask or indices, no derivative to drop (pairs[r2 < 1.0]: a cutoff)
+            def value(dtype=None, copy=None):
+                self.b.guard(self.slot, self.value)     # guarded like an `if`
+                return np.asarray(self.value, dtype=dtype)
+            return value
+
         def refuse(*args, **kwargs):
             if _storing(sys._getframe(1)):
                 raise TraceError(

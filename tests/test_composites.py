@@ -136,6 +136,24 @@ def test_values_without_derivative_convert_to_python_guarded():
             nh.grad(lambda x: cut(x[0]) * x[1])(np.ones(2))
 
 
+def test_a_numpy_array_indexed_by_a_traced_mask():
+    """pairs[r2 < 1.0] (a neighbour list's cutoff): a mask without derivative indexes a
+    NumPy array as its value, guarded like an `if` (it had raised TraceError); a traced
+    value with a derivative still refuses."""
+    i = np.array([0, 1, 2, 3, 0])
+    j = np.array([1, 2, 3, 0, 2])
+    f = lambda x: np.sum(x[i[x[i] * x[j] > 0]] ** 2)
+    g = nh.grad(f)
+    for x in ([1.0, 2.0, -1.0, 3.0], [1.0, 2.0, 1.0, 3.0], [1.0, 2.0, -1.0, 3.0]):
+        x = np.array(x)
+        keep = i[x[i] * x[j] > 0]
+        np.testing.assert_allclose(g(x), 2 * np.bincount(keep, x[keep], minlength=4),
+                                   rtol=1e-15)
+    assert g.traced.n_traces == 2
+    with pytest.raises(nh.TraceError, match="converting a traced array"):
+        nh.grad(lambda x: np.sum(np.ones((4, 4)).dot(x)))(np.ones(4))
+
+
 def test_bin_indices_by_astype_int():
     """np.floor(x * 10).astype(int) (no derivative) is NumPy's integer array, guarded:
     a hand-written piecewise-linear interpolation on a grid."""
