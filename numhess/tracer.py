@@ -128,7 +128,8 @@ class Tracer:
                     "numhess: writing a traced array into a NumPy array (out = np.zeros(n); "
                     "out[i:j] = ..., L[np.tril_indices(d)] = ...) would drop its derivative. "
                     "Make the array from the traced one, np.zeros_like(x, shape=(d, d)), "
-                    "then assign into it, or build it with np.concatenate / np.stack.")
+                    "then assign into it, or build it with np.concatenate / np.stack."
+                    + _converter_hint())
             hint = _scipy_hint() or _converter_hint()
             error = TraceError(
                 "numhess: converting a traced array to a NumPy array would drop its "
@@ -149,7 +150,7 @@ class Tracer:
             "into a NumPy array (out = np.zeros(n); out[i] = ...), or a NumPy function given "
             "a NumPy object array of traced scalars would cut the derivative. Use NumPy "
             "functions (np.exp, np.sqrt, ...), and build arrays with np.zeros_like(x) (then "
-            "assign into it) or np.stack([...]).")
+            "assign into it) or np.stack([...])." + _converter_hint())
 
     __complex__ = _cut
 

@@ -207,6 +207,21 @@ def test_a_list_made_inside_a_library_names_the_library():
         nh.grad(lambda z: sc.multigammaln(np.exp(z[0]) + 3.0, 2))(np.arange(1.0, 5.0))
 
 
+def test_a_library_that_calls_f_back_is_named():
+    """scipy.integrate's quad and solve_ivp convert what the integrand returns (float(),
+    a write into their arrays): the error names them (it had advised np.exp, which the
+    integrand already used)."""
+    import scipy.integrate as si
+    with pytest.raises(nh.TraceError, match="Here scipy.integrate.quad converted it"):
+        nh.grad(lambda x: si.quad(lambda t: np.exp(-x[0] * t), 0, 1)[0])(np.ones(2))
+    with pytest.raises(nh.TraceError, match="Here scipy.integrate.*solve_ivp converted"):
+        nh.grad(lambda x: si.solve_ivp(lambda t, y: -x[0] * y, (0, 1), [1.0]).y[0, -1])(
+            np.ones(2))
+    with pytest.raises(nh.TraceError) as info:
+        nh.grad(lambda x: float(x[0]) * x[1])(np.ones(2))
+    assert "Here" not in str(info.value)
+
+
 def test_the_named_fixes_for_lists_of_traced_values():
     det = lambda z: np.linalg.det(np.array([[z[0], z[1]], [z[2], z[3]]]))
     np.testing.assert_allclose(nh.grad(det)(np.arange(1.0, 5.0)), [4.0, -3.0, -2.0, 1.0])
