@@ -149,11 +149,11 @@ def _apply_where(original):
             return f1(*args)
         if not bool(np.any(cond)):
             return f2(*args) if f2 is not None else fill_value + np.zeros(shape)
-        took = np.broadcast_to(np.asarray(value_of(cond), dtype=bool), shape).reshape(-1)
-        first, second = int(np.argmax(took)), int(np.argmin(took))
+        took = np.broadcast_to(value_of(cond).astype(bool), shape).reshape(-1)
+        in1, in2 = int(np.argmax(took)), int(np.argmin(took))   # an element each took
         at = [value_of(a).reshape(-1) for a in args]
-        taken = f1(*(np.where(cond, a, v[first]) for a, v in zip(args, at)))
-        other = f2(*(np.where(cond, v[second], a) for a, v in zip(args, at))) \
+        taken = f1(*(np.where(cond, a, v[in1]) for a, v in zip(args, at)))
+        other = f2(*(np.where(cond, v[in2], a) for a, v in zip(args, at))) \
             if f2 is not None else fill_value
         return np.where(cond, taken, other)
     return apply_where
