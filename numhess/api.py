@@ -3,7 +3,7 @@ import functools
 
 import numpy as np
 
-from . import drivers, hessians
+from . import drivers, hessians, quick
 from .sparse import sparse_jacobian
 from .traced import Memo, TracedFunction, as_input, read_input
 
@@ -43,13 +43,20 @@ def _wrap(f, transform):
 def grad(f, argnums=0, has_aux=False):
     """Gradient of a scalar function: g(x, *args) has the shape of x."""
     tf = TracedFunction(f, argnums, has_aux)
+    fast = quick.Quick(tf, quick.grad)
 
     def g(*args, **keywords):
+        if not keywords:
+            result = fast.call(*args)
+            if result is not None:
+                return result
         if keywords:
             _by_position(keywords)
         rep = tf.evaluate(args, not has_aux, output=False)
         _scalar_output(rep, "grad")
-        return _with_aux(_per_input(rep, drivers.gradient(rep, 1.0), tf.multi), rep, has_aux)
+        result = _per_input(rep, drivers.gradient(rep, 1.0), tf.multi)
+        fast.learn(rep, args)
+        return _with_aux(result, rep, has_aux)
     g.traced = tf
     return _wrap(f, g)
 
@@ -58,14 +65,20 @@ def value_and_grad(f, argnums=0, has_aux=False):
     """(f(x), grad f(x)) from one forward and one reverse sweep; with has_aux,
     ((f(x), aux), grad f(x)) as in JAX."""
     tf = TracedFunction(f, argnums, has_aux)
+    fast = quick.Quick(tf, quick.value_and_grad)
 
     def vg(*args, **keywords):
+        if not keywords:
+            result = fast.call(*args)
+            if result is not None:
+                return result
         if keywords:
             _by_position(keywords)
         rep = tf.evaluate(args, not has_aux)
         _scalar_output(rep, "value_and_grad")
         value = rep.output().reshape(rep.entry.out_shape)[()]
         g = _per_input(rep, drivers.gradient(rep, 1.0), tf.multi)
+        fast.learn(rep, args)
         return ((value, rep.aux()) if has_aux else value), g
     vg.traced = tf
     return _wrap(f, vg)
@@ -119,8 +132,13 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
     tf = TracedFunction(f, argnums, has_aux)
     chunk_size = drivers.check_chunk_size(chunk_size)
     warned = []
+    fast = quick.Quick(tf, quick.hessian, chunk_size)
 
     def hess(*args, **keywords):
+        if not keywords:
+            H = fast.call(*args)
+            if H is not None:
+                return H
         if keywords:
             _by_position(keywords)
         rep = tf.evaluate(args)
@@ -132,6 +150,7 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
             blocks = [[H[a:b, c:d] for c, d, _ in rep.spans] for a, b, _ in rep.spans]
         else:
             H = hessians.dense(rep, hessians.cotangents(rep), chunk_size)
+            fast.learn(rep, args)
             out_shape = rep.entry.out_shape
             if not tf.multi:
                 shape = rep.entry.spans[0][2]
@@ -149,8 +168,13 @@ def hvp(f, argnums=0):
 
     With a tuple argnums, v is a tuple with one direction per differentiated argument."""
     tf = TracedFunction(f, argnums, has_aux=None)
+    fast = quick.Quick(tf, quick.hvp)
 
     def hv(*args, **keywords):
+        if len(args) >= 2 and not keywords:
+            result = fast.call(*args)
+            if result is not None:
+                return result
         if keywords:
             _by_position(keywords)
         if len(args) < 2:
@@ -164,7 +188,9 @@ def hvp(f, argnums=0):
         _scalar_output(rep, "hvp")
         v = args[1] if tf.multi else (args[1],)
         v = _directions(rep, v)
-        return _per_input(rep, drivers.hessian_vector(rep, 1.0, v), tf.multi)
+        result = _per_input(rep, drivers.hessian_vector(rep, 1.0, v), tf.multi)
+        fast.learn(rep, primals)
+        return result
     hv.traced = tf
     return _wrap(f, hv)
 

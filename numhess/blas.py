@@ -104,7 +104,7 @@ def threads():
 THREADED_WORK = 4096
 
 
-def _threaded(tape, k):
+def may_thread(tape, k):
     """Could OpenBLAS thread a call of the tape's sweeps over k directions?"""
     return tape.solves or tape.blas_work * k >= THREADED_WORK
 
@@ -123,14 +123,14 @@ THREADS_PAY = 1e8
 def held(tape, k):
     """A context holding OpenBLAS to one thread when the tape's products over k directions
     are large enough for it to thread them (for sweeps run on threads of numhess's own)."""
-    return one_thread if _threaded(tape, k) else _NOTHING
+    return one_thread if may_thread(tape, k) else _NOTHING
 
 
 def sweep(kernel, tape, k, *args):
     """kernel(tape.packed, *args) over k directions on the caller's thread, on one BLAS
     thread when the tape's products are large enough for OpenBLAS to thread them and not
     so large that its threads pay."""
-    if _threaded(tape, k) and tape.blas_work < THREADS_PAY:
+    if may_thread(tape, k) and tape.blas_work < THREADS_PAY:
         with one_thread:
             return kernel(tape.packed, *args)
     return kernel(tape.packed, *args)

@@ -109,7 +109,7 @@ class Plan:
                                                   what == "lower")
         # one worker, nothing for BLAS to thread and no progress bar: the serial kernel
         # is called as it is (the common case, on every call: a frame less, 0.24 us)
-        self.direct = self.workers == 1 and not rep.tape.blas_work and (
+        self.direct = self.workers == 1 and not blas.may_thread(rep.tape, self.k) and (
             rep.tape.active_total * n_dirs < progress.MIN_WORK)
         self.wants = tuple((role, (self.workers, total * self.k if wide else total))
                            for role, wide in roles)

@@ -380,7 +380,7 @@ class Tape:
         held = self._load(params, vals, ivals) if params else ()
         if fused is not None:
             fused.forward(self, vals, ivals, not lean, constants, output, xin)
-        elif self.blas_work:
+        elif blas.may_thread(self, 1):
             blas.sweep(self.kernels.direct_forward, self, 1, vals, ivals, constants, 0, K.ALL)
         else:           # nothing for BLAS to thread: a Python frame less (0.24 us)
             self.kernels.direct_forward(self.packed, vals, ivals, constants, 0, K.ALL)

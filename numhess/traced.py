@@ -159,7 +159,7 @@ def _static_key(s):
 PARAM_MIN_SIZE = 64   # float arrays at least this large are parameters, not constants
 
 
-def _is_param(a):
+def is_param(a):
     """A large float array among the extra arguments (a data matrix, say) is loaded into
     the tape at every call like x, but not differentiated: comparing it by value on
     every call, and keeping a copy in the tape, would cost more than the sweeps."""
@@ -240,7 +240,7 @@ class TracedFunction:
             skey = statics.copy()
             for j in others:
                 a = args[j]
-                if self.use_params and _is_param(a):
+                if self.use_params and is_param(a):
                     pn.append(j)
                     params.append(a)
                     skey[j] = a.shape       # a tape holds its parameters' shapes
