@@ -46,12 +46,11 @@ def grad(f, argnums=0, has_aux=False):
     fast = quick.Quick(tf, quick.grad)
 
     def g(*args, **keywords):
-        if not keywords:
-            result = fast.call(*args)
-            if result is not None:
-                return result
         if keywords:
             _by_position(keywords)
+        result = fast.call(*args)
+        if result is not None:
+            return result
         rep = tf.evaluate(args, not has_aux, output=False)
         _scalar_output(rep, "grad")
         result = _per_input(rep, drivers.gradient(rep, 1.0), tf.multi)
@@ -68,12 +67,11 @@ def value_and_grad(f, argnums=0, has_aux=False):
     fast = quick.Quick(tf, quick.value_and_grad)
 
     def vg(*args, **keywords):
-        if not keywords:
-            result = fast.call(*args)
-            if result is not None:
-                return result
         if keywords:
             _by_position(keywords)
+        result = fast.call(*args)
+        if result is not None:
+            return result
         rep = tf.evaluate(args, not has_aux)
         _scalar_output(rep, "value_and_grad")
         value = rep.output().reshape(rep.entry.out_shape)[()]
@@ -135,12 +133,11 @@ def hessian(f, argnums=0, has_aux=False, chunk_size=None, sparse=False):
     fast = quick.Quick(tf, quick.hessian, chunk_size)
 
     def hess(*args, **keywords):
-        if not keywords:
-            H = fast.call(*args)
-            if H is not None:
-                return H
         if keywords:
             _by_position(keywords)
+        H = fast.call(*args)
+        if H is not None:
+            return H
         rep = tf.evaluate(args)
         if sparse:
             _scalar_output(rep, "hessian(sparse=True)")
@@ -171,14 +168,13 @@ def hvp(f, argnums=0):
     fast = quick.Quick(tf, quick.hvp)
 
     def hv(*args, **keywords):
-        if len(args) >= 2 and not keywords:
-            result = fast.call(*args)
-            if result is not None:
-                return result
         if keywords:
             _by_position(keywords)
         if len(args) < 2:
             raise TypeError("hvp(f) returns a function of (x, v, *args)")
+        result = fast.call(*args)
+        if result is not None:
+            return result
         if tf.multi and not isinstance(args[1], (tuple, list)):
             raise TypeError("hvp(f, argnums=(...)) returns a function of (x, v, *args) whose "
                             "second argument v is a tuple of directions, one per argument "

@@ -3,11 +3,11 @@ closure with everything its replay reads bound, tried first at the next call (of
 10-variable Hessian's 5.3 us, 2 went to the general path's look-ups and checks).
 
 A tape qualifies when nothing of the general path can differ from one call to the next:
-one differentiated argument and no other, no guard, no aux, serial sweeps on the
+one differentiated argument, no guard, no aux, a scalar output, serial sweeps on the
 interpreter (no fused loops, no BLAS threads, no progress bar), a fresh value buffer. The
-closure checks what still can (x's type, dtype and shape, the values read from outside)
-and returns None when one differs: the general path then serves the call, retracing if
-need be, and learns the tape it used."""
+closure checks what still can (x's type, dtype and shape, the other arguments, the values
+read from outside) and returns None when one differs: the general path then serves the
+call, retracing if need be, and learns the tape it used."""
 import numpy as np
 
 from . import blas, drivers, fused, hessians, kernels as K, traced
@@ -79,7 +79,7 @@ def _forward(rep, args, i, pnums):
         vals = np.empty(total)
         vals[:n] = x if flat else x.reshape(-1)
         ivals = np.empty(n_ivals, dtype=np.int64) if n_ivals else NO_IVALS
-        held = tape._load([args[j] for j, _ in params], vals, ivals) if params else ()
+        held = tape.load_params([args[j] for j, _ in params], vals, ivals) if params else ()
         kernels.direct_forward(packed, vals, ivals, True, 0, K.ALL)
         return vals, ivals, held
     return forward

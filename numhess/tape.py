@@ -364,7 +364,7 @@ class Tape:
         registers unwritten, and without output the outputs too). Returns (vals, ivals,
         xin, held): xin the inputs' values, vals[:n_in] or, for a gradient or HVP whose
         fused loops alone read them (fused.Program.inputs_aside), x itself, not copied;
-        held the parameters the products read in place (_load)."""
+        held the parameters the products read in place (load_params)."""
         if vals is None:
             vals, constants = np.empty(self.total), True
         fused = self.fused
@@ -377,7 +377,7 @@ class Tape:
             xin = vals[:self.n_in]
         # most tapes keep no index maps: share one empty array, nothing ever writes it
         ivals = np.empty(self.ivals_len, dtype=np.int64) if self.ivals_len else NO_IVALS
-        held = self._load(params, vals, ivals) if params else ()
+        held = self.load_params(params, vals, ivals) if params else ()
         if fused is not None:
             fused.forward(self, vals, ivals, not lean, constants, output, xin)
         elif blas.may_thread(self, 1):
@@ -386,7 +386,7 @@ class Tape:
             self.kernels.direct_forward(self.packed, vals, ivals, constants, 0, K.ALL)
         return vals, ivals, xin, held
 
-    def _load(self, params, vals, ivals):
+    def load_params(self, params, vals, ivals):
         """Copy the parameters into vals, but for those the products read in place: their
         address, offset and size into ivals. Returns the arrays read in place (C-contiguous
         float64: a copy where the caller's is not), which must outlive the sweeps."""
