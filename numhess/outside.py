@@ -7,13 +7,16 @@ its default arguments, the attributes of `self` (and of its class) for a method 
 callable object, the arguments bound by `functools.partial`, and the same of the Python
 functions and methods it reaches that way (helpers in the same module, say; the members
 it names of a module of the caller's, `helpers.loss`, or of a global object, whose
-methods are followed as self's are). Numbers,
-strings, numeric arrays, and lists, tuples and dicts of them are kept (arrays copied)
-and compared on every replay, and so is which function a name holds (a user's, NumPy's,
-a ufunc: `act = np.tanh` then `np.sin`). A name the
+methods are followed as self's are; the function an `np.vectorize` calls). The names
+watched in globals and objects are those any function reached loads (a helper reading
+`c.lam` of the `cfg` its caller passed it), and the string constants that could be
+names (`getattr(cfg, "lam")`). Numbers, strings, numeric arrays, and lists, tuples and
+dicts of them, of functions and of objects of the caller's classes are kept (arrays
+copied, objects as snapshots) and compared on every replay, and so is which function a
+name holds (a user's, NumPy's, a ufunc: `act = np.tanh` then `np.sin`). A name the
 function itself assigns (`global calls; calls += 1`), or a value that changed while it
 was traced, is its own state and is not watched. Values reached otherwise (an attribute
-of a global object read directly, a function passed as an argument) are not watched.
+of a library's object, a function passed as an argument) are not watched.
 
 The same walk finds the globals through which f reaches a library function numhess
 stands in for while tracing (`from scipy.linalg import cho_solve`: scipy_hooks.py).
@@ -40,12 +43,17 @@ _MISSING = object()
 
 
 def _watched(v):
+    """Is v a value a replay compares, kept frozen: a number, string or None, a numeric
+    array, or a list, tuple or dict of those, of functions (compared by identity) and of
+    objects of the caller's classes (snapshots)? (A dict of settings holding an
+    activation function had gone unwatched whole: its weight changed, the tape stayed.)"""
     if isinstance(v, np.ndarray) or sp.issparse(v):
-        return v.dtype.kind in "biuf"
-    if isinstance(v, dict):
-        return all(isinstance(k, str) and _watched(e) for k, e in v.items())
-    return isinstance(v, (int, float, str, np.number, np.bool_)) or (
-        isinstance(v, (tuple, list)) and all(_watched(e) for e in v))
+        return v.dtype.kind in "biufc"
+    if isinstance(v, (dict, tuple, list)):
+        return all(_watched(e) or callable(e) or _callers_object(e)
+                   for e in (v.values() if isinstance(v, dict) else v))
+    return v is None or isinstance(v, (int, float, complex, str, bytes, np.number,
+                                       np.bool_))
 
 
 def frozen(v, seen=None):
@@ -185,7 +193,8 @@ def same(a, b):
 
 def _names(code, loads, stores):
     """The global and attribute names code (and the functions and comprehensions inside
-    it) loads, and the names it stores."""
+    it) loads, and the names it stores; a string constant that could be a name counts
+    as loaded (`getattr(cfg, "lam")`, `vars(cfg)["lam"]`, `globals()["lam"]`)."""
     for ins in dis.get_instructions(code):
         if ins.opname in _LOADS:
             loads.add(ins.argval)
@@ -194,21 +203,28 @@ def _names(code, loads, stores):
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             _names(c, loads, stores)
+        elif isinstance(c, str) and c.isidentifier():
+            loads.add(c)
 
 
 class _Found:
     """What _sources collects: watched, (getter, value) pairs; rebinds, (globals, name)
-    pairs whose value is a key of stand_ins (by id: values need not be hashable)."""
-    __slots__ = ("watched", "rebinds", "stand_ins")
+    pairs whose value is a key of stand_ins (by id: values need not be hashable); loads
+    and stores, the names every function it followed loads and stores. names: the
+    names whose values are watched, in globals and objects (None: each function's own)."""
+    __slots__ = ("watched", "rebinds", "stand_ins", "loads", "stores", "names")
 
-    def __init__(self, stand_ins):
+    def __init__(self, stand_ins, names=None):
         self.watched, self.rebinds, self.stand_ins = [], [], stand_ins
+        self.loads, self.stores, self.names = set(), set(), names
 
 
 def _sources(f, depth, seen, out):
     """(getter, value) for every watched value f reads; functions found are followed."""
     if depth > DEPTH:
         return
+    if isinstance(f, np.vectorize):        # (the Python function it calls per element)
+        f = f.pyfunc
     if isinstance(f, functools.partial):
         if id(f) not in seen:
             seen.add(id(f))
@@ -233,23 +249,26 @@ def _sources(f, depth, seen, out):
         return
     loads, stores = set(), set()
     _names(f.__code__, loads, stores)
+    out.loads |= loads
+    out.stores |= stores
+    names = loads - stores if out.names is None else out.names
     g = f.__globals__
-    for name in loads - stores:
+    for name in names:
         if name in g:
             if id(g[name]) in out.stand_ins:
                 out.rebinds.append((g, name))
             _add(lambda name=name: g.get(name, _MISSING), g[name], depth, seen, out)
-            _members(g[name], loads - stores, depth, seen, out)
+            _members(g[name], names, depth, seen, out)
     for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
         if name not in stores:
             _add(lambda cell=cell: _contents(cell), _contents(cell), depth, seen, out)
-            _members(_contents(cell), loads - stores, depth, seen, out)
+            _members(_contents(cell), names, depth, seen, out)
     for i, v in enumerate(f.__defaults__ or ()):        # a mutable default mutated
         _add(lambda i=i: f.__defaults__[i], v, depth, seen, out)
     for name, v in (f.__kwdefaults__ or {}).items():
         _add(lambda name=name: f.__kwdefaults__.get(name, _MISSING), v, depth, seen, out)
     if obj is not None:         # self's attributes, its class's, and its other methods
-        for name in loads - stores:
+        for name in names:
             v = _attribute(obj, name)
             if isinstance(v, types.FunctionType):     # its bases' too (super().name)
                 for c in type(obj).__mro__:
@@ -263,6 +282,7 @@ def _sources(f, depth, seen, out):
                          types.MethodType(v.__func__, type(obj)), depth + 1, seen, out)
             elif v is not _MISSING:
                 _add(lambda name=name: _attribute(obj, name), v, depth, seen, out)
+                _members(v, names, depth, seen, out)      # (self.layer.w)
 
 
 def _members(v, names, depth, seen, out):
@@ -292,6 +312,9 @@ def _members(v, names, depth, seen, out):
             if isinstance(a, types.FunctionType):     # (a class's: called as C.helper)
                 _sources(a if isinstance(v, type) else types.MethodType(a, v), depth + 1,
                          seen, out)
+            elif isinstance(a, property) and isinstance(a.fget, types.FunctionType) and \
+                    not isinstance(v, type):
+                _sources(types.MethodType(a.fget, v), depth + 1, seen, out)
             elif mine and _watched(a):
                 _add(lambda name=name: _attribute(v, name), a, depth + 1, seen, out)
             elif mine and a is not _MISSING:
@@ -301,6 +324,10 @@ def _members(v, names, depth, seen, out):
 def _add(get, v, depth, seen, out):
     if _watched(v):
         out.watched.append((get, frozen(v)))
+        for e in v.values() if isinstance(v, dict) else v if isinstance(v, (
+                tuple, list)) else ():
+            if callable(e) and not isinstance(e, type):     # ({"act": activation})
+                _sources(e, depth + 1, seen, out)
     elif callable(v) and not isinstance(v, type):
         out.watched.append((get, v))    # the same callable: a rebound name traces again
         _sources(v, depth + 1, seen, out)
@@ -312,8 +339,17 @@ class Outside:
     __slots__ = ("watched", "rebinds")
 
     def __init__(self, f, stand_ins=()):
+        """Walks f's code, then again watching every name any function it reached loads,
+        in every global, closure and object (a helper reading `c.lam` of the `cfg` its
+        caller passed it), until no new name turns up."""
         found = _Found(stand_ins)
         _sources(f, 0, set(), found)
+        for _ in range(DEPTH):
+            names = found.loads - found.stores
+            found = _Found(stand_ins, names)
+            _sources(f, 0, set(), found)
+            if found.loads - found.stores <= names:
+                break
         self.watched, self.rebinds = found.watched, found.rebinds
 
     def settle(self):

@@ -408,3 +408,87 @@ def test_a_failing_call_leaves_data_as_parameters():
     assert g.traced.use_params
     g(w, X + 1.0)
     assert g.traced.n_traces == 3      # the first, and the failing call's two tries
+
+
+settings = {"lam": 1.0, "act": np.tanh, 0: None}
+ops = [np.sin, 1.0]
+
+
+class Layer:
+    def __init__(self, w):
+        self.w = w
+
+
+class Net:
+    def __init__(self):
+        self.layer = Layer(np.ones(3))
+        self.layers = [Layer(np.ones(3))]
+
+    def loss(self, x):
+        return np.sum(self.layer.w * x ** 2) + np.sum(self.layers[0].w * x ** 4)
+
+
+class Holder:
+    def __init__(self):
+        self._lam = 1.0
+
+    @property
+    def lam(self):
+        return self._lam
+
+
+holder = Holder()
+registry = {"net": Layer(np.ones(3))}
+
+
+def _weighted_by(c, x):         # reads c.lam of whatever its caller passes
+    return c.lam * np.sum(x ** 2)
+
+
+def test_containers_with_functions_and_objects_of_the_callers_classes():
+    """A dict holding a function (or None, an int key), a list holding a function, a
+    dict of objects: watched whole, their functions followed."""
+    g = nh.grad(lambda x: settings["lam"] * np.sum(settings["act"](x)) + ops[1] * np.sum(
+        ops[0](x)) + np.sum(registry["net"].w * x))
+    def want():
+        return settings["lam"] * (1 - np.tanh(x) ** 2) + ops[1] * (
+            np.cos(x) if ops[0] is np.sin else -np.sin(x)) + registry["net"].w
+    np.testing.assert_allclose(g(x), want(), rtol=1e-14)
+    try:
+        settings["lam"] = 10.0
+        np.testing.assert_allclose(g(x), want(), rtol=1e-14)
+        ops[0] = np.cos
+        np.testing.assert_allclose(g(x), want(), rtol=1e-14)
+        registry["net"].w = 3 * np.ones(3)
+        np.testing.assert_allclose(g(x), want(), rtol=1e-14)
+    finally:
+        settings["lam"], ops[0], registry["net"].w = 1.0, np.sin, np.ones(3)
+
+
+def test_objects_reached_through_self_helpers_properties_and_names_as_strings():
+    net = Net()
+    g = nh.grad(net.loss)
+    g(x)
+    net.layer.w = 3 * np.ones(3)
+    net.layers[0].w = 2 * np.ones(3)
+    np.testing.assert_allclose(g(x), 6 * x + 8 * x ** 3, rtol=1e-14)
+    helped = nh.grad(lambda x: _weighted_by(cfg, x))          # cfg.lam, read by the helper
+    by_property = nh.grad(lambda x: holder.lam * np.sum(x ** 2))
+    by_string = nh.grad(lambda x: getattr(cfg, "lam") * np.sum(x ** 2))
+    for t in (helped, by_property, by_string):
+        np.testing.assert_allclose(t(x), 2 * x, rtol=1e-14)
+    try:
+        cfg.lam, holder._lam = 5.0, 5.0
+        for t in (helped, by_property, by_string):
+            np.testing.assert_allclose(t(x), 10 * x, rtol=1e-14)
+    finally:
+        cfg.lam, holder._lam = 1.0, 1.0
+
+
+def test_a_vectorized_function_is_followed():
+    scale = 2.0
+    vf = np.vectorize(lambda t: scale * t ** 2)
+    g = nh.grad(lambda x: np.sum(vf(x)))
+    np.testing.assert_allclose(g(x), 4 * x, rtol=1e-14)
+    scale = 5.0
+    np.testing.assert_allclose(g(x), 10 * x, rtol=1e-14)
