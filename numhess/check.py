@@ -69,6 +69,8 @@ def parse_x0(text):
     except (TypeError, ValueError):
         raise CheckError(f"--x0 must be numbers such as '1, 2, 3' or '[[1, 2], [3, 4]]', "
                          f"got {text!r}") from None
+    if x.size == 0:
+        raise CheckError("--x0 is empty: give the point's numbers, such as '1, 2, 3'")
     return np.atleast_1d(x)
 
 
@@ -169,8 +171,9 @@ def check(f, x, plot=None, fd_max=100, seed=0, out=print):
     tf = TracedFunction(f, 0)
     try:
         rep, t_trace = once(tf.evaluate, (x,))
-    except (NotImplementedError, TypeError, ValueError, ArithmeticError) as err:
-        raise CheckError(f"cannot trace f: {err}{_user_line(err)}") from None
+    except Exception as err:     # f's own error at this x (an IndexError at --n 1, say)
+        raise CheckError(f"cannot trace f: {type(err).__name__}: {err}{_user_line(err)}"
+                         ) from None
     if rep.out_size != 1:
         raise CheckError(f"check needs a scalar function; f returned shape "
                          f"{rep.entry.out_shape} (for residuals r, check e.g. "

@@ -101,6 +101,10 @@ class _Point:
                                       "not supported (numhess does not differentiate its "
                                       "own results)")
         self.fname = fname
+        if isinstance(inputs, list) and any(isinstance(v, np.ndarray) for v in inputs):
+            raise TypeError(f"numhess.functional.{fname}: inputs is a list of arrays; pass "
+                            "several inputs as a tuple (x, y), as torch.autograd.functional "
+                            "takes them, or one input as one array")
         self.in_tuple = isinstance(inputs, tuple)
         raw = inputs if self.in_tuple else (inputs,)
         if not raw:

@@ -3,11 +3,12 @@ closure with everything its replay reads bound, tried first at the next call (of
 10-variable Hessian's 5.3 us, 2 went to the general path's look-ups and checks).
 
 A tape qualifies when nothing of the general path can differ from one call to the next:
-one differentiated argument, no guard, no aux, a scalar output, serial sweeps on the
-interpreter (no fused loops, no BLAS threads, no progress bar), a fresh value buffer. The
-closure checks what still can (x's type, dtype and shape, the other arguments, the values
-read from outside) and returns None when one differs: the general path then serves the
-call, retracing if need be, and learns the tape it used."""
+one differentiated argument, no guard (nor a LinAlgError f caught: Tape.caught), no aux,
+a scalar output, serial sweeps on the interpreter (no fused loops, no BLAS threads, no
+progress bar), a fresh value buffer. The closure checks what still can (x's type, dtype
+and shape, the other arguments, the values read from outside) and returns None when one
+differs: the general path then serves the call, retracing if need be, and learns the tape
+it used."""
 import numpy as np
 
 from . import blas, drivers, fused, hessians, kernels as K, traced
@@ -34,9 +35,9 @@ class Quick:
         and kind of call)."""
         e, tape, tf = rep.entry, rep.tape, self.traced
         call = None
-        if not tf.multi and not tf.has_aux and not tape.guards and e.out_size == 1 and \
-                tape.total < traced.RECYCLE_MIN and tape.fused is None and not tape.fusion \
-                and not blas.may_thread(tape, 1):
+        if not tf.multi and not tf.has_aux and not tape.guards and not tape.caught and \
+                e.out_size == 1 and tape.total < traced.RECYCLE_MIN and tape.fused is None \
+                and not tape.fusion and not blas.may_thread(tape, 1):
             nums, others = tf.positions(len(args))
             pnums = tuple(j for j in others if tf.use_params and traced.is_param(args[j]))
             key = self.key + (len(args), pnums)
@@ -80,7 +81,10 @@ def _forward(rep, args, i, pnums):
         vals[:n] = x if flat else x.reshape(-1)
         ivals = np.empty(n_ivals, dtype=np.int64) if n_ivals else NO_IVALS
         held = tape.load_params([args[j] for j, _ in params], vals, ivals) if params else ()
-        kernels.direct_forward(packed, vals, ivals, True, 0, K.ALL)
+        try:
+            kernels.direct_forward(packed, vals, ivals, True, 0, K.ALL)
+        except np.linalg.LinAlgError:       # (the general path traces again: f's except)
+            return None
         return vals, ivals, held
     return forward
 

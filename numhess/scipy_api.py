@@ -116,21 +116,23 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     if shape is not None:   # scipy works on vectors: f gets x in x0's shape, res.x too
         f, x0 = _shaped(f, shape), x0.ravel()
     method = _pick_method(x0.size, kw) if method is None else method
-    if not isinstance(method, str):
-        raise TypeError("numhess.minimize: method must be a name (a string), got "
-                        f"{type(method).__name__}")
-    uses_hessian = method.lower() in HESSIAN_METHODS
+    if not isinstance(method, str) and not callable(method):
+        raise TypeError("numhess.minimize: method must be a name (a string) or a custom "
+                        f"minimizer (a callable), got {type(method).__name__}")
+    # a custom minimizer gets the dense Hessian as scipy hands it hess=, used or not
+    name = method.lower() if isinstance(method, str) else None
+    uses_hessian = name in HESSIAN_METHODS or name is None
     if isinstance(hess, str) and hess not in ("auto", "exact", "hvp") and \
             hess not in ("2-point", "3-point", "cs"):
         raise ValueError(f"hess must be 'auto', 'exact', 'hvp', None, a callable or one of "
                          f"scipy's '2-point', '3-point', 'cs'; got {hess!r}")
     if hess == "auto":
         hess = None if not uses_hessian else (
-            "hvp" if HESSIAN_METHODS[method.lower()] else "exact")
+            "hvp" if HESSIAN_METHODS.get(name) else "exact")
     if hess in ("exact", "hvp") and not uses_hessian:
         raise ValueError(f"method {method!r} does not use second derivatives; use one of "
                          f"{sorted(HESSIAN_METHODS)} or hess=None")
-    if hess == "hvp" and not HESSIAN_METHODS[method.lower()]:
+    if hess == "hvp" and HESSIAN_METHODS.get(name) is False:
         raise ValueError(f"method {method!r} needs the Hessian matrix; use hess='exact'")
 
     import scipy.optimize as so     # here: importing it costs 27 MB and 0.1 s
@@ -144,7 +146,7 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
         second["hessp"] = obj.hessp
     elif hess is not None:
         second["hess"] = hess if not callable(hess) else (lambda x: hess(x, *obj.args))
-    if method.lower() in VALUE_ONLY:
+    if name in VALUE_ONLY:
         res = so.minimize(obj.value, x0, method=method, **second, **kw)
     else:
         res = so.minimize(obj.value_and_grad, x0, method=method, jac=True, **second, **kw)
@@ -153,7 +155,7 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
         res.x = res.x.reshape(shape)
         # the objective's gradient: trust-constr's res.grad (its res.jac lists the
         # constraints' Jacobians), the others' res.jac
-        grad = "grad" if method.lower() == "trust-constr" else "jac"
+        grad = "grad" if name == "trust-constr" else "jac"
         if np.size(res.get(grad)) == res.x.size:
             res[grad] = np.reshape(res[grad], shape)
     return res

@@ -31,6 +31,7 @@ class TapeBuilder:
         self.ivals_len = 0
         self.const_pos, self.const_val = [], []
         self.guards = []           # (slot, expected float64 values)
+        self.caught = False        # a LinAlgError went from numhess into f's code
         self._consts = {}
         self.inputs = [self.new_slot(v.size, True, v) for v in input_values]
         self.n_in = self.total
@@ -296,6 +297,9 @@ class Tape:
         self.param_spans = [(b.off[s], b.size[s]) for s in b.params]
         self.out_slots = list(out_slots)
         self.guards = list(b.guards)
+        # f went on after a LinAlgError of numhess's (its `except` ran): a tape of this
+        # point alone, not kept, as no guard can say where the error would come again
+        self.caught = b.caught
         self.alias_src = np.array(b.alias_src, dtype=np.int64)
         self.alias_start = np.array(b.alias_start, dtype=np.int64)
         self.base_slots = np.flatnonzero(self.alias_src < 0)   # slots of their own, by offset

@@ -1,4 +1,5 @@
 """A user function, traced on demand and replayed: argument checks, the tape cache, guards."""
+import collections
 import copy
 import sys
 import threading
@@ -275,9 +276,9 @@ class TracedFunction:
                 vals, ivals, xin, held = e.tape.run_forward(x, params, *e.value_buffer(),
                                                             lean, output)
             except np.linalg.LinAlgError:
-                if not e.tape.guards:
-                    raise
-                continue    # a guard failing first (expm's squarings) traces again
+                # traced again: a guard failing first (expm's squarings), or f's own
+                # `except LinAlgError:` to run (else the trace raises it)
+                continue
 
             if not e.tape.guards or e.tape.guards_hold(vals):
                 return Replay(e, vals, ivals, xin, held)
@@ -293,6 +294,8 @@ class TracedFunction:
             except (NotImplementedError, TypeError, ValueError):
                 self.use_params = True     # not for that reason: a bad call is no verdict
                 raise
+        if e.tape.caught:      # its branch is f's except: a tape for this point alone
+            return Replay(e, *e.tape.run_forward(x, params, *e.value_buffer(), lean, output))
         with self.lock:
             self._hot = None
             self.cache.setdefault(key, []).append(e)
@@ -336,6 +339,9 @@ class TracedFunction:
             if isinstance(err, TypeError) and "Tracer" in str(err):   # (not 'Tracer', ...)
                 raise TraceError(COMPILED_ONLY.format(err) + converter_in(err.__traceback__)
                                  ) from err
+            cut = err.__cause__ or err.__context__
+            if isinstance(cut, TraceError):     # NumPy's ValueError while converting one
+                raise TraceError(str(cut)) from err     # (np.float64(x[0]), out[0] = x[0])
             raise
         except AttributeError as err:   # (name and obj: Python 3.10 on)
             if isinstance(getattr(err, "obj", None), Tracer) and hasattr(np.ndarray, err.name):
@@ -405,12 +411,28 @@ def _flatten(b, tree):
         return _Leaf(lift(b, tree))
     if isinstance(tree, (tuple, list, dict)):
         return _rebuilt(tree, lambda t: _flatten(b, t))
-    held = getattr(tree, "__dict__", {})
-    if any(isinstance(v, Tracer) for v in held.values()):
+    if _holds_tracer(tree):
         raise TypeError(f"numhess: aux holds traced values in a {type(tree).__name__} "
                         "object, whose values would be the first call's at every call: put "
                         "them in tuples, lists or dicts")
     return tree
+
+
+def _holds_tracer(v, depth=0):
+    """Does v hold a Tracer: in its attributes (its __dict__ or slots) or elements (a
+    deque, a set), to a few levels down?"""
+    if isinstance(v, Tracer):
+        return True
+    if depth > 3 or isinstance(v, (str, bytes, np.ndarray, type)):
+        return False
+    held = list((getattr(v, "__dict__", None) or {}).values())
+    for c in type(v).__mro__:
+        slots = vars(c).get("__slots__", ())
+        held += [getattr(v, name, None) for name in ((slots,) if isinstance(slots, str)
+                                                     else slots)]
+    if isinstance(v, (dict, tuple, list, set, frozenset, collections.deque)):
+        held += list(v.values() if isinstance(v, dict) else v)
+    return any(_holds_tracer(e, depth + 1) for e in held)
 
 
 def _rebuilt(tree, fn):

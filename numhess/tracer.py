@@ -187,12 +187,18 @@ class Tracer:
             name = getattr(func, "__module__", "numpy").replace("numpy._core", "numpy")
             raise NotImplementedError(
                 f"numhess does not support {name}.{func.__name__} on traced values")
-        return impl(*args, **kwargs)
+        try:
+            return impl(*args, **kwargs)
+        except np.linalg.LinAlgError:
+            self.b.caught = True    # f may catch it (try: cholesky ... except): see Tape
+            raise
 
     # -- methods, all through the NumPy functions
     # a new array, as NumPy's (writes into it do not reach self)
     def __pos__(self): return self.copy()
     def copy(self, order="C"): return Tracer(self.b, self.slot, self.value.copy())
+    def __copy__(self): return self.copy()
+    def __deepcopy__(self, memo): return self.copy()     # (copy.deepcopy of f's state)
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         if np.dtype(dtype).kind == "c":
             raise TypeError("numhess: complex values are not supported")

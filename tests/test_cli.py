@@ -35,6 +35,9 @@ def user_file(tmp_path):
         def unsupported(x):
             return np.sum(np.fft.fft(x).real)
 
+        def second(x):              # needs two coordinates: --n 1 is an IndexError
+            return x[0] * x[1]
+
         not_a_function = 3
     """))
     return path
@@ -84,6 +87,8 @@ def test_check_large_n_uses_hvp(capsys, monkeypatch):
     (["{file}:unsupported", "--n", "2"], "numpy.fft.fft on traced values\n  at "),
     (["numhess.problems:rosenbrock", "--x0", "a, b"], "--x0 must be numbers"),
     (["numhess.problems:rosenbrock", "--n", "0"], "--n must be at least 1"),
+    (["numhess.problems:rosenbrock", "--x0", ""], "--x0 is empty"),
+    (["{file}:second", "--n", "1"], "cannot trace f: IndexError"),
 ])
 def test_check_bad_input(capsys, user_file, args, message):
     args = [a.replace("{file}", str(user_file)) for a in args]

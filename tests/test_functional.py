@@ -125,6 +125,8 @@ def test_create_graph_and_bad_func():
         F.hessian(f, X, create_graph=True)
     with pytest.raises(TypeError, match="callable"):
         F.jacobian(3, X)
+    with pytest.raises(TypeError, match="as a tuple"):
+        F.jacobian(g, [X, Y])
 
 
 # ---------------------------------------------------------------- strict

@@ -115,13 +115,27 @@ def test_hess_passthrough_and_first_order_methods():
     np.testing.assert_allclose(res.x, 1.0, atol=1e-4)
 
 
+def test_a_custom_minimizer_gets_gradient_and_hessian():
+    def newton(fun, x0, args=(), jac=None, hess=None, **options):
+        x = x0.copy()
+        for it in range(50):
+            value, g = fun(x, *args), jac(x, *args)
+            if np.linalg.norm(g) < 1e-12:
+                break
+            x = x - np.linalg.solve(hess(x, *args), g)
+        return so.OptimizeResult(x=x, fun=value, jac=g, nit=it, success=True)
+    res = minimize(P.rosenbrock, np.full((2, 2), 0.9), method=newton)
+    np.testing.assert_allclose(res.x, np.ones((2, 2)), rtol=1e-10)
+    assert res.jac.shape == (2, 2)
+
+
 @pytest.mark.parametrize("kw,err,match", [
     ({"jac": True}, TypeError, "computes jac"),
     ({"hessp": lambda x, p: p}, TypeError, "hess='hvp'"),
     ({"method": "trust-exact", "hess": "hvp"}, ValueError, "needs the Hessian matrix"),
     ({"method": "BFGS", "hess": "exact"}, ValueError, "does not use second"),
     ({"hess": "bogus"}, ValueError, "hess must be"),
-    ({"method": len}, TypeError, "method must be a name"),
+    ({"method": 3}, TypeError, "method must be a name"),
 ])
 def test_minimize_bad_input(kw, err, match):
     with pytest.raises(err, match=match):

@@ -1,4 +1,6 @@
 """Shapes and semantics of the public transforms, against independent references."""
+import collections
+
 import numpy as np
 import scipy.linalg
 import pytest
@@ -251,6 +253,17 @@ def test_aux_keeps_its_containers_and_is_the_callers_to_change():
             self.v = v
     with pytest.raises(TypeError, match="Box object"):
         nh.grad(lambda x: (np.sum(x), Box(x * 2)), has_aux=True)(x)
+
+    class Slotted:              # (its values are no __dict__'s)
+        __slots__ = ("v",)
+
+        def __init__(self, v):
+            self.v = v
+    for aux, kind in [(lambda v: Slotted(v), "Slotted"), (lambda v: {"b": Slotted(v)},
+                                                          "Slotted"),
+                      (lambda v: collections.deque([v]), "deque")]:
+        with pytest.raises(TypeError, match=f"{kind} object"):
+            nh.grad(lambda x: (np.sum(x), aux(x * 2)), has_aux=True)(x)
 
 
 def test_jvp_vjp_and_functional_tell_equal_callables_apart():
