@@ -50,15 +50,16 @@ ARCCOS, ARCTAN, SINH, COSH, TANH, ARCSINH, ARCCOSH, ARCTANH = 16, 17, 18, 19, 20
 ABS, POWC, ADDC, MULC, RSUBC, RDIVC, DIVC, RPOWC = 24, 25, 26, 27, 28, 29, 30, 31
 # scipy.special
 EXPIT, LOGIT, LOG_EXPIT, ERF, ERFC, GAMMALN, DIGAMMA, ENTR = 32, 33, 34, 35, 36, 37, 38, 39
+LOG_NDTR = 40
 # non-differentiable unary ops (their instructions are never active)
-SIGN, FLOOR, CEIL, RINT, TRUNC, ROUNDC, ISNAN, ISINF = 40, 41, 42, 43, 44, 45, 46, 47
-ISFINITE, NOT = 48, 49
-UNARY_END = 50
+SIGN, FLOOR, CEIL, RINT, TRUNC, ROUNDC, ISNAN, ISINF = 41, 42, 43, 44, 45, 46, 47, 48
+ISFINITE, NOT = 49, 50
+UNARY_END = 51
 # Binary elementwise ops: y = f(a, b); an operand of size 1 is broadcast.
-ADD, SUB, MUL, DIV, POW, ARCTAN2, HYPOT, LOGADDEXP = 50, 51, 52, 53, 54, 55, 56, 57
-LOGADDEXP2, MAXIMUM, MINIMUM, FMAX, FMIN = 58, 59, 60, 61, 62
-XLOGY, XLOG1PY, REL_ENTR = 63, 64, 65      # scipy.special
-REMAINDER, FMOD = 66, 67        # NumPy's exact values; linear in each piece
+ADD, SUB, MUL, DIV, POW, ARCTAN2, HYPOT, LOGADDEXP = 51, 52, 53, 54, 55, 56, 57, 58
+LOGADDEXP2, MAXIMUM, MINIMUM, FMAX, FMIN = 59, 60, 61, 62, 63
+XLOGY, XLOG1PY, REL_ENTR = 64, 65, 66      # scipy.special
+REMAINDER, FMOD = 67, 68        # NumPy's exact values; linear in each piece
 # non-differentiable binary ops
 LT, LE, GT, GE, EQ, NE, AND, OR, XOR = 70, 71, 72, 73, 74, 75, 76, 77, 78
 FLOORDIV = 79
@@ -583,6 +584,57 @@ def _log_expit(x):
     return -lp if x >= 0.0 else x - lp
 
 
+# log Phi(x) as SciPy's log_ndtr: log Phi down to -20, and below the asymptotic series of
+# Mills' ratio, Phi(x) = phi(x) / -x (1 + S), S = sum (-1)^k (2k - 1)!! / x^2k (ten terms:
+# the next is below 1e-18 there); but log1p(-Phi(-x)) above 0, where SciPy's log of a Phi
+# near 1 keeps only its absolute precision (at x = 4.4, 2e-11 of the result) and its
+# -Phi(-x) above 6 leaves out Phi(-x) / 2 of it (at x = 6, 5e-10)
+NDTR_FAR = -20.0
+MILLS_C = tuple((-1.0) ** k * math.prod(range(1, 2 * k, 2)) for k in range(1, 11))
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@njit(inline="always", **_HELPER)
+def _ndtr(x):
+    """Phi(x) = erfc(-x / sqrt 2) / 2, or 1 - erfc(x / sqrt 2) / 2 above 0, as cephes'."""
+    z = x * 0.7071067811865476
+    if abs(z) < 0.7071067811865476:
+        return 0.5 + 0.5 * math.erf(z)
+    y = 0.5 * math.erfc(abs(z))
+    return 1.0 - y if z > 0.0 else y
+
+
+@njit(inline="always", **_HELPER)
+def _mills_series(x):
+    """S of Phi(x) = phi(x) / -x (1 + S), for x <= NDTR_FAR."""
+    r = 1.0 / (x * x)
+    s = MILLS_C[9]
+    for k in range(8, -1, -1):
+        s = s * r + MILLS_C[k]
+    return s * r
+
+
+@njit(**_HELPER)
+def _log_ndtr(x):
+    if x > 0.0:
+        return _log1p(-_ndtr(-x))
+    if x > NDTR_FAR:
+        return _log(_ndtr(x))
+    return -0.5 * x * x - _log(-x) - HALF_LOG_2PI + _log1p(_mills_series(x))
+
+
+@njit(**_HELPER)
+def _log_ndtr_derivatives(x):
+    """(phi / Phi, -d1 (x + d1)); below NDTR_FAR -x / (1 + S) and its x + d1 = x S / (1 + S)
+    from the series (no cancellation)."""
+    if x > NDTR_FAR:
+        d1 = math.exp(-0.5 * x * x - HALF_LOG_2PI) / _ndtr(x)
+        return d1, 0.0 if d1 == 0.0 else -d1 * (x + d1)     # (0, not 0 x inf, at inf)
+    s = _mills_series(x)
+    d1 = -x / (1.0 + s)
+    return d1, -d1 * x * s / (1.0 + s)
+
+
 @njit(**_HELPER)
 def _logit(x):
     """log(x / (1 - x)); between 0.3 and 0.65 as SciPy, log1p(s) - log1p(-s) with
@@ -797,6 +849,8 @@ def unary_values(o, x, y, p):
         for i in range(n): y[i] = _logit(x[i])
     elif o == LOG_EXPIT:
         for i in range(n): y[i] = _log_expit(x[i])
+    elif o == LOG_NDTR:
+        for i in range(n): y[i] = _log_ndtr(x[i])
     elif o == ERF:
         for i in range(n): y[i] = math.erf(x[i])
     elif o == ERFC:
@@ -930,6 +984,8 @@ def unary_derivs(o, x, y, p, d1, d2):
         for i in range(n):
             q = _expit(-x[i])
             d1[i] = q; d2[i] = -q * _expit(x[i])
+    elif o == LOG_NDTR:
+        for i in range(n): d1[i], d2[i] = _log_ndtr_derivatives(x[i])
     elif o == ERF or o == ERFC:
         sgn = 1.0 if o == ERF else -1.0
         for i in range(n):

@@ -7,7 +7,7 @@ from . import factorizations as F
 from . import linalg, padding
 from . import lower as L
 from .einsum import einsum
-from .tracer import Tracer, TraceError, builder_of, lift, positions
+from .tracer import Tracer, TraceError, _converter_hint, builder_of, lift, positions
 
 HANDLED = {}
 
@@ -130,6 +130,15 @@ def _copyto(dst, src, casting="same_kind", where=True):
         dst[...] = src
     else:
         dst[...] = np.where(where, src, dst)
+
+
+@implements(np.common_type)
+def _common_type(*arrays):
+    # (what scipy.sparse asks first of the data of a matrix it builds: sp.diags(k))
+    raise TraceError("numhess: a scipy.sparse matrix of traced values (sp.diags(k), "
+                     "sp.coo_matrix((k, (i, j)))) cannot be traced: a sparse matrix's "
+                     "values must be constants. Write its product with a gather and "
+                     "np.add.at or np.bincount, or as a dense matrix." + _converter_hint())
 
 
 @implements(np.iscomplexobj)

@@ -65,6 +65,11 @@ def _log_expit_derivs(e, x, y, p):
     return q, e.tmp(f"-{q} * _expit({x})")
 
 
+def _log_ndtr_derivs(e, x, y, p):
+    d = e.tmp(f"_log_ndtr_derivatives({x})")
+    return e.tmp(f"{d}[0]"), e.tmp(f"{d}[1]")
+
+
 def _with_d1(d1, d2):
     """derivs from formulas of (x, y, p) and of (x, y, d1)."""
     def derivs(e, x, y, p):
@@ -118,6 +123,7 @@ UNARY = {
               _with_d1(lambda x, y, p: f"-{y} / {x}", lambda x, y, d: f"-2.0 * {d} / {x}")),
     K.EXPIT: (lambda e, x, p: f"_expit({x})", _expit_derivs),
     K.LOG_EXPIT: (lambda e, x, p: f"_log_expit({x})", _log_expit_derivs),
+    K.LOG_NDTR: (lambda e, x, p: f"_log_ndtr({x})", _log_ndtr_derivs),
 }
 def _from_x(d1, d2):
     """derivs from formulas of x (and p) and of (x, d1)."""
@@ -300,4 +306,5 @@ BINARY.update({o: (_comparison(test), None) for o, test in (
 HELPERS = ("_exp", "_expm1", "_log", "_log1p", "_atan", "_sinh",
            "_cosh", "_tanh", "_expit", "_log_expit", "_logaddexp", "_atan2", "_asin", "_acos",
            "_asinh", "_acosh", "_atanh", "_gammaln", "_digamma", "_trigamma", "_tetragamma",
-           "_entr", "_log_or_zero", "_logit", "_rel_entr", "_divmod")
+           "_entr", "_log_or_zero", "_logit", "_rel_entr", "_divmod", "_log_ndtr",
+           "_log_ndtr_derivatives")

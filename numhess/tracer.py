@@ -135,10 +135,11 @@ class Tracer:
                 "numhess: converting a traced array to a NumPy array would drop its "
                 "derivative: np.asarray with an integer dtype or bound by name (from numpy "
                 "import asarray), a NumPy array's method given a traced argument (A.dot(x): "
-                "write A @ x), np.r_, a list of traced arrays given to a NumPy function "
-                "(np.sum([a, b]): NumPy converts the list itself), or a library that "
-                "converts its input. Use the array as it is, or np.stack / np.concatenate "
-                "to combine traced arrays." + hint)
+                "write A @ x), np.r_ or np.c_ (write np.concatenate, np.column_stack), a "
+                "list of traced arrays given to a NumPy function (np.sum([a, b]): NumPy "
+                "converts the list itself), or a library that converts its input. Use the "
+                "array as it is, or np.stack / np.concatenate to combine traced arrays."
+                + hint)
             error.names_converter = bool(hint)   # (traced.py surfaces it)
             raise error
         return refuse

@@ -19,6 +19,7 @@ UNARY = {
     np.arctanh: K.ARCTANH, np.absolute: K.ABS, np.fabs: K.ABS,
     # scipy.special's ufuncs reach __array_ufunc__ as NumPy's do
     sc.expit: K.EXPIT, sc.logit: K.LOGIT, sc.log_expit: K.LOG_EXPIT, sc.erf: K.ERF,
+    sc.log_ndtr: K.LOG_NDTR,
     sc.erfc: K.ERFC, sc.gammaln: K.GAMMALN, sc.digamma: K.DIGAMMA, sc.psi: K.DIGAMMA,
     sc.entr: K.ENTR, sc.log1p: K.LOG1P, sc.expm1: K.EXPM1, sc.exp2: K.EXP2, sc.cbrt: K.CBRT,
 }
@@ -74,25 +75,6 @@ ACCUMULATE = {np.add: np.cumsum, np.multiply: np.cumprod,
               np.logaddexp2: _running(np.logaddexp2, -np.inf)}
 
 
-def _log_ndtr(x):
-    """log Phi(x): log1p(-Phi(-x)) above 0, log Phi(x) down to -26 (below, the second
-    derivative of the log, -1 / Phi^2, overflows), below it the asymptotic series of
-    Mills' ratio (ten terms: the next is 1e-21 there). Each branch is evaluated at a safe
-    point where it is not taken, so none puts NaN in a derivative (a branch's partials
-    meet zero cotangents there)."""
-    upper, far = x > 0.0, x < -26.0
-    s = math.sqrt(0.5)      # Phi(x) = erfc(-s x) / 2
-    xu, xf = np.where(upper, x, 1.0), np.where(far, x, -40.0)
-    xm = np.where(upper | far, -1.0, x)
-    r = 1.0 / (xf * xf)
-    series = 0.0
-    for k in range(10, 0, -1):    # sum of (-1)^k (2k - 1)!! r^k, by Horner
-        series = r * (series + (-1) ** k * math.prod(range(1, 2 * k, 2)))
-    tail = -0.5 * xf * xf - np.log(-xf) - 0.5 * math.log(2.0 * math.pi) + np.log1p(series)
-    return np.where(upper, np.log1p(-0.5 * sc.erfc(s * xu)),
-                    np.where(far, tail, np.log(0.5 * sc.erfc(-s * xm))))
-
-
 def _pseudo_huber(d, r):
     """As SciPy: d^2 expm1(log1p((r / d)^2) / 2), no sqrt(1 + t^2) - 1 to cancel at small
     r / d; inf for d < 0, 0 for d = 0 (there at a safe d)."""
@@ -144,7 +126,7 @@ COMPOSITE = {np.heaviside: lambda x1, x2: np.where(x1 < 0, 0.0, np.where(x1 > 0,
              sc.exprel: lambda x: _expm1_over(x, 1.0),
              sc.powm1: lambda x, y: np.expm1(y * np.log(x)),
              sc.cosm1: lambda x: -2.0 * np.sin(0.5 * x) ** 2,
-             sc.exp10: lambda x: 10.0 ** x, sc.log_ndtr: _log_ndtr,
+             sc.exp10: lambda x: 10.0 ** x,
              sc.betaln: _betaln,
              sc.kl_div: lambda x, y: sc.rel_entr(x, y) - x + y,
              sc.huber: lambda d, r: np.where(

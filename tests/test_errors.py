@@ -298,3 +298,15 @@ def test_an_except_clause_runs_where_the_error_comes():
             np.testing.assert_allclose(g, want[1], rtol=1e-13)
             np.testing.assert_allclose(H(x), central_diff(lambda z: vg(z)[1], x), rtol=1e-6,
                                        atol=1e-6)
+
+
+def test_a_sparse_matrix_of_traced_values_says_so():
+    import scipy.sparse as sp
+
+    def f(k):
+        K = sp.diags([k[:-1], -0.5 * k[:-1]], [0, 1], shape=(5, 6))
+        return np.sum((K @ k) ** 2)
+    with pytest.raises(nh.TraceError, match="values must be constants.*scipy.sparse.diags"):
+        nh.grad(f)(np.linspace(0.2, 1.2, 6))
+    with pytest.raises(nh.TraceError, match=r"np.c_ \(write np.concatenate, np.column_stack"):
+        nh.grad(lambda u: np.sum(np.c_[u, u ** 2] ** 2))(np.ones(4))

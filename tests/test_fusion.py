@@ -77,6 +77,7 @@ UNARY = {
 
 
 SPECIAL = {K.EXPIT: "expit", K.LOG_EXPIT: "log_expit", K.LOGIT: "logit", K.ERF: "erf",
+           K.LOG_NDTR: "log_ndtr",
            K.ERFC: "erfc", K.GAMMALN: "gammaln", K.DIGAMMA: "digamma", K.ENTR: "entr"}
 
 
