@@ -7,7 +7,7 @@ from . import factorizations as F
 from . import linalg, padding
 from . import lower as L
 from .einsum import einsum
-from .tracer import Tracer, TraceError, _converter_hint, builder_of, lift, positions
+from .tracer import Tracer, TraceError, builder_of, converter_hint, lift, positions
 
 HANDLED = {}
 
@@ -138,7 +138,7 @@ def _common_type(*arrays):
     raise TraceError("numhess: a scipy.sparse matrix of traced values (sp.diags(k), "
                      "sp.coo_matrix((k, (i, j)))) cannot be traced: a sparse matrix's "
                      "values must be constants. Write its product with a gather and "
-                     "np.add.at or np.bincount, or as a dense matrix." + _converter_hint())
+                     "np.add.at or np.bincount, or as a dense matrix." + converter_hint())
 
 
 @implements(np.iscomplexobj)

@@ -129,8 +129,8 @@ class Tracer:
                     "out[i:j] = ..., L[np.tril_indices(d)] = ...) would drop its derivative. "
                     "Make the array from the traced one, np.zeros_like(x, shape=(d, d)), "
                     "then assign into it, or build it with np.concatenate / np.stack."
-                    + _converter_hint())
-            hint = _scipy_hint() or _converter_hint()
+                    + converter_hint())
+            hint = _scipy_hint() or converter_hint()
             error = TraceError(
                 "numhess: converting a traced array to a NumPy array would drop its "
                 "derivative: np.asarray with an integer dtype or bound by name (from numpy "
@@ -151,7 +151,7 @@ class Tracer:
             "into a NumPy array (out = np.zeros(n); out[i] = ...), or a NumPy function given "
             "a NumPy object array of traced scalars would cut the derivative. Use NumPy "
             "functions (np.exp, np.sqrt, ...), and build arrays with np.zeros_like(x) (then "
-            "assign into it) or np.stack([...])." + _converter_hint())
+            "assign into it) or np.stack([...])." + converter_hint())
 
     __complex__ = _cut
 
@@ -367,7 +367,7 @@ def _scipy_hint():
     return ""
 
 
-def _converter_hint(frames=None):
+def converter_hint(frames=None):
     """Name the library function that converted a traced array: the outermost of an
     installed library's frames under the caller's code (a decorator's wrapper by the
     function it wraps); for scipy.linalg's, np.linalg's that numhess traces. frames:
@@ -410,13 +410,13 @@ def _outward(f):
 
 
 def converter_in(tb):
-    """_converter_hint for the frames of a traceback (an error NumPy raised after it made
+    """converter_hint for the frames of a traceback (an error NumPy raised after it made
     an object array of traced values)."""
     frames = []
     while tb is not None:
         frames.append(tb.tb_frame)
         tb = tb.tb_next
-    return _converter_hint(frames[::-1])
+    return converter_hint(frames[::-1])
 
 
 def value_of(x):
