@@ -50,8 +50,7 @@ def _watched(v):
     if isinstance(v, np.ndarray) or sp.issparse(v):
         return v.dtype.kind in "biufc"
     if isinstance(v, (dict, tuple, list)):
-        return all(_watched(e) or callable(e) or _callers_object(e)
-                   for e in (v.values() if isinstance(v, dict) else v))
+        return all(_watched(e) or callable(e) or _callers_object(e) for e in _items(v))
     return v is None or isinstance(v, (int, float, complex, str, bytes, np.number,
                                        np.bool_))
 
@@ -100,6 +99,11 @@ def _callers_class(c):
     name = c.__module__
     path = getattr(sys.modules.get(name), "__file__", None)
     return name == "__main__" or path is not None and not path.startswith(_LIBRARIES)
+
+
+def _items(v):
+    """A dict's values, a list's or tuple's elements, else nothing."""
+    return v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else ()
 
 
 def _elements(v):
@@ -324,8 +328,7 @@ def _members(v, names, depth, seen, out):
 def _add(get, v, depth, seen, out):
     if _watched(v):
         out.watched.append((get, frozen(v)))
-        for e in v.values() if isinstance(v, dict) else v if isinstance(v, (
-                tuple, list)) else ():
+        for e in _items(v):
             if callable(e) and not isinstance(e, type):     # ({"act": activation})
                 _sources(e, depth + 1, seen, out)
     elif callable(v) and not isinstance(v, type):
