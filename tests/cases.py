@@ -74,6 +74,20 @@ def _scalar_loop(x):
     return np.array(terms + [x[0] ** 2])
 
 
+def _scalar_rules(x):
+    """Every op with a scalar rule (kernels._scalar_op) on one element, in a recursion:
+    binary ones with both operands active, one of them constant (c, inactive: x[0]'s
+    sign) and one slot twice; unary ones with a parameter."""
+    c = np.sign(x[0])
+    s, out = x[0], []
+    for xi in x[1:]:
+        out += [s + xi, s - xi, s * xi, s / xi, c + xi, c - xi, xi - c, c * xi, xi / c,
+                c / xi, xi * xi, -xi, xi + 1.5, 2.5 - xi, xi * 0.7, xi / 3.0, np.square(xi),
+                np.reciprocal(xi), np.exp(xi), np.log(xi), np.sqrt(xi), np.tanh(xi)]
+        s = s * xi / (1.0 + s * s) - 0.5 * s
+    return np.array(out + [s])
+
+
 def _setitem(x):
     y = np.zeros_like(x)
     y[1:] = x[:-1] * x[1:]
@@ -290,6 +304,7 @@ CASES = [
     ("ones_like", lambda x: np.ones_like(x) * x ** 2, (12,), ANY),
     ("full_like", lambda x: np.full_like(x, 2.0) ** x, (12,), ANY),
     ("np.array of scalars", _scalar_loop, (12,), ANY),
+    ("scalar rules recursion", _scalar_rules, (5,), (0.5, 2.0)),
     ("iterate rows", lambda x: np.array([np.sum(r ** 2) for r in x.reshape(3, 4)]), (12,), ANY),
     # -- products
     ("dot vv", lambda x: np.dot(x[:6], x[6:]), (12,), ANY),
