@@ -10,10 +10,12 @@ it names of a module of the caller's, `helpers.loss`, or of a global object, who
 methods are followed as self's are; the function an `np.vectorize` calls). The names
 watched in globals and objects are those any function reached loads (a helper reading
 `c.lam` of the `cfg` its caller passed it), and the string constants that could be
-names (`getattr(cfg, "lam")`). Numbers, strings, numeric arrays, and lists, tuples and
-dicts of them, of functions and of objects of the caller's classes are kept (arrays
-copied, objects as snapshots) and compared on every replay, and so is which function a
-name holds (a user's, NumPy's, a ufunc: `act = np.tanh` then `np.sin`). A name the
+names (`getattr(cfg, "lam")`), and the modules of the caller's it imports inside
+(`import config`; `from config import lam`). Every value is kept (arrays, containers,
+sets and deques copied, objects as snapshots, other values as they are) and compared
+on every replay (by value; a library's object by identity, then its own ==), and so is
+which function or class a name holds (a user's, NumPy's, a ufunc: `act = np.tanh` then
+`np.sin`). A name the
 function itself assigns (`global calls; calls += 1`), or a value that changed while it
 was traced, is its own state and is not watched. Values reached otherwise (an attribute
 of a library's object, a function passed as an argument) are not watched.
@@ -21,8 +23,13 @@ of a library's object, a function passed as an argument) are not watched.
 The same walk finds the globals through which f reaches a library function numhess
 stands in for while tracing (`from scipy.linalg import cho_solve`: scipy_hooks.py).
 """
+import array
+import collections
+import copy
 import dis
+import enum
 import functools
+import importlib
 import math
 import sys
 import sysconfig
@@ -43,28 +50,41 @@ _MISSING = object()
 
 
 def _watched(v):
-    """Is v a value a replay compares, kept frozen: a number, string or None, a numeric
-    array, or a list, tuple or dict of those, of functions (compared by identity) and of
-    objects of the caller's classes (snapshots)? (A dict of settings holding an
-    activation function had gone unwatched whole: its weight changed, the tape stayed.)"""
-    if isinstance(v, np.ndarray) or sp.issparse(v):
-        return v.dtype.kind in "biufc"
-    if isinstance(v, (dict, tuple, list)):
-        return all(_watched(e) or callable(e) or _callers_object(e) for e in _items(v))
-    return v is None or isinstance(v, (int, float, complex, str, bytes, np.number,
-                                       np.bool_))
+    """Is v a value a replay compares, kept frozen: anything but a function or a class
+    (compared by identity, and followed: _add), a module or an object of the caller's
+    classes (the members f names are: _members)? Numbers, strings, arrays and
+    containers by value (a container's functions by identity, its objects as
+    snapshots), other values by identity, then by their own == (an Enum member, a
+    slice, a Path, a Fraction; a dict of settings holding one, a Generator or an
+    activation function had gone unwatched whole: its weight changed, the tape stayed)."""
+    return not (callable(v) or isinstance(v, types.ModuleType) or _callers_object(v))
+
+
+def _copied(v):
+    """A copy of a mutable container of a library's type that frozen keeps as itself
+    otherwise (a set, a deque, a bytearray, an array.array), or None."""
+    if type(v) is set:
+        return set(v)
+    if type(v) is collections.deque:
+        return collections.deque((frozen(e) for e in v), v.maxlen)
+    if type(v) in (bytearray, array.array):
+        return copy.copy(v)
+    return None
 
 
 def frozen(v, seen=None):
-    """v as it is now: arrays (scipy.sparse's too), lists, tuples and dicts copied
-    (deeply), an object of the caller's classes or a container of a class of its own (a
-    namedtuple, a dict subclass) as a _Snapshot, immutable values as they are. An object
-    met again inside itself is kept as it is (compared by identity)."""
+    """v as it is now: arrays (scipy.sparse's too), lists, tuples, dicts, sets and deques
+    copied (deeply), an object, class or module of the caller's code or a container of
+    a class of its own (a namedtuple, a dict subclass) as a _Snapshot, immutable values
+    as they are. An object met again inside itself is kept as it is (compared by
+    identity)."""
     if isinstance(v, np.ndarray) or sp.issparse(v):
         return v.copy()
     plain = type(v) in (dict, list, tuple)
-    if not plain and not (isinstance(v, (dict, list, tuple)) or _callers_object(v)):
-        return v
+    if not plain and not (isinstance(v, (dict, list, tuple)) or _callers_object(v)
+                          or _callers_namespace(v)):
+        c = _copied(v)
+        return v if c is None else c
     seen = set() if seen is None else seen
     if id(v) in seen:
         return v
@@ -84,14 +104,27 @@ def frozen(v, seen=None):
 
 def _callers_object(v):
     """Is v an instance of a class of the caller's code (or a SimpleNamespace), whose
-    attributes are its value?"""
+    attributes are its value? (An Enum member is a value of its own.)"""
     if isinstance(v, types.SimpleNamespace):
         return True
     if isinstance(v, (type, types.ModuleType, types.FunctionType, types.MethodType,
-                      np.ndarray)) or not (hasattr(v, "__dict__") or
+                      np.ndarray, enum.Enum)) or not (hasattr(v, "__dict__") or
                                            hasattr(type(v), "__slots__")):
         return False
     return _callers_class(type(v))
+
+
+def _callers_namespace(v):
+    """Is v a class or a module of the caller's code (an argument `f(x, config)`: its
+    values are compared, not its identity)?"""
+    if isinstance(v, type):
+        return _callers_class(v)
+    return isinstance(v, types.ModuleType) and _callers_module(v)
+
+
+def _callers_module(m):
+    path = getattr(m, "__file__", None)      # (none: a built-in module)
+    return path is not None and not path.startswith(_LIBRARIES)
 
 
 def _callers_class(c):
@@ -114,7 +147,10 @@ def _elements(v):
 
 def _attributes(v):
     """v's instance attributes (its __dict__ and its slots), and the numbers, arrays,
-    ... its classes hold (a class attribute changed is a changed value too)."""
+    ... its classes hold (a class attribute changed is a changed value too); a class's
+    or module's own names."""
+    if isinstance(v, (type, types.ModuleType)):
+        return {k: a for k, a in vars(v).items() if not k.startswith("__")}
     d = dict(getattr(v, "__dict__", None) or {})
     for c in type(v).__mro__[:-1]:       # (not object's)
         for name, a in vars(c).items():
@@ -127,20 +163,23 @@ def _attributes(v):
 
 class _Snapshot:
     """An object of the caller's (a data class, a dataclass, a SimpleNamespace, one with
-    __slots__) or a container of a class of its own, as it was: its type, its elements
-    and its attributes, frozen. The same object with one rebound or mutated is another
-    value (an argument `d` with `d.y = y + 1` between two fits had replayed the first
-    fit's data; a namedtuple had not been copied at all)."""
-    __slots__ = ("type", "items", "attrs")
+    __slots__), a class or module of the caller's, or a container of a class of its own,
+    as it was: its identity (a class or module), its type, its elements and its
+    attributes, frozen. The same object with one rebound or mutated is another value (an
+    argument `d` with `d.y = y + 1` between two fits had replayed the first fit's data;
+    a namedtuple had not been copied at all; `f(x, config)` with `config.lam` changed
+    had replayed the old weight)."""
+    __slots__ = ("type", "obj", "items", "attrs")
 
     def __init__(self, obj, seen):
         self.type = type(obj)
+        self.obj = obj if isinstance(obj, (type, types.ModuleType)) else None
         self.items = frozen(_elements(obj), seen)
         self.attrs = frozen(_attributes(obj), seen)
 
     def holds(self, v):
-        return type(v) is self.type and same(self.items, _elements(v)) and \
-            same(self.attrs, _attributes(v))
+        return type(v) is self.type and (self.obj is None or v is self.obj) and \
+            same(self.items, _elements(v)) and same(self.attrs, _attributes(v))
 
 
 def _same_bits(a, b):
@@ -187,7 +226,7 @@ def same(a, b):
     # had replayed the tape of the integers')
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(a[k] is b[k] or same(a[k], b[k]) for k in a)
-    if isinstance(a, (tuple, list)):
+    if isinstance(a, (tuple, list, collections.deque)):
         return len(a) == len(b) and all(x is y or same(x, y) for x, y in zip(a, b))
     try:
         return bool(a == b)
@@ -195,18 +234,20 @@ def same(a, b):
         return False
 
 
-def _names(code, loads, stores):
+def _names(code, loads, stores, imports):
     """The global and attribute names code (and the functions and comprehensions inside
     it) loads, and the names it stores; a string constant that could be a name counts
     as loaded (`getattr(cfg, "lam")`, `vars(cfg)["lam"]`, `globals()["lam"]`)."""
     for ins in dis.get_instructions(code):
-        if ins.opname in _LOADS:
+        if ins.opname in _LOADS or ins.opname == "IMPORT_FROM":
             loads.add(ins.argval)
         elif ins.opname in _STORES:
             stores.add(ins.argval)
+        elif ins.opname == "IMPORT_NAME":       # (`import config` inside f: a module)
+            imports.add(ins.argval)
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
-            _names(c, loads, stores)
+            _names(c, loads, stores, imports)
         elif isinstance(c, str) and c.isidentifier():
             loads.add(c)
 
@@ -251,8 +292,8 @@ def _sources(f, depth, seen, out):
             if callable(_contents(cell)):
                 _sources(cell.cell_contents, depth + 1, seen, out)
         return
-    loads, stores = set(), set()
-    _names(f.__code__, loads, stores)
+    loads, stores, imports = set(), set(), set()
+    _names(f.__code__, loads, stores, imports)
     out.loads |= loads
     out.stores |= stores
     names = loads - stores if out.names is None else out.names
@@ -263,6 +304,8 @@ def _sources(f, depth, seen, out):
                 out.rebinds.append((g, name))
             _add(lambda name=name: g.get(name, _MISSING), g[name], depth, seen, out)
             _members(g[name], names, depth, seen, out)
+    for m in filter(None, map(_imported, imports)):
+        _members(m, names, depth, seen, out)
     for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
         if name not in stores:
             _add(lambda cell=cell: _contents(cell), _contents(cell), depth, seen, out)
@@ -294,8 +337,7 @@ def _members(v, names, depth, seen, out):
     (`helpers.loss`) or an object (`model.loss`): the members it names, as if they were
     globals."""
     if isinstance(v, types.ModuleType):
-        path = getattr(v, "__file__", None)      # (none: a built-in module)
-        if path is None or path.startswith(_LIBRARIES):
+        if not _callers_module(v):
             return
         d = vars(v)
         for name in names & d.keys():
@@ -331,9 +373,10 @@ def _add(get, v, depth, seen, out):
         for e in _items(v):
             if callable(e) and not isinstance(e, type):     # ({"act": activation})
                 _sources(e, depth + 1, seen, out)
-    elif callable(v) and not isinstance(v, type):
-        out.watched.append((get, v))    # the same callable: a rebound name traces again
-        _sources(v, depth + 1, seen, out)
+    elif callable(v):       # the same function or class: a rebound name traces again
+        out.watched.append((get, v))
+        if not isinstance(v, type):
+            _sources(v, depth + 1, seen, out)
 
 
 class Outside:
@@ -377,6 +420,15 @@ def _attribute(obj, name):
                 return getattr(obj, name, _MISSING)
             return d[name]
     return _MISSING
+
+
+def _imported(name):
+    """The module f imports by that name (imported now, as f would: at its first trace it
+    may not be yet), or None (a relative import; one that fails)."""
+    try:
+        return sys.modules.get(name) or importlib.import_module(name)
+    except Exception:     # (f's own import raises it again, where f would)
+        return None
 
 
 def _contents(cell):

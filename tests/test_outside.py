@@ -492,3 +492,68 @@ def test_a_vectorized_function_is_followed():
     np.testing.assert_allclose(g(x), 4 * x, rtol=1e-14)
     scale = 5.0
     np.testing.assert_allclose(g(x), 10 * x, rtol=1e-14)
+
+
+class _Norm(__import__("enum").Enum):
+    L2 = 2
+    L4 = 4
+
+
+NORM = _Norm.L2
+ROI = slice(0, 2)
+SETTINGS = {"lam": 1.0, "out": __import__("pathlib").Path("results"), "idx": {0, 1},
+            "rng": np.random.default_rng(0), "roi": slice(0, 3)}
+
+
+def _by_norm(x):
+    return SETTINGS["lam"] * np.sum(x[ROI] ** NORM.value)
+
+
+def test_values_of_any_type_are_watched():
+    """An Enum member, a slice, a dict holding a Path, a set or a Generator beside the
+    weight: each compared (such a dict had gone unwatched whole, the others too)."""
+    global NORM, ROI
+    g = nh.grad(_by_norm)
+    np.testing.assert_allclose(g(x), [2 * x[0], 2 * x[1], 0.0])
+    NORM, ROI = _Norm.L4, slice(1, 3)
+    SETTINGS["lam"] = 3.0
+    try:
+        np.testing.assert_allclose(g(x), [0.0, 12 * x[1] ** 3, 12 * x[2] ** 3])
+    finally:
+        NORM, ROI, SETTINGS["lam"] = _Norm.L2, slice(0, 2), 1.0
+    np.testing.assert_allclose(g(x), [2 * x[0], 2 * x[1], 0.0])
+
+
+def test_modules_classes_and_containers_of_a_library_type_as_arguments(tmp_path,
+                                                                       monkeypatch):
+    """A module or class of the caller's passed in, a module f imports inside, a set, a
+    deque or an array.array changed in place: compared by what they hold (all had
+    replayed the old values)."""
+    import array
+    import collections
+    (tmp_path / "numhess_test_cfg.py").write_text("lam = 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import numhess_test_cfg as cfg
+
+    def imported(x):
+        from numhess_test_cfg import lam
+        return lam * np.sum(x ** 2)
+
+    by_lam = nh.grad(lambda x, c: c.lam * np.sum(x ** 2))
+    inside = nh.grad(imported)
+    np.testing.assert_allclose(by_lam(x, cfg), 2 * x)
+    np.testing.assert_allclose(inside(x), 2 * x)
+    cfg.lam = 4.0
+    np.testing.assert_allclose(by_lam(x, cfg), 8 * x)
+    np.testing.assert_allclose(inside(x), 8 * x)
+    Holder = type("Holder", (), {"lam": 1.0})
+    np.testing.assert_allclose(by_lam(x, Holder), 2 * x)
+    Holder.lam = 5.0
+    np.testing.assert_allclose(by_lam(x, Holder), 10 * x)
+    first = nh.grad(lambda x, c: max(c) * np.sum(x ** 2))
+    for held, change in (({1.0}, lambda s: s.add(3.0)),
+                         (collections.deque([1.0]), lambda d: d.appendleft(3.0)),
+                         (array.array("d", [1.0]), lambda a: a.insert(0, 3.0))):
+        np.testing.assert_allclose(first(x, held), 2 * x)
+        change(held)
+        np.testing.assert_allclose(first(x, held), 6 * x)
