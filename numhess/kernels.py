@@ -922,9 +922,9 @@ def unary_derivs(o, x, y, p, d1, d2):
     elif o == TAN:
         for i in range(n): d1[i] = 1.0 + y[i] * y[i]; d2[i] = 2.0 * y[i] * d1[i]
     elif o == ARCSIN:
-        for i in range(n): d1[i] = 1.0 / np.sqrt(1.0 - x[i] * x[i]); d2[i] = x[i] * d1[i] ** 3
+        for i in range(n): d1[i] = 1.0 / np.sqrt((1.0 - x[i]) * (1.0 + x[i])); d2[i] = x[i] * d1[i] ** 3
     elif o == ARCCOS:
-        for i in range(n): d1[i] = -1.0 / np.sqrt(1.0 - x[i] * x[i]); d2[i] = x[i] * d1[i] ** 3
+        for i in range(n): d1[i] = -1.0 / np.sqrt((1.0 - x[i]) * (1.0 + x[i])); d2[i] = x[i] * d1[i] ** 3
     elif o == ARCTAN:
         for i in range(n): d1[i] = 1.0 / (1.0 + x[i] * x[i]); d2[i] = -2.0 * x[i] * d1[i] * d1[i]
     elif o == SINH:
@@ -936,9 +936,9 @@ def unary_derivs(o, x, y, p, d1, d2):
     elif o == ARCSINH:
         for i in range(n): d1[i] = 1.0 / np.sqrt(x[i] * x[i] + 1.0); d2[i] = -x[i] * d1[i] ** 3
     elif o == ARCCOSH:
-        for i in range(n): d1[i] = 1.0 / np.sqrt(x[i] * x[i] - 1.0); d2[i] = -x[i] * d1[i] ** 3
+        for i in range(n): d1[i] = 1.0 / np.sqrt((x[i] - 1.0) * (x[i] + 1.0)); d2[i] = -x[i] * d1[i] ** 3
     elif o == ARCTANH:
-        for i in range(n): d1[i] = 1.0 / (1.0 - x[i] * x[i]); d2[i] = 2.0 * x[i] * d1[i] * d1[i]
+        for i in range(n): d1[i] = 1.0 / ((1.0 - x[i]) * (1.0 + x[i])); d2[i] = 2.0 * x[i] * d1[i] * d1[i]
     elif o == ABS:
         for i in range(n): d1[i] = np.sign(x[i]); d2[i] = 0.0
     elif o == POWC:

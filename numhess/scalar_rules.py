@@ -157,15 +157,15 @@ UNARY.update({
     K.CBRT: (lambda e, x, p: f"np.cbrt({x})", _with_d1(
         lambda x, y, p: f"1.0 / (3.0 * {y} * {y})", lambda x, y, d: f"-2.0 * {d} / (3.0 * {x})")),
     K.ARCSIN: (lambda e, x, p: f"_asin({x})", _from_x(
-        lambda x, p: f"1.0 / np.sqrt(1.0 - {x} * {x})", lambda x, d: f"{x} * {d} ** 3")),
+        lambda x, p: f"1.0 / np.sqrt((1.0 - {x}) * (1.0 + {x}))", lambda x, d: f"{x} * {d} ** 3")),
     K.ARCCOS: (lambda e, x, p: f"_acos({x})", _from_x(
-        lambda x, p: f"-1.0 / np.sqrt(1.0 - {x} * {x})", lambda x, d: f"{x} * {d} ** 3")),
+        lambda x, p: f"-1.0 / np.sqrt((1.0 - {x}) * (1.0 + {x}))", lambda x, d: f"{x} * {d} ** 3")),
     K.ARCSINH: (lambda e, x, p: f"_asinh({x})", _from_x(
         lambda x, p: f"1.0 / np.sqrt({x} * {x} + 1.0)", lambda x, d: f"-{x} * {d} ** 3")),
     K.ARCCOSH: (lambda e, x, p: f"_acosh({x})", _from_x(
-        lambda x, p: f"1.0 / np.sqrt({x} * {x} - 1.0)", lambda x, d: f"-{x} * {d} ** 3")),
+        lambda x, p: f"1.0 / np.sqrt(({x} - 1.0) * ({x} + 1.0))", lambda x, d: f"-{x} * {d} ** 3")),
     K.ARCTANH: (lambda e, x, p: f"_atanh({x})", _from_x(
-        lambda x, p: f"1.0 / (1.0 - {x} * {x})", lambda x, d: f"2.0 * {x} * {d} * {d}")),
+        lambda x, p: f"1.0 / ((1.0 - {x}) * (1.0 + {x}))", lambda x, d: f"2.0 * {x} * {d} * {d}")),
     K.RPOWC: (lambda e, x, p: f"{_lit(p)} ** {x}", _rpowc_derivs),
     K.LOGIT: (lambda e, x, p: f"_logit({x})", _logit_derivs),
     K.ERF: (lambda e, x, p: f"math.erf({x})", _erf_derivs("1.0")),
