@@ -660,6 +660,8 @@ def _norm(x, ord=None, axis=None, keepdims=False):
             return np.sum(a, axis=axis, keepdims=keepdims)
         if ord == 0:
             return np.sum(np.not_equal(t, 0) * 1.0, axis=axis, keepdims=keepdims)
+        if isinstance(ord, str):        # (NumPy's error: 'fro' and 'nuc' are matrix norms)
+            raise ValueError(f"Invalid norm order '{ord}' for vectors")
         return np.sum(a ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
     if len(axis) == 2:
         r0, c0 = axis

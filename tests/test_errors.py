@@ -310,3 +310,11 @@ def test_a_sparse_matrix_of_traced_values_says_so():
         nh.grad(f)(np.linspace(0.2, 1.2, 6))
     with pytest.raises(nh.TraceError, match=r"np.c_ \(write np.concatenate, np.column_stack"):
         nh.grad(lambda u: np.sum(np.c_[u, u ** 2] ** 2))(np.ones(4))
+
+
+def test_a_matrix_norm_of_a_vector_is_numpys_error():
+    """'fro' and 'nuc' of a vector: NumPy's ValueError (it had been a TraceError about
+    lists of traced values)."""
+    for ord in ("fro", "nuc"):
+        with pytest.raises(ValueError, match=f"Invalid norm order '{ord}' for vectors"):
+            nh.grad(lambda x: np.linalg.norm(x, ord))(np.ones(3))
