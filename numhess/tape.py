@@ -297,6 +297,12 @@ class Tape:
         self.param_spans = [(b.off[s], b.size[s]) for s in b.params]
         self.out_slots = list(out_slots)
         self.guards = list(b.guards)
+        # all guards as one comparison: a floor `max(h, 1e-4)` in a 500-step loop is 500
+        # guards, and one np.array_equal each cost 1.4 us of every call (a GARCH gradient
+        # 1.08 ms, 0.28 without the floor)
+        self.guard_pos = np.concatenate([np.arange(b.off[s], b.off[s] + e.size)
+                                         for s, e in b.guards] or [NO_IVALS])
+        self.guard_val = np.concatenate([e for _, e in b.guards] or [np.zeros(0)])
         # f went on after a LinAlgError of numhess's (its `except` ran): a tape of this
         # point alone, not kept, as no guard can say where the error would come again
         self.caught = b.caught
@@ -406,12 +412,8 @@ class Tape:
         return held
 
     def guards_hold(self, vals):
-        for slot, expected in self.guards:
-            o = self.off[slot]
-            got = vals[o:o + expected.size]
-            if not np.array_equal(got, expected):
-                return False
-        return True
+        """Does every guard see the value it was traced with (NaN never does)?"""
+        return bool((vals[self.guard_pos] == self.guard_val).all())
 
     def value(self, vals, slot):
         o = self.off[slot]
