@@ -75,10 +75,17 @@ def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 
 
 # ---------------------------------------------------------------- convolutions
+SHIFTED_MAX = 4     # a shorter sequence's length up to which a convolution is shifted sums
+
+
 @implements(np.convolve)
 def _convolve(a, v, mode="full"):
     """The discrete linear convolution of two 1-D sequences: the shorter one's entries
-    scale shifted copies of the longer one (a sum of len(shorter) traced terms)."""
+    scale shifted copies of the longer one (a sum of len(shorter) traced terms), or,
+    when the longer holds no variable (data) and the shorter is long, the product of
+    the longer one's (n + m - 1, m) Toeplitz matrix, one gather, with the shorter: a
+    traced 500-element kernel's 1500 instructions had taken 4 ms a gradient, and 14
+    minutes to compile fused."""
     bl = builder_of(a, v)
     a, v = lift(bl, a), lift(bl, v)
     if a.ndim != 1 or v.ndim != 1:
@@ -87,9 +94,13 @@ def _convolve(a, v, mode="full"):
         raise ValueError("v cannot be empty" if v.size == 0 else "a cannot be empty")
     long, short = (a, v) if a.size >= v.size else (v, a)
     n, m = long.size, short.size
-    full = short[0] * np.pad(long, (0, m - 1))
-    for j in range(1, m):
-        full = full + short[j] * np.pad(long, (j, m - 1 - j))
+    if m > SHIFTED_MAX and not long.active:
+        rows = np.arange(n + m - 1)[:, None] - np.arange(m)      # long[i - j], 0 outside
+        full = np.pad(long, (m - 1, m - 1))[rows + (m - 1)] @ short
+    else:
+        full = short[0] * np.pad(long, (0, m - 1))
+        for j in range(1, m):
+            full = full + short[j] * np.pad(long, (j, m - 1 - j))
     if mode == "full":
         return full
     if mode == "same":

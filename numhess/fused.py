@@ -47,6 +47,11 @@ MIN_WORK = 4096
 # 10^6 37 / 17 ms.
 HESSIAN_MIN_WORK = 100_000
 MAX_REGIONS = 16     # the largest, each compiled function costs 0.1-0.3 s
+# Instructions over all of a tape's regions: a region's six functions compile in 0.2-0.6
+# s an instruction (np.convolve of a traced 500-element kernel, 500 shifted copies, had
+# made 16 regions of 64 gathers and products: 14 minutes on the background thread, which
+# the process waited for at exit, for a gradient 4.0 -> 1.25 ms)
+MAX_INSTRUCTIONS = 32
 
 _C = numba.types.Array(numba.types.float64, 1, "C")
 _I = numba.types.Array(numba.types.int64, 1, "C")
@@ -263,10 +268,7 @@ def program(tape):
     with _lock:
         if tape.fusion is not None:
             return tape.fused
-        regions = fusion.regions(tape, MIN_WORK)
-        if len(regions) > MAX_REGIONS:
-            regions = sorted(sorted(regions, key=lambda r: -r.n * (r.t1 - r.t0))[:MAX_REGIONS],
-                             key=lambda r: r.t0)
+        regions = _chosen(fusion.regions(tape, MIN_WORK))
         tape.fusion = bool(regions)
         if not regions:
             return None
@@ -283,6 +285,17 @@ def program(tape):
         _pending.append(done)
         _jobs.put((tape, regions, text, done))
     return None
+
+
+def _chosen(regions):
+    """The regions of the most work (elements x instructions), at most MAX_REGIONS of
+    them and MAX_INSTRUCTIONS in all, in tape order."""
+    chosen, length = [], 0
+    for r in sorted(regions, key=lambda r: -r.n * (r.t1 - r.t0)):
+        if len(chosen) < MAX_REGIONS and length + r.t1 - r.t0 <= MAX_INSTRUCTIONS:
+            chosen.append(r)
+            length += r.t1 - r.t0
+    return sorted(chosen, key=lambda r: r.t0)
 
 
 def wait(tape):

@@ -52,7 +52,7 @@ class _Emitter:
 
 # ----------------------------------------------------------------- regions
 MIN_SIZE = 2     # elements: a region of scalars runs faster in the interpreter
-MAX_LENGTH = 64  # instructions: a loop's compile time grows with its body
+MAX_LENGTH = 32  # instructions: a loop's compile time grows with its body (fused.MAX_INSTRUCTIONS)
 
 
 class Region:

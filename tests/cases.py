@@ -19,6 +19,7 @@ _idx = np.array([0, 3, 3, 11, 5, 1])
 _groups = np.array([0, 2, 2, 1, 0, 5, 5, 5, 1, 0, 3, 2])
 _zeros_ones = np.where(_mask, 0.0, 1.5)
 _signs = np.array([1.0, -0.2, 0.5, -0.1])
+_series = np.cos(np.arange(15.0)) * np.linspace(1.0, 2.0, 15)
 _nan_inf = np.array([0.0, np.nan, np.inf, 1.0, -np.inf, 0.5, 0.0, np.nan, 2.0, 0.0, np.inf, 0.0])
 
 
@@ -542,6 +543,12 @@ CASES = [
     ("convolve valid", lambda x: np.convolve(np.exp(x[:3]), x, mode="valid"), (7,), ANY),
     ("correlate", lambda x: np.correlate(x, [0.5, 1.0, -1.0], mode="full"), (6,), ANY),
     ("correlate short a", lambda x: np.correlate(x[:2], x[2:], mode="same"), (6,), ANY),
+    # data with a traced kernel longer than SHIFTED_MAX: a Toeplitz matrix's product
+    ("convolve data, traced kernel", lambda x: np.concatenate([
+        np.convolve(_series, np.sin(x)), np.convolve(np.sin(x), _series, mode="same"),
+        np.convolve(_series, x * x, mode="valid")]), (7,), ANY),
+    ("correlate data, traced kernel", lambda x: np.correlate(_series, np.exp(x), mode="full")
+     + np.correlate(_series, x ** 3, mode="same")[0], (7,), ANY),
     ("matrix_power", lambda x: np.linalg.matrix_power(x.reshape(3, 3), 3), (9,), ANY),
     ("matrix_power negative", lambda x: np.linalg.matrix_power(
         x.reshape(3, 3) + 3 * np.eye(3), -2), (9,), ANY),
