@@ -1732,10 +1732,67 @@ def _sources(vals, ivals, ipool, q, ao, bo):
 @njit(**_HELPER)
 def _matmul_forward(va, vb, vals, ipool, q, ao, bo, co):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
+    if m * p * r <= SMALL_PRODUCT:
+        for s in range(nb):
+            a, b, c = ao + s * m * p, bo + s * p * r, co + s * m * r
+            for i in range(m):
+                for j in range(r):
+                    acc = 0.0
+                    for l in range(p):
+                        acc += va[a + i * p + l] * vb[b + l * r + j]
+                    vals[c + i * r + j] = acc
+        return
     for s in range(nb):
         A = va[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
         B = vb[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
         _copy(vals[co + s * m * r:co + (s + 1) * m * r], np.dot(A, B).ravel())
+
+
+# A product of at most this many multiply-adds a direction is plain loops in every sweep:
+# BLAS's call, Numba's np.dot (which allocates its result) and the sparse-tangent scan
+# cost microseconds for a Kalman filter's 2 x 2 matrices (its forward sweep 608 -> 221 us)
+SMALL_PRODUCT = 64
+
+
+@njit(**_HELPER)
+def _small_matmul_tangent(va, vb, tans, k, nb, m, p, r, ao, bo, co, act_a, act_b):
+    """dC = dA B + A dB over k directions, zero tangents skipped (an infinite factor
+    meets them as the sparse-tangent loops do: not at all)."""
+    for s in range(nb):
+        a, b, c = ao + s * m * p, bo + s * p * r, co + s * m * r
+        for i in range(m):
+            for cc in range(r):
+                y = (c + i * r + cc) * k
+                for j in range(k):
+                    acc = 0.0
+                    for l in range(p):
+                        if act_a:
+                            t = tans[U((a + i * p + l) * k + j)]
+                            if t != 0.0:
+                                acc += t * vb[b + l * r + cc]
+                        if act_b:
+                            t = tans[U((b + l * r + cc) * k + j)]
+                            if t != 0.0:
+                                acc += va[a + i * p + l] * t
+                    tans[U(y + j)] = acc
+
+
+@njit(**_HELPER)
+def _small_matmul_adjoint(va, vb, adj, k, nb, m, p, r, ao, bo, co, act_a, act_b, lo):
+    """aA += aC B^T, aB += A^T aC over k cotangents, positions below lo left out."""
+    for s in range(nb):
+        a, b, c = ao + s * m * p, bo + s * p * r, co + s * m * r
+        for i in range(m):
+            for l in range(p):
+                pa = a + i * p + l
+                for cc in range(r):
+                    pb, pc = b + l * r + cc, c + i * r + cc
+                    for j in range(k):
+                        g = adj[U(pc * k + j)]
+                        if act_a and pa >= lo:
+                            adj[U(pa * k + j)] += g * vb[pb]
+                        if act_b and pb >= lo:
+                            adj[U(pb * k + j)] += va[pa] * g
 
 
 @njit(**_HELPER)
@@ -2018,6 +2075,9 @@ def _blocks_product(M, X, out):
 @njit(**_HELPER)
 def _matmul_tangent(va, vb, tans, k, ipool, q, ao, bo, co, act_a, act_b):
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
+    if m * p * r <= SMALL_PRODUCT:
+        _small_matmul_tangent(va, vb, tans, k, nb, m, p, r, ao, bo, co, act_a, act_b)
+        return
     cap = int(SPARSE_TANGENT * p * r * k) if act_b else 0    # dB's non-zeros, any block
     rows, cols, vs = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap)
     for s in range(nb):
@@ -2237,6 +2297,9 @@ def _matmul_adjoint(va, vb, adj, k, ipool, q, ao, bo, co, act_a, act_b, lo):
     """aA += aC @ B^T and aB += A^T @ aC, for k cotangents; the rows of an operand at
     positions all below lo are left out (cotangents of inputs that no one reads)."""
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
+    if m * p * r <= SMALL_PRODUCT:
+        _small_matmul_adjoint(va, vb, adj, k, nb, m, p, r, ao, bo, co, act_a, act_b, lo)
+        return
     for s in range(nb):
         A = va[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
         B = vb[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
@@ -2385,6 +2448,17 @@ def adjoint_tangent(T, vals, ivals, tans, adj, adjt, k, n_in, lo, t0, t1):
 def _matmul_cross(vals, tans, adj, adjt, k, ipool, q, ao, bo, co, act_a, act_b):
     """The bilinear terms: d(aA) += aC @ dB^T and d(aB) += dA^T @ aC."""
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
+    if m * p * r <= SMALL_PRODUCT and act_a and act_b:
+        for s in range(nb):
+            a, b, c = ao + s * m * p, bo + s * p * r, co + s * m * r
+            for i in range(m):
+                for l in range(p):
+                    for cc in range(r):
+                        g = adj[c + i * r + cc]
+                        for j in range(k):
+                            adjt[U((a + i * p + l) * k + j)] += g * tans[U((b + l * r + cc) * k + j)]
+                            adjt[U((b + l * r + cc) * k + j)] += tans[U((a + i * p + l) * k + j)] * g
+        return
     for s in range(nb):
         aC = adj[co + s * m * r:co + (s + 1) * m * r].reshape((m, r))
         a0 = (ao + s * m * p) * k
