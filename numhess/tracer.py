@@ -150,8 +150,10 @@ class Tracer:
             "numhess: float(), int(), round(), .item(), math.* on a traced value, writing it "
             "into a NumPy array (out = np.zeros(n); out[i] = ...), or a NumPy function given "
             "a NumPy object array of traced scalars would cut the derivative. Use NumPy "
-            "functions (np.exp, np.sqrt, ...), and build arrays with np.zeros_like(x) (then "
-            "assign into it) or np.stack([...])." + converter_hint())
+            "functions (np.exp, np.sqrt, ...), and build arrays with np.zeros_like(x) of a "
+            "traced x (then assign into it) or np.stack([...]); np.zeros_like(data) of a "
+            "data argument under 64 elements is a NumPy array (such data are constants; "
+            "from 64 on, traced parameters)." + converter_hint())
 
     __complex__ = _cut
 
