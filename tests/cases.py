@@ -89,6 +89,19 @@ def _scalar_rules(x):
     return np.array(out + [s])
 
 
+def _short_rules(x):
+    """The same on vectors of 3 (kernels.SCALAR_MAX), whole and broadcast (x[0] with a
+    vector), in a recursion."""
+    c, s, out = np.sign(x[:3]), x[3:6], []
+    for k in range(2):
+        a = x[6 + k]
+        out += [s + x[:3], s - x[:3], s * x[:3], s / x[:3], a + s, s - a, a * s, s / a,
+                a / s, c * s, s * s, -s, s + 1.5, 2.5 - s, s * 0.7, s / 3.0, np.square(s),
+                np.reciprocal(s), np.exp(s), np.log(s), np.sqrt(s), np.tanh(s)]
+        s = s * a / (1.0 + s * s) + 0.5 * s
+    return np.concatenate(out + [s])
+
+
 def _setitem(x):
     y = np.zeros_like(x)
     y[1:] = x[:-1] * x[1:]
@@ -306,6 +319,7 @@ CASES = [
     ("full_like", lambda x: np.full_like(x, 2.0) ** x, (12,), ANY),
     ("np.array of scalars", _scalar_loop, (12,), ANY),
     ("scalar rules recursion", _scalar_rules, (5,), (0.5, 2.0)),
+    ("scalar rules on short vectors", _short_rules, (8,), (0.5, 2.0)),
     ("iterate rows", lambda x: np.array([np.sum(r ** 2) for r in x.reshape(3, 4)]), (12,), ANY),
     # -- products
     ("dot vv", lambda x: np.dot(x[:6], x[6:]), (12,), ANY),
