@@ -51,36 +51,38 @@ ABS, POWC, ADDC, MULC, RSUBC, RDIVC, DIVC, RPOWC = 24, 25, 26, 27, 28, 29, 30, 3
 # scipy.special
 EXPIT, LOGIT, LOG_EXPIT, ERF, ERFC, GAMMALN, DIGAMMA, ENTR = 32, 33, 34, 35, 36, 37, 38, 39
 LOG_NDTR = 40
+# maximum, minimum, fmax, fmin of x and a scalar p: a tie takes the branch x >= p
+MAXC, MINC, FMAXC, FMINC = 41, 42, 43, 44
 # non-differentiable unary ops (their instructions are never active)
-SIGN, FLOOR, CEIL, RINT, TRUNC, ROUNDC, ISNAN, ISINF = 41, 42, 43, 44, 45, 46, 47, 48
-ISFINITE, NOT = 49, 50
-UNARY_END = 51
+SIGN, FLOOR, CEIL, RINT, TRUNC, ROUNDC, ISNAN, ISINF = 45, 46, 47, 48, 49, 50, 51, 52
+ISFINITE, NOT = 53, 54
+UNARY_END = 55
 # Binary elementwise ops: y = f(a, b); an operand of size 1 is broadcast.
-ADD, SUB, MUL, DIV, POW, ARCTAN2, HYPOT, LOGADDEXP = 51, 52, 53, 54, 55, 56, 57, 58
-LOGADDEXP2, MAXIMUM, MINIMUM, FMAX, FMIN = 59, 60, 61, 62, 63
-XLOGY, XLOG1PY, REL_ENTR = 64, 65, 66      # scipy.special
-REMAINDER, FMOD = 67, 68        # NumPy's exact values; linear in each piece
+ADD, SUB, MUL, DIV, POW, ARCTAN2, HYPOT, LOGADDEXP = 55, 56, 57, 58, 59, 60, 61, 62
+LOGADDEXP2, MAXIMUM, MINIMUM, FMAX, FMIN = 63, 64, 65, 66, 67
+XLOGY, XLOG1PY, REL_ENTR = 68, 69, 70      # scipy.special
+REMAINDER, FMOD = 71, 72        # NumPy's exact values; linear in each piece
 # non-differentiable binary ops
-LT, LE, GT, GE, EQ, NE, AND, OR, XOR = 70, 71, 72, 73, 74, 75, 76, 77, 78
-FLOORDIV = 79
-BINARY_END = 80
-WHERE = 80      # y = c ? a : b                 (a, b, c slots; size-1 operands broadcast)
-GATHER = 81     # y[i] = buf[ipool[pi + i]]     (absolute buffer positions: any number of sources)
-SCATTER = 82    # y[ipool[pi + i]] += x[i]      (sums over axes)
-SUMALL = 83     # y[0] = sum(x)
-MATMUL = 84     # batched (m, p) @ (p, q); ipool[pi:pi+4] = batch, m, p, q
-MAXRED = 85     # y[g] = max over {i : ipool[pi+i] == g} of x[i]; argmax kept in ivals[iw:]
-MINRED = 86     # as MAXRED with min
-SORT = 87       # rows of length ipool[pi] sorted; permutation kept in ivals[iw:]
-INV = 88        # batched inverse of (n, n) matrices; ipool[pi:pi+2] = batch, n
-LOGABSDET = 89  # y[s] = log|det A_s| of batched (n, n) matrices; ipool[pi:pi+2] = batch, n
-SIGNDET = 90    # y[s] = sign(det A_s) (never active); ipool[pi:pi+2] = batch, n
-CHOL = 91       # batched lower Cholesky factors of symmetric (n, n); ipool[pi:pi+2] = batch, n
-LAPACK = 92     # values of a LAPACK factorization (never active; linalg.py differentiates
+LT, LE, GT, GE, EQ, NE, AND, OR, XOR = 74, 75, 76, 77, 78, 79, 80, 81, 82
+FLOORDIV = 83
+BINARY_END = 84
+WHERE = 84      # y = c ? a : b                 (a, b, c slots; size-1 operands broadcast)
+GATHER = 85     # y[i] = buf[ipool[pi + i]]     (absolute buffer positions: any number of sources)
+SCATTER = 86    # y[ipool[pi + i]] += x[i]      (sums over axes)
+SUMALL = 87     # y[0] = sum(x)
+MATMUL = 88     # batched (m, p) @ (p, q); ipool[pi:pi+4] = batch, m, p, q
+MAXRED = 89     # y[g] = max over {i : ipool[pi+i] == g} of x[i]; argmax kept in ivals[iw:]
+MINRED = 90     # as MAXRED with min
+SORT = 91       # rows of length ipool[pi] sorted; permutation kept in ivals[iw:]
+INV = 92        # batched inverse of (n, n) matrices; ipool[pi:pi+2] = batch, n
+LOGABSDET = 93  # y[s] = log|det A_s| of batched (n, n) matrices; ipool[pi:pi+2] = batch, n
+SIGNDET = 94    # y[s] = sign(det A_s) (never active); ipool[pi:pi+2] = batch, n
+CHOL = 95       # batched lower Cholesky factors of symmetric (n, n); ipool[pi:pi+2] = batch, n
+LAPACK = 96     # values of a LAPACK factorization (never active; linalg.py differentiates
 #                 them); ipool[pi:pi+4] = kind, batch, m, n; fp = rcond for PINV
-LU = 93         # LAPACK's LU factors of batched (n, n) matrices (never active): per matrix,
+LU = 97         # LAPACK's LU factors of batched (n, n) matrices (never active): per matrix,
 #                 getrf's n * n factors of its transpose, then its n pivots; ipool = batch, n
-SOLVE = 94      # batched A^-1 B for (n, n) A (slot a), (n, m) B (slot b), from A's LU
+SOLVE = 98      # batched A^-1 B for (n, n) A (slot a), (n, m) B (slot b), from A's LU
 #                 (slot c); ipool[pi:pi+3] = batch, n, m
 BLAS_OPS = (MATMUL, INV, LOGABSDET, SIGNDET, CHOL, LAPACK, LU, SOLVE)   # BLAS's threads
 LINALG_OPS = (INV, LOGABSDET, SIGNDET, CHOL, LAPACK, LU, SOLVE)
@@ -843,6 +845,14 @@ def unary_values(o, x, y, p):
         for i in range(n): y[i] = x[i] / p
     elif o == RPOWC:
         for i in range(n): y[i] = p ** x[i]
+    elif o == MAXC:
+        for i in range(n): y[i] = np.maximum(x[i], p)
+    elif o == MINC:
+        for i in range(n): y[i] = np.minimum(x[i], p)
+    elif o == FMAXC:
+        for i in range(n): y[i] = np.fmax(x[i], p)
+    elif o == FMINC:
+        for i in range(n): y[i] = np.fmin(x[i], p)
     elif o == EXPIT:
         for i in range(n): y[i] = _expit(x[i])
     elif o == LOGIT:
@@ -940,7 +950,22 @@ def unary_derivs(o, x, y, p, d1, d2):
     elif o == ARCTANH:
         for i in range(n): d1[i] = 1.0 / ((1.0 - x[i]) * (1.0 + x[i])); d2[i] = 2.0 * x[i] * d1[i] * d1[i]
     elif o == ABS:
-        for i in range(n): d1[i] = np.sign(x[i]); d2[i] = 0.0
+        # 1 at 0, the branch x >= 0 (as maximum(x, 0)'s tie): where |x| is only a stable
+        # way to write a smooth function (log1p(exp(-|x|)) in a softplus), both branches
+        # have its derivatives, while sign(0) = 0 had dropped its second derivative there
+        for i in range(n):
+            d1[i] = 1.0 if x[i] >= 0.0 else (-1.0 if x[i] < 0.0 else x[i]); d2[i] = 0.0
+    elif o >= MAXC and o <= FMINC:
+        # the derivative follows the chosen operand; a tie takes the branch x >= p, as abs
+        upper, keeps_nan = o == MAXC or o == FMAXC, o == MAXC or o == MINC
+        for i in range(n):
+            if np.isnan(x[i]):                  # maximum keeps a NaN x, fmax drops it
+                d1[i] = 1.0 if keeps_nan else 0.0
+            elif np.isnan(p):
+                d1[i] = 0.0 if keeps_nan else 1.0
+            else:
+                d1[i] = 1.0 if (x[i] >= p) == upper else 0.0
+            d2[i] = 0.0
     elif o == POWC:
         if p == 0.0:
             d1[:] = 0.0

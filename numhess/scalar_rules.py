@@ -83,6 +83,12 @@ def _reciprocal(p):
         return np.float64(1.0) / p       # x / 0.0: inf, as in the kernels
 
 
+def _chosen_with(nan_p, d1):
+    """maximum(x, p) and kin, as kernels.unary_derivs: the derivative follows the chosen
+    operand, a tie takes the branch x >= p; nan_p is x's derivative where p is NaN."""
+    return lambda e, x, y, p: (nan_p if np.isnan(p) else e.tmp(d1(x, _lit(p))), "0.0")
+
+
 def _const(d1):
     return lambda e, x, y, p: (d1(p), "0.0")
 
@@ -113,7 +119,16 @@ UNARY = {
     K.COSH: (lambda e, x, p: f"_cosh({x})", lambda e, x, y, p: (e.tmp(f"_sinh({x})"), y)),
     K.TANH: (lambda e, x, p: f"_tanh({x})",
              _with_d1(lambda x, y, p: f"1.0 - {y} * {y}", lambda x, y, d: f"-2.0 * {y} * {d}")),
-    K.ABS: (lambda e, x, p: f"abs({x})", lambda e, x, y, p: (e.tmp(f"np.sign({x})"), "0.0")),
+    K.ABS: (lambda e, x, p: f"abs({x})", lambda e, x, y, p: (
+        e.tmp(f"1.0 if {x} >= 0.0 else (-1.0 if {x} < 0.0 else {x})"), "0.0")),
+    K.MAXC: (lambda e, x, p: f"np.maximum({x}, {_lit(p)})", _chosen_with(
+        "0.0", lambda x, p: f"1.0 if {x} >= {p} or np.isnan({x}) else 0.0")),
+    K.MINC: (lambda e, x, p: f"np.minimum({x}, {_lit(p)})", _chosen_with(
+        "0.0", lambda x, p: f"0.0 if {x} >= {p} else 1.0")),
+    K.FMAXC: (lambda e, x, p: f"np.fmax({x}, {_lit(p)})", _chosen_with(
+        "1.0", lambda x, p: f"1.0 if {x} >= {p} else 0.0")),
+    K.FMINC: (lambda e, x, p: f"np.fmin({x}, {_lit(p)})", _chosen_with(
+        "1.0", lambda x, p: f"1.0 if {x} < {p} else 0.0")),
     K.POWC: (_powc_value, _powc_derivs),
     K.ADDC: (lambda e, x, p: f"{x} + {_lit(p)}", _const(lambda p: "1.0")),
     K.MULC: (lambda e, x, p: f"{x} * {_lit(p)}", _const(_lit)),

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from . import kernels as K
 from .tape import NO_SECOND_ORDER
 
-LINEAR_UNARY = {K.NEG, K.ADDC, K.MULC, K.RSUBC, K.DIVC, K.ABS}
+LINEAR_UNARY = {K.NEG, K.ADDC, K.MULC, K.RSUBC, K.DIVC, K.ABS, K.MAXC, K.MINC, K.FMAXC, K.FMINC}
 LINEAR_BINARY = {K.ADD, K.SUB, K.MAXIMUM, K.MINIMUM, K.FMAX, K.FMIN, K.REMAINDER, K.FMOD}
 
 

@@ -53,6 +53,10 @@ SCALAR_RIGHT = {np.add: (K.ADDC, 1.0), np.subtract: (K.ADDC, -1.0), np.multiply:
 SCALAR_LEFT = {np.add: K.ADDC, np.subtract: K.RSUBC, np.multiply: K.MULC,
                np.true_divide: K.RDIVC, np.power: K.RPOWC}
 POWER_SHORTCUTS = {2.0: K.SQUARE, 0.5: K.SQRT, -1.0: K.RECIP}
+# On either side: a tie takes the branch x >= c (relu's derivative at 0 is 1), as abs'(0)
+# does, so both are right where a formula is smooth (the softplus max(x, 0) +
+# log1p(exp(-|x|)) at 0); two traced operands split a tie evenly
+SCALAR_EITHER = {np.maximum: K.MAXC, np.minimum: K.MINC, np.fmax: K.FMAXC, np.fmin: K.FMINC}
 REDUCE = {np.add: np.sum, np.multiply: np.prod, np.maximum: np.max, np.minimum: np.min,
           np.logical_and: np.all, np.logical_or: np.any, np.fmax: np.nanmax,
           np.fmin: np.nanmin, np.logaddexp: lambda x, **kw: special.logsumexp(x, **kw),
@@ -275,6 +279,9 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
             return L.unary(op, x, value, p=sign * cy)
         if ufunc in SCALAR_LEFT and cx is not None:
             return L.unary(SCALAR_LEFT[ufunc], y, value, p=cx)
+        if ufunc in SCALAR_EITHER and (cx is None) != (cy is None):
+            t, c = (x, cy) if cx is None else (y, cx)
+            return L.unary(SCALAR_EITHER[ufunc], t, value, p=c)
         return L.binary(BINARY[ufunc], x, y, value)
     if ufunc in NOGRAD_BINARY:
         return L.binary(NOGRAD_BINARY[ufunc], inputs[0], inputs[1], value,

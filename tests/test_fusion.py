@@ -73,6 +73,8 @@ UNARY = {
     K.ARCSIN: np.arcsin, K.ARCCOS: np.arccos, K.ARCSINH: np.arcsinh,
     K.ARCCOSH: lambda u: np.arccosh(u + 1.0), K.ARCTANH: np.arctanh,
     K.RPOWC: lambda u: 3.0 ** u,
+    K.MAXC: lambda u: np.maximum(u, 0.5) * u, K.MINC: lambda u: np.minimum(0.5, u) * u,
+    K.FMAXC: lambda u: np.fmax(u, 0.5) * u, K.FMINC: lambda u: np.fmin(0.5, u) * u,
 }
 
 

@@ -155,13 +155,47 @@ def test_traced_powers_of_a_zero_base(b, faa, fab):
 
 
 def test_ties_as_documented():
-    """At a tie the binary maximum splits the derivative evenly; the reductions give it
-    to the first extreme (README, How calls are cached)."""
+    """At a tie the binary maximum of two traced operands splits the derivative evenly;
+    with a scalar, maximum and kin, and abs at 0, take the branch x >= c; the reductions
+    give it to the first extreme (README, How calls are cached)."""
     x = np.array([1.0, 3.0, 3.0, 1.0])
     pairs = lambda x: np.sum(np.maximum(x[:2], x[2:]))
     assert_close(nh.grad(pairs)(np.array([1.0, 3.0, 1.0, 2.0])), [0.5, 1, 0.5, 0], rtol=0.0)
+    z = np.array([0.0, -0.0, 1.0, -1.0, np.nan])
+    for f, want in [(np.abs, [1, 1, 1, -1, np.nan]),
+                    (lambda z: np.maximum(z, 0.0), [1, 1, 1, 0, 1]),
+                    (lambda z: np.maximum(0.0, z), [1, 1, 1, 0, 1]),
+                    (lambda z: np.minimum(z, 0.0), [0, 0, 0, 1, 1]),
+                    (lambda z: np.fmax(0.0, z), [1, 1, 1, 0, 0]),
+                    (lambda z: np.fmin(z, 0.0), [0, 0, 0, 1, 0]),
+                    (lambda z: np.clip(z, -1.0, 1.0), [1, 1, 0, 1, 1]),
+                    (lambda z: np.maximum(z, np.nan), [0, 0, 0, 0, 1]),
+                    (lambda z: np.fmax(z, np.nan), [1, 1, 1, 1, 0])]:
+        np.testing.assert_array_equal(nh.jacfwd(f)(z).diagonal(), want)
+        np.testing.assert_array_equal(nh.jacrev(f)(z).diagonal(), want)
     assert_close(nh.grad(np.max)(x), [0, 1, 0, 0], rtol=0.0)
     assert_close(nh.grad(np.ptp)(x), [-1, 1, 0, 0], rtol=0.0)
+
+
+def test_smooth_functions_written_with_abs_and_maximum_at_their_kinks():
+    """Stable softplus and log-sigmoid forms are smooth at 0, where their abs and maximum
+    meet a tie: a logistic loss from w = 0 (every margin 0) had Hessian 0, and so had
+    scipy.stats' logistic and cauchy logpdf at x == loc."""
+    import scipy.stats
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(30, 3)), np.sign(rng.normal(size=30))
+    softplus = [lambda z: np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))),
+                lambda z: np.maximum(0, z) + np.log(1.0 + np.exp(-abs(z))),
+                lambda z: -(np.minimum(-z, 0.0) - np.log1p(np.exp(-np.abs(-z))))]
+    for sp in softplus:
+        loss = lambda w: np.sum(sp(-y * (X @ w)))
+        assert_close(nh.grad(loss)(np.zeros(3)), -0.5 * X.T @ y, rtol=1e-14)
+        assert_close(nh.hessian(loss)(np.zeros(3)), 0.25 * X.T @ X, rtol=1e-14)
+    x = np.array([0.3, 0.3 + 1e-3])
+    for dist, d2 in [(scipy.stats.logistic, -0.5), (scipy.stats.cauchy, -2.0)]:
+        H = nh.hessian(lambda x: np.sum(dist.logpdf(x, loc=0.3, scale=1.5)))(x)
+        assert_close(H[0, 0], d2 / 1.5 ** 2, rtol=1e-14)
+        assert_close(H[1, 1], d2 / 1.5 ** 2, rtol=1e-5)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 8, 17, 100])
