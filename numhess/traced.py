@@ -181,6 +181,16 @@ def _naming_converter(err):
     return None
 
 
+def _refused_in(b, err):
+    """The TraceError of the conversion refused to the call err came from (compiled
+    code's own error in its place), or None."""
+    tb = err.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame, instruction, error = b.refused or (None, None, None)
+    return error if frame is tb.tb_frame and instruction == tb.tb_lasti else None
+
+
 class TracedFunction:
     """f with the arguments `argnums` differentiated; traces per shape and guard outcome."""
 
@@ -329,7 +339,7 @@ class TracedFunction:
             with np.errstate(all="ignore"), taking_traced_arrays(outside.rebinds):
                 res = self.f(*call)
         except (TypeError, ValueError) as err:
-            named = _naming_converter(err)
+            named = _naming_converter(err) or _refused_in(b, err)
             if named is not None:   # (NumPy tried other ways, whose errors say less)
                 raise TraceError(str(named)) from err
             if held_object_array(err.__traceback__) or "for the input types" in str(err):
@@ -347,6 +357,8 @@ class TracedFunction:
             if isinstance(getattr(err, "obj", None), Tracer) and hasattr(np.ndarray, err.name):
                 raise TraceError(NDARRAY_ONLY.format(err.name)) from err
             raise
+        finally:
+            b.refused = None        # (its frame holds f's locals)
         outside.settle()
         aux_tree = None
         if self.has_aux:

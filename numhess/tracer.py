@@ -141,6 +141,10 @@ class Tracer:
                 "array as it is, or np.stack / np.concatenate to combine traced arrays."
                 + hint)
             error.names_converter = bool(hint)   # (traced.py surfaces it)
+            # the call that asked (frame and instruction): compiled code raising its own
+            # error in place of this one (scipy.signal.lfilter's) leaves no chain to it
+            caller = sys._getframe(1)
+            self.b.refused = (caller, caller.f_lasti, error)
             raise error
         return refuse
 

@@ -230,6 +230,24 @@ def test_a_library_that_calls_f_back_is_named():
     assert "Here" not in str(info.value)
 
 
+def test_compiled_code_raising_its_own_error_for_a_conversion_is_named():
+    """scipy.signal.lfilter's C code replaces the TraceError of the conversion it asked for
+    with its own ValueError (no chain back); one raised elsewhere after a refused
+    conversion f caught is f's own."""
+    import scipy.signal as ss
+    with pytest.raises(nh.TraceError, match="Here scipy.signal.lfilter converted it"):
+        nh.grad(lambda c: np.sum(ss.lfilter([1.0], c, np.ones(5))))(np.array([1, -0.5, 0.1]))
+
+    def caught_then_raises(x):
+        try:
+            np.ones(2).dot(x)
+        except nh.TraceError:
+            pass
+        raise ValueError("f's own")
+    with pytest.raises(ValueError, match="f's own"):
+        nh.grad(caught_then_raises)(np.ones(2))
+
+
 def test_the_named_fixes_for_lists_of_traced_values():
     det = lambda z: np.linalg.det(np.array([[z[0], z[1]], [z[2], z[3]]]))
     np.testing.assert_allclose(nh.grad(det)(np.arange(1.0, 5.0)), [4.0, -3.0, -2.0, 1.0])
