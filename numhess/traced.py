@@ -355,7 +355,8 @@ class TracedFunction:
             raise
         except AttributeError as err:   # (name and obj: Python 3.10 on)
             if isinstance(getattr(err, "obj", None), Tracer) and hasattr(np.ndarray, err.name):
-                raise TraceError(NDARRAY_ONLY.format(err.name)) from err
+                raise TraceError(NDARRAY_ONLY.format(err.name) + converter_in(err.__traceback__)
+                                 ) from err
             raise
         finally:
             b.refused = None        # (its frame holds f's locals)

@@ -385,6 +385,8 @@ def converter_hint(frames=None):
         name = getattr(code, "co_qualname", code.co_name)     # a method with its class
         top = module.partition(".")[0]
         if top not in ("numpy", "numhess") and code.co_filename.startswith(_LIBRARIES):
+            if code.co_name == "__ua_function__":   # uarray's dispatch (scipy.fft): its
+                continue                            # function is the next frame in
             if "<locals>" in name:
                 module, name = next(((g.__module__, g.__name__) for g in f.f_locals.values()
                                      if isinstance(g, types.FunctionType) and "<locals>"

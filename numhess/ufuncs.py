@@ -204,12 +204,23 @@ def _into(ufunc, inputs, out, where):
         out = out[0]
     shape = np.broadcast_shapes(*(np.shape(value_of(x)) for x in (*inputs, where)))
     b = builder_of(*inputs, where, out)
-    inputs = [lift(b, x) for x in inputs]   # (a constant indexed by a traced mask: traced)
     if out is None:     # NumPy leaves the unselected entries unspecified: zeros here
         out = lift(b, np.zeros(shape))
     elif not isinstance(out, Tracer):
+        if any(x is out for x in inputs):       # what `a += t` and `a[i] += t` call
+            raise TraceError(
+                f"numhess: a += t or a[i] += t ({_name(ufunc)}(a, t, out=a)) writes traced "
+                "values into a NumPy array a, which would drop their derivative; make a "
+                "from a traced array, np.zeros_like(x, shape=a.shape) (x traced), into "
+                "which both work, or write a = a + t")
         raise TraceError(f"numhess: {_name(ufunc)}(..., out=) writes traced values into a "
-                         "NumPy array; make out with np.zeros_like(x) (x traced)")
+                         "NumPy array; make out with np.zeros_like(x, shape=...) (x traced)")
+    inputs = [lift(b, x) for x in inputs]   # (a constant indexed by a traced mask: traced)
+    if ufunc.signature is not None:      # matmul and kin: no elementwise selection
+        if where is not True:
+            raise NotImplementedError(f"numhess: {_name(ufunc)} with where=")
+        out[...] = ufunc(*inputs)
+        return out
     mask = np.logical_and(where, np.ones(shape, bool))     # broadcast, kept boolean
     out[mask] = ufunc(*(np.broadcast_to(x, shape)[mask] for x in inputs))
     return out

@@ -248,6 +248,25 @@ def test_compiled_code_raising_its_own_error_for_a_conversion_is_named():
         nh.grad(caught_then_raises)(np.ones(2))
 
 
+def test_writes_into_numpy_arrays_name_what_the_user_wrote():
+    """`a += t` and `a[i] += t` into a NumPy array are np.add(a, t, out=a): the error says
+    so, not only np.add(..., out=); a library reached through uarray's dispatch is named
+    by its function."""
+    import scipy.fft
+
+    def assemble(t):
+        K = np.zeros((4, 4))
+        K[np.ix_([0, 1], [0, 1])] += t[0] * np.eye(2)
+        return np.sum(K)
+    for f in [assemble, lambda t: np.sum(np.ones(2).__iadd__(t))]:
+        with pytest.raises(nh.TraceError, match=r"a \+= t or a\[i\] \+= t .*shape=a.shape"):
+            nh.grad(f)(np.ones(2))
+    with pytest.raises(nh.TraceError, match=r"np.add\(..., out=\) .*shape=..."):
+        nh.grad(lambda t: np.sum(np.add(t, 1.0, out=np.zeros(2))))(np.ones(2))
+    with pytest.raises(nh.TraceError, match="Here scipy.fft.rfft converted it"):
+        nh.grad(lambda u: np.sum(scipy.fft.rfft(u).real))(np.ones(8))
+
+
 def test_the_named_fixes_for_lists_of_traced_values():
     det = lambda z: np.linalg.det(np.array([[z[0], z[1]], [z[2], z[3]]]))
     np.testing.assert_allclose(nh.grad(det)(np.arange(1.0, 5.0)), [4.0, -3.0, -2.0, 1.0])

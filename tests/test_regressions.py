@@ -413,3 +413,14 @@ def test_many_small_batched_blocks_are_products_and_sums():
         assert K.MATMUL not in tape.op
         np.testing.assert_allclose(_value(f, u), f(u), rtol=1e-14)
         check(f, u)
+
+
+def test_matmul_into_a_traced_out():
+    """np.matmul(A, x, out=np.zeros_like(x)), as numhess's error for a NumPy out advises,
+    had raised an IndexError (out= was filled as by an elementwise ufunc)."""
+    A = np.arange(9.0).reshape(3, 3)
+    for f in [lambda x: np.sum(np.matmul(A, x, out=np.zeros_like(x)) ** 2),
+              lambda x: np.sum(np.matmul(A * x, A, out=np.zeros_like(x, shape=(3, 3))) ** 2)]:
+        x = np.array([1.0, 2.0, -1.0])
+        np.testing.assert_allclose(nh.grad(f)(x), fd_jacobian(f, x)[0], rtol=1e-6)
+        np.testing.assert_allclose(nh.hessian(f)(x), fd_jacobian(nh.grad(f), x)[0], rtol=1e-6)
