@@ -85,7 +85,9 @@ class Objective(_Replays):
 def _pick_method(n, kw):
     if kw.get("constraints") or kw.get("bounds") is not None:
         return "trust-constr"
-    return "trust-exact" if n <= 1000 else "trust-krylov"
+    # (not trust-krylov: scipy's trlib keeps up to 10,001 Lanczos vectors, 7.5 GiB at
+    # n = 10^5; trust-ncg's Steihaug CG keeps a few)
+    return "trust-exact" if n <= 1000 else "trust-ncg"
 
 
 def minimize(f, x0, args=(), method=None, hess="auto", **kw):
@@ -98,7 +100,7 @@ def minimize(f, x0, args=(), method=None, hess="auto", **kw):
     "exact" for dogleg and trust-exact, and None for methods that take no Hessian. Any
     other value (a callable, "2-point", a HessianUpdateStrategy) goes to scipy unchanged.
     method=None picks "trust-constr" when bounds or constraints are given, else
-    "trust-exact" up to 1000 variables and "trust-krylov" above. Other keywords
+    "trust-exact" up to 1000 variables and "trust-ncg" above. Other keywords
     (tol, options, callback, bounds, constraints, ...) pass through to scipy.
     Value and gradient come from one call (jac=True; the value alone for Nelder-Mead,
     Powell, COBYLA and COBYQA, which use no gradient), and every callback at one x reuses

@@ -90,6 +90,11 @@ def test_default_methods():
     assert minimize(P.rosenbrock, np.zeros(4)).success        # trust-exact
     res = minimize(P.rosenbrock, np.zeros(4), bounds=so.Bounds(-2, 0.5))
     assert res.success and res.x[0] == pytest.approx(0.5, abs=1e-4)   # trust-constr
+    # above 1000 variables trust-ncg: trust-krylov's trlib asked for 7.5 GiB at n = 10^5
+    from numhess.scipy_api import _pick_method
+    assert _pick_method(100_000, {}) == "trust-ncg"
+    res = minimize(lambda x: np.sum((x - 1.0) ** 2 + 0.1 * x ** 4), np.zeros(100_000))
+    assert res.success and np.abs(2.0 * (res.x - 1.0) + 0.4 * res.x ** 3).max() < 1e-6
 
 
 def test_gradient_free_methods_get_the_value_alone(recwarn):
