@@ -14,7 +14,7 @@ The rules are the interpreter's, over one element (scalar_rules.py).
 import numpy as np
 
 from . import kernels as K
-from .scalar_rules import ARITHMETIC, BINARY, HELPERS, UNARY
+from .scalar_rules import ARITHMETIC, BINARY, HELPERS, UNARY, Param
 
 
 # ----------------------------------------------------------------- symbolic sums
@@ -92,9 +92,10 @@ class Region:
         starts += [total] if total is not None and tape.op[total] == K.SCATTER else []
         self.index_j = {t: self.total_j + len(sums) + q for q, t in enumerate(starts)}
         pool = (tape.ipool.ctypes.data - tape.packed.ctypes.data) // 8
+        params = (tape.fp.ctypes.data - tape.packed.ctypes.data) // 8 + t0   # in T, as F
         self.offsets = np.array([self.n, *(o for o, _ in self.externals),
                                  *(tape.off[s] for s in self.slots), *sums,
-                                 *(pool + tape.pi[t] for t in starts)], dtype=np.int64)
+                                 *(pool + tape.pi[t] for t in starts), params], dtype=np.int64)
 
 
 def _place(tape, s):
@@ -246,7 +247,8 @@ class _Body:
         """Emit t's value (recomputed, or loaded if recompute is False and not
         arithmetic), its partials, and with_tangent its tangent; returns the partials."""
         tape, e = self.tape, self.outer
-        o, p, y = int(tape.op[t]), float(tape.fp[t]), int(tape.out[t])
+        o, y = int(tape.op[t]), int(tape.out[t])
+        p = Param(tape.fp[t], f"F[{t - self.r.t0}]")
         ops = [self.operand(s) for s in _operands(tape, t)]
         load = _at("vals", len(self.r.externals) + 1 + (t - self.r.t0))
         if o == K.GATHER:     # through its positions; parts: the position's name
@@ -298,7 +300,8 @@ def _header(region, name, buffers, wide=(), flags=""):
     may be the caller's (fused.Program.inputs_aside)."""
     inputs = [INPUTS[b] for b in buffers if b in INPUTS]
     args = ", ".join([*buffers, *inputs, *(["k"] if wide else []), "T", "pact", *flags, "o"])
-    lines = ["@njit(**_JIT)", f"def {name}({args}):", "    n = o[0]"]
+    lines = ["@njit(**_JIT)", f"def {name}({args}):", "    n = o[0]",
+             f"    F = T[o[-1]:o[-1] + {region.t1 - region.t0}].view(np.float64)"]
     lines += [f"    idx{j} = T[o[{j}]:o[{j}] + n]" for j in region.index_j.values()]
     sizes = [full for _, full, _ in region.externals.values()] + [True] * len(region.slots)
     if region.total is not None:       # the sum's, of size o[j + 1]

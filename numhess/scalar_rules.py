@@ -16,9 +16,23 @@ from . import kernels as K
 # unary: value(x, p) -> expression; derivs(e, x, y, p) -> (d1, d2), names or constants
 
 
+class Param(float):
+    """An instruction's parameter, named by where the fused loop reads it at run time: a
+    loop's source, and so its compile, then serve every value (a parameter sweep had
+    compiled a loop per value, in the background, waited for at exit)."""
+
+    def __new__(cls, value, name):
+        p = super().__new__(cls, value)
+        p.name = name
+        return p
+
+
 def _lit(v):
     """A constant of the tape (parenthesized: the sums below fold the rules' own zeros
-    and ones, never a constant of the function's, as the kernels multiply by those)."""
+    and ones, never a constant of the function's, as the kernels multiply by those); a
+    Param by its name."""
+    if isinstance(v, Param):
+        return v.name
     v = float(v)
     return "(" + (repr(v) if np.isfinite(v) else ("np.nan" if np.isnan(v) else
                                                   ("np.inf" if v > 0 else "-np.inf"))) + ")"
@@ -48,9 +62,9 @@ def _powc_derivs(e, x, y, p):
         d1 = e.tmp(f"{_int_power(e, x, p - 1.0)} * {_lit(p)}")
         return d1, e.tmp(f"{_int_power(e, x, p - 2.0)} * {_lit(p * (p - 1.0))}")
     far = f"{x} == 0.0 or not np.isfinite({x})"
-    d1 = e.tmp(f"{_lit(p)} * {x} ** {_lit(p - 1.0)} if {far} else {_lit(p)} * {y} / {x}")
-    d2 = e.tmp(f"{_lit(p * (p - 1.0))} * {x} ** {_lit(p - 2.0)} if {far} else "
-               f"{_lit(p - 1.0)} * {d1} / {x}")
+    q, q1, q2 = _lit(p), f"({_lit(p)} - 1.0)", f"({_lit(p)} - 2.0)"
+    d1 = e.tmp(f"{q} * {x} ** {q1} if {far} else {q} * {y} / {x}")
+    d2 = e.tmp(f"{q} * {q1} * {x} ** {q2} if {far} else {q1} * {d1} / {x}")
     return d1, d2
 
 
@@ -76,11 +90,6 @@ def _with_d1(d1, d2):
         a = e.tmp(d1(x, y, p))
         return a, e.tmp(d2(x, y, a))
     return derivs
-
-
-def _reciprocal(p):
-    with np.errstate(divide="ignore"):
-        return np.float64(1.0) / p       # x / 0.0: inf, as in the kernels
 
 
 def _chosen_with(nan_p, d1):
@@ -133,7 +142,8 @@ UNARY = {
     K.ADDC: (lambda e, x, p: f"{x} + {_lit(p)}", _const(lambda p: "1.0")),
     K.MULC: (lambda e, x, p: f"{x} * {_lit(p)}", _const(_lit)),
     K.RSUBC: (lambda e, x, p: f"{_lit(p)} - {x}", _const(lambda p: "-1.0")),
-    K.DIVC: (lambda e, x, p: f"{x} / {_lit(p)}", _const(lambda p: _lit(_reciprocal(p)))),
+    K.DIVC: (lambda e, x, p: f"{x} / {_lit(p)}",
+             lambda e, x, y, p: (e.tmp(f"1.0 / {_lit(p)}"), "0.0")),
     K.RDIVC: (lambda e, x, p: f"{_lit(p)} / {x}",
               _with_d1(lambda x, y, p: f"-{y} / {x}", lambda x, y, d: f"-2.0 * {d} / {x}")),
     K.EXPIT: (lambda e, x, p: f"_expit({x})", _expit_derivs),
