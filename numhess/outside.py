@@ -270,11 +270,15 @@ def _sources(f, depth, seen, out):
         return
     if isinstance(f, np.vectorize):        # (the Python function it calls per element)
         f = f.pyfunc
+    elif not isinstance(f, types.FunctionType) and isinstance(
+            getattr(f, "__wrapped__", None), types.FunctionType):
+        f = f.__wrapped__                  # functools.lru_cache's, cache's
     if isinstance(f, functools.partial):
         if id(f) not in seen:
             seen.add(id(f))
             for v in (*f.args, *f.keywords.values()):
                 _add(lambda v=v: v, v, depth, seen, out)
+                _members(v, out.names or set(), depth, seen, out)   # (partial(loss, model))
             _sources(f.func, depth + 1, seen, out)
         return
     obj = None
@@ -358,6 +362,9 @@ def _members(v, names, depth, seen, out):
             if isinstance(a, types.FunctionType):     # (a class's: called as C.helper)
                 _sources(a if isinstance(v, type) else types.MethodType(a, v), depth + 1,
                          seen, out)
+            elif isinstance(a, (staticmethod, classmethod)):     # (C.helper, C.build)
+                _sources(a.__func__ if isinstance(a, staticmethod) else types.MethodType(
+                    a.__func__, v if isinstance(v, type) else type(v)), depth + 1, seen, out)
             elif isinstance(a, property) and isinstance(a.fget, types.FunctionType) and \
                     not isinstance(v, type):
                 _sources(types.MethodType(a.fget, v), depth + 1, seen, out)

@@ -1,6 +1,7 @@
 """Values a function reads besides its arguments (globals, closures, attributes of self,
 functools.partial's arguments) are checked at every replay: a changed one traces again."""
 import functools
+import types
 
 import numpy as np
 import pytest
@@ -557,3 +558,49 @@ def test_modules_classes_and_containers_of_a_library_type_as_arguments(tmp_path,
         np.testing.assert_allclose(first(x, held), 2 * x)
         change(held)
         np.testing.assert_allclose(first(x, held), 6 * x)
+
+
+K_STATIC = 1.0
+
+
+class _Cubic:
+    k = 1.0
+
+    @staticmethod
+    def scaled(z):
+        return K_STATIC * z ** 3
+
+    @classmethod
+    def by_class(cls, z):
+        return cls.k * z ** 3
+
+
+@functools.lru_cache(maxsize=None)
+def _coefficients(m):
+    return np.arange(1.0, m + 1.0) * K_STATIC
+
+
+def test_partial_objects_static_and_class_methods_and_cached_helpers():
+    """An object bound by functools.partial (by position or keyword), a staticmethod or
+    classmethod called through its class or an instance, and a helper behind lru_cache
+    had had the values they read unwatched: changed, the old gradient came back."""
+    global K_STATIC
+    m = types.SimpleNamespace(k=1.0)
+    loss = lambda model, x: model.k * np.sum(x ** 3)
+    grads = [nh.grad(functools.partial(loss, m)),
+             nh.grad(functools.partial(lambda x, model: loss(model, x), model=m)),
+             nh.grad(lambda x: np.sum(_Cubic.scaled(x))),
+             nh.grad(lambda x: np.sum(_Cubic.by_class(x))),
+             nh.grad(lambda x: np.sum(_Cubic().by_class(x))),
+             nh.grad(lambda x: np.sum(_coefficients(3) * x ** 3) / 6.0)]
+    y = np.array([1.0, 1.0, 1.0])
+    try:
+        for k in (1.0, 3.0):
+            m.k = _Cubic.k = K_STATIC = k
+            _coefficients.cache_clear()
+            for g in grads[:-1]:
+                np.testing.assert_allclose(g(x), 3 * k * x ** 2, rtol=1e-14)
+            np.testing.assert_allclose(grads[-1](y), k * np.array([0.5, 1.0, 1.5]), rtol=1e-14)
+    finally:
+        K_STATIC = _Cubic.k = 1.0
+        _coefficients.cache_clear()
