@@ -84,6 +84,9 @@ class _Traced:
             cols.append(self.single[j].evaluate(inputs).aux()[2])
         return [list(row) for row in zip(*cols)]
 
+    def nbytes(self):
+        return sum(t.nbytes() for t in (self.all, *self.single) if t is not None)
+
 
 def _traced(func, k):
     if not callable(func):

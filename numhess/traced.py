@@ -64,6 +64,10 @@ def read_input(x, what, i=None):
 
 
 RECYCLE_MIN = 1 << 17     # elements: smaller value buffers come from malloc's free lists
+# Tapes kept: at most `maxsize` a function, and past the newest, about this much memory (a
+# function traced again at every call, np.interp of x at n = 10^5, had kept 32 tapes, 2.3
+# GB), and as much over the functions jvp and vjp keep.
+CACHE_BYTES = 1 << 29
 _spare_lock = threading.Lock()
 
 
@@ -94,6 +98,10 @@ class Entry:
         out = tape.out_slots[0]
         self.out_off, self.out_size = int(tape.off[out]), int(tape.size[out])
         self.spare = None
+
+    def nbytes(self):
+        """About what the entry holds: its tape, and a spare value buffer."""
+        return self.tape.packed.nbytes + 16 * self.tape.total
 
     def value_buffer(self):
         """(A buffer for the tape's values, whether it lacks the tape's constants). A
@@ -310,12 +318,16 @@ class TracedFunction:
             self._hot = None
             self.cache.setdefault(key, []).append(e)
             self.cache.move_to_end(key)
-            while sum(len(v) for v in self.cache.values()) > self.maxsize:
+            while (kept := sum(len(v) for v in self.cache.values())) > self.maxsize or \
+                    kept > 1 and self.nbytes() > CACHE_BYTES:    # (the oldest first: not e)
                 k0 = next(iter(self.cache))
                 self.cache[k0].pop(0)
                 if not self.cache[k0]:
                     del self.cache[k0]
         return Replay(e, *e.tape.run_forward(x, params, *e.value_buffer(), lean, output))
+
+    def nbytes(self):
+        return sum(e.nbytes() for entries in self.cache.values() for e in entries)
 
     def _drop(self, key, e):
         with self.lock:
@@ -394,6 +406,7 @@ class Memo:
     by their own __eq__ may compute different things."""
 
     def __init__(self, size=64):
+        """make() returns what has a method nbytes() (the tapes it holds)."""
         self.size, self.built, self.lock = size, OrderedDict(), threading.Lock()
 
     def get(self, f, rest, make):
@@ -403,7 +416,8 @@ class Memo:
             got = self.built.get(key)      # (the function kept: its ids stay its own)
             if got is None or not (got[0] is f or bound and got[0] == f):
                 got = self.built[key] = (f, make())
-                while len(self.built) > self.size:
+                while len(self.built) > self.size or len(self.built) > 1 and sum(
+                        v.nbytes() for _, v in self.built.values()) > CACHE_BYTES:
                     self.built.popitem(last=False)
             self.built.move_to_end(key)
         return got[1]

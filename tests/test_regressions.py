@@ -424,3 +424,27 @@ def test_matmul_into_a_traced_out():
         x = np.array([1.0, 2.0, -1.0])
         np.testing.assert_allclose(nh.grad(f)(x), fd_jacobian(f, x)[0], rtol=1e-6)
         np.testing.assert_allclose(nh.hessian(f)(x), fd_jacobian(nh.grad(f), x)[0], rtol=1e-6)
+
+
+def test_tapes_kept_within_a_memory_budget(monkeypatch):
+    """Past the newest, a function's tapes (and the functions jvp keeps) are dropped,
+    oldest first, beyond CACHE_BYTES: a function traced again at every call had kept 32
+    tapes of 70 MB."""
+    from numhess import api, traced
+    g = traced.TracedFunction(lambda x: np.sum(np.exp(x) * x))
+    for n in (100, 200, 300):
+        g.evaluate((np.ones(n),))
+    assert sum(map(len, g.cache.values())) == 3
+    budget = g.nbytes() - 1
+    monkeypatch.setattr(traced, "CACHE_BYTES", budget)
+    g.evaluate((np.ones(400),))
+    assert list(g.cache)[-1] == ((400,),) and ((100,),) not in g.cache
+    assert g.nbytes() <= budget
+    monkeypatch.setattr(traced, "CACHE_BYTES", 1)
+    g.evaluate((np.ones(500),))
+    assert list(g.cache) == [((500,),)]
+    fs = [lambda x, i=i: np.sum(x * i) for i in range(3)]
+    for f in fs:
+        nh.jvp(f, (np.ones(3),), (np.ones(3),))
+    assert sum(e[0] in fs for e in api._memo.built.values()) == 1
+    np.testing.assert_allclose(nh.jvp(fs[0], (np.ones(3),), (np.ones(3),))[1], 0.0)
