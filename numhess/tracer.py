@@ -217,7 +217,8 @@ class Tracer:
             return np.not_equal(self, 0)
         if self.active:
             raise TraceError(f"numhess: casting a traced value to {np.dtype(dtype)} would cut "
-                             "the derivative")
+                             "the derivative; round it first (np.floor(x / h).astype(int): "
+                             "bin indices, which have none, guarded like an `if`)")
         self.b.guard(self.slot, self.value)   # (np.floor(x / h).astype(int): bin indices)
         return self.value.astype(dtype)
     def reshape(self, *shape, order="C", copy=None):

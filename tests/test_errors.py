@@ -267,6 +267,13 @@ def test_writes_into_numpy_arrays_name_what_the_user_wrote():
         nh.grad(lambda u: np.sum(scipy.fft.rfft(u).real))(np.ones(8))
 
 
+def test_casting_to_int_names_the_fix_that_works():
+    with pytest.raises(nh.TraceError, match=r"np.floor\(x / h\).astype\(int\)"):
+        nh.grad(lambda x: np.sum((x * 2).astype(int) * x))(np.ones(2))
+    g = nh.grad(lambda x: np.sum(np.floor(x * 2).astype(int) * x))
+    np.testing.assert_array_equal(g(np.array([0.7, 1.2])), [1.0, 2.0])
+
+
 def test_the_named_fixes_for_lists_of_traced_values():
     det = lambda z: np.linalg.det(np.array([[z[0], z[1]], [z[2], z[3]]]))
     np.testing.assert_allclose(nh.grad(det)(np.arange(1.0, 5.0)), [4.0, -3.0, -2.0, 1.0])
