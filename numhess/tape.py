@@ -32,7 +32,7 @@ class TapeBuilder:
         self.const_pos, self.const_val = [], []
         self.guards = []           # (slot, expected float64 values)
         self.caught = False        # a LinAlgError went from numhess into f's code
-        self.refused = None        # (frame, TraceError) of the last conversion refused
+        self.refused = None        # (frame, instruction, TraceError): the last refusal
         self._consts = {}
         self.inputs = [self.new_slot(v.size, True, v) for v in input_values]
         self.n_in = self.total
