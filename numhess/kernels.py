@@ -1840,6 +1840,21 @@ def _small_matmul_adjoint(va, vb, adj, k, nb, m, p, r, ao, bo, co, act_a, act_b,
 
 
 @njit(**_HELPER)
+def _small_matmul_cross(tans, adj, adjt, k, nb, m, p, r, ao, bo, co):
+    """d(aA) += aC dB^T, d(aB) += dA^T aC over k directions (aC the one cotangent)."""
+    for s in range(nb):
+        a, b, c = ao + s * m * p, bo + s * p * r, co + s * m * r
+        for i in range(m):
+            for l in range(p):
+                pa = a + i * p + l
+                for cc in range(r):
+                    pb, g = b + l * r + cc, adj[c + i * r + cc]
+                    for j in range(k):
+                        adjt[U(pa * k + j)] += g * tans[U(pb * k + j)]
+                        adjt[U(pb * k + j)] += tans[U(pa * k + j)] * g
+
+
+@njit(**_HELPER)
 def _extreme_forward(vals, ivals, ipool, q, w, xo, nx, yo, ny, is_max):
     for g in range(ny):
         ivals[w + g] = -1
@@ -2357,7 +2372,6 @@ def _matmul_adjoint(va, vb, adj, k, ipool, q, ao, bo, co, act_a, act_b, lo):
         _small_matmul_adjoint(va, vb, adj, k, nb, m, p, r, ao, bo, co, act_a, act_b, lo)
         return
     for s in range(nb):
-        A = va[ao + s * m * p:ao + (s + 1) * m * p].reshape((m, p))
         B = vb[bo + s * p * r:bo + (s + 1) * p * r].reshape((p, r))
         c0 = (co + s * m * r) * k
         aC = adj[c0:c0 + m * r * k].reshape((m, r * k))
@@ -2512,15 +2526,7 @@ def _matmul_cross(vals, tans, adj, adjt, k, ipool, q, ao, bo, co, act_a, act_b):
     """The bilinear terms: d(aA) += aC @ dB^T and d(aB) += dA^T @ aC."""
     nb, m, p, r = ipool[q], ipool[q + 1], ipool[q + 2], ipool[q + 3]
     if m * p * r <= SMALL_PRODUCT and act_a and act_b:
-        for s in range(nb):
-            a, b, c = ao + s * m * p, bo + s * p * r, co + s * m * r
-            for i in range(m):
-                for l in range(p):
-                    for cc in range(r):
-                        g = adj[c + i * r + cc]
-                        for j in range(k):
-                            adjt[U((a + i * p + l) * k + j)] += g * tans[U((b + l * r + cc) * k + j)]
-                            adjt[U((b + l * r + cc) * k + j)] += tans[U((a + i * p + l) * k + j)] * g
+        _small_matmul_cross(tans, adj, adjt, k, nb, m, p, r, ao, bo, co)
         return
     for s in range(nb):
         aC = adj[co + s * m * r:co + (s + 1) * m * r].reshape((m, r))
